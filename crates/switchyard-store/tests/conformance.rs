@@ -1,0 +1,169 @@
+//! The store conformance suite: the same test bodies on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use switchyard_core::{ApiKeyId, Role, TenantId};
+use switchyard_store::{
+    Database, DatabaseOptions, IdempotencyStart, NewApiKey, NewTenant, StoreError, StoredResponse,
+};
+use switchyard_test_support::{TestDatabase, TestStore, backend_tests};
+
+fn tenant_named(name: &str) -> NewTenant {
+    NewTenant {
+        name: name.to_owned(),
+        environment: Some("sandbox".to_owned()),
+    }
+}
+
+fn key_for(tenant: TenantId, hash: &str, role: Role) -> NewApiKey {
+    NewApiKey {
+        tenant_id: tenant,
+        name: format!("key {hash}"),
+        role,
+        key_hash: hash.to_owned(),
+        prefix: "sy_abcd".to_owned(),
+    }
+}
+
+backend_tests! { TestStore;
+    async fn creates_and_reads_a_tenant(store) {
+        let created = store.create_tenant(tenant_named("Acme")).await.unwrap();
+        assert_eq!(created.name, "Acme");
+        assert_eq!(created.environment.as_deref(), Some("sandbox"));
+        let read = store.get_tenant(created.id).await.unwrap().unwrap();
+        assert_eq!(read, created, "a tenant reads back exactly as created");
+        assert!(store.get_tenant(TenantId::generate()).await.unwrap().is_none());
+    }
+
+    async fn pages_tenants_in_creation_order(store) {
+        let mut created = Vec::new();
+        for index in 0..5 {
+            created.push(store.create_tenant(tenant_named(&format!("t{index}"))).await.unwrap().id);
+        }
+        let first = store.list_all_tenants(None, 2).await.unwrap();
+        assert_eq!(first.items.iter().map(|t| t.id).collect::<Vec<_>>(), created[..2]);
+        let second = store.list_all_tenants(first.next_after, 2).await.unwrap();
+        assert_eq!(second.items.iter().map(|t| t.id).collect::<Vec<_>>(), created[2..4]);
+        let last = store.list_all_tenants(second.next_after, 2).await.unwrap();
+        assert_eq!(last.items.iter().map(|t| t.id).collect::<Vec<_>>(), created[4..]);
+        assert_eq!(last.next_after, None, "the last page has no continuation");
+    }
+
+    async fn authenticates_only_unrevoked_keys(store) {
+        let tenant = store.create_tenant(tenant_named("Acme")).await.unwrap();
+        let key = store.create_api_key(key_for(tenant.id, "hash-1", Role::Write)).await.unwrap();
+        let principal = store.find_active_key_by_hash("hash-1").await.unwrap().unwrap();
+        assert_eq!((principal.key_id, principal.tenant_id, principal.role), (key.id, tenant.id, Role::Write));
+        assert!(store.find_active_key_by_hash("hash-2").await.unwrap().is_none());
+
+        let revoked = store.revoke_api_key(tenant.id, key.id).await.unwrap().unwrap();
+        let revoked_at = revoked.revoked_at.expect("revocation time set");
+        assert!(store.find_active_key_by_hash("hash-1").await.unwrap().is_none());
+        let again = store.revoke_api_key(tenant.id, key.id).await.unwrap().unwrap();
+        assert_eq!(again.revoked_at, Some(revoked_at), "revoking twice keeps the first time");
+    }
+
+    async fn scopes_api_keys_to_their_tenant(store) {
+        let a = store.create_tenant(tenant_named("A")).await.unwrap();
+        let b = store.create_tenant(tenant_named("B")).await.unwrap();
+        let key = store.create_api_key(key_for(a.id, "hash-a", Role::Admin)).await.unwrap();
+        assert!(store.get_api_key(b.id, key.id).await.unwrap().is_none());
+        assert!(store.revoke_api_key(b.id, key.id).await.unwrap().is_none());
+        assert!(store.list_api_keys(b.id, None, 10).await.unwrap().items.is_empty());
+        assert!(store.find_active_key_by_hash("hash-a").await.unwrap().is_some(), "B could not revoke A's key");
+        assert_eq!(store.list_api_keys(a.id, None, 10).await.unwrap().items, vec![key.clone()]);
+        assert_eq!(store.get_api_key(a.id, key.id).await.unwrap(), Some(key));
+        assert!(store.get_api_key(a.id, ApiKeyId::generate()).await.unwrap().is_none());
+    }
+
+    async fn rejects_a_duplicate_key_hash(store) {
+        let tenant = store.create_tenant(tenant_named("Acme")).await.unwrap();
+        store.create_api_key(key_for(tenant.id, "same", Role::Read)).await.unwrap();
+        let error = store.create_api_key(key_for(tenant.id, "same", Role::Read)).await.unwrap_err();
+        assert!(matches!(error, StoreError::Database(_)), "{error:?}");
+    }
+
+    async fn claims_an_idempotency_key_once(store) {
+        let ttl = time::Duration::hours(24);
+        assert_eq!(store.claim_idempotency_key("s", "k", "h1", ttl).await.unwrap(), IdempotencyStart::Claimed);
+        assert_eq!(store.claim_idempotency_key("s", "k", "h1", ttl).await.unwrap(), IdempotencyStart::InProgress);
+        assert_eq!(store.claim_idempotency_key("s", "k", "h2", ttl).await.unwrap(), IdempotencyStart::Mismatch);
+        assert_eq!(store.claim_idempotency_key("other", "k", "h2", ttl).await.unwrap(), IdempotencyStart::Claimed, "scopes are separate");
+
+        let response = StoredResponse { status: 201, content_type: Some("application/json".into()), body: b"{}".to_vec() };
+        store.complete_idempotency_key("s", "k", &response).await.unwrap();
+        assert_eq!(store.claim_idempotency_key("s", "k", "h1", ttl).await.unwrap(), IdempotencyStart::Completed(response.clone()));
+        store.release_idempotency_key("s", "k").await.unwrap();
+        assert_eq!(
+            store.claim_idempotency_key("s", "k", "h1", ttl).await.unwrap(),
+            IdempotencyStart::Completed(response),
+            "a completed record is not released"
+        );
+    }
+
+    async fn frees_released_and_expired_idempotency_keys(store) {
+        let ttl = time::Duration::hours(24);
+        assert_eq!(store.claim_idempotency_key("s", "k", "h1", ttl).await.unwrap(), IdempotencyStart::Claimed);
+        store.release_idempotency_key("s", "k").await.unwrap();
+        assert_eq!(store.claim_idempotency_key("s", "k", "h2", ttl).await.unwrap(), IdempotencyStart::Claimed);
+        assert_eq!(
+            store.claim_idempotency_key("s", "k", "h3", time::Duration::ZERO - time::Duration::seconds(1)).await.unwrap(),
+            IdempotencyStart::Claimed,
+            "an expired record is forgotten"
+        );
+    }
+
+    async fn one_of_many_racing_claims_wins(store) {
+        let ttl = time::Duration::hours(24);
+        let claims = (0..16).map(|_| store.claim_idempotency_key("race", "k", "h", ttl));
+        let outcomes = futures::future::join_all(claims).await;
+        let winners = outcomes.iter().filter(|o| matches!(o, Ok(IdempotencyStart::Claimed))).count();
+        assert_eq!(winners, 1, "{outcomes:?}");
+    }
+
+    async fn settings_initialise_once(store) {
+        assert_eq!(store.get_setting("x").await.unwrap(), None);
+        assert!(store.insert_setting_if_absent("x", "1").await.unwrap());
+        assert!(!store.insert_setting_if_absent("x", "2").await.unwrap());
+        assert_eq!(store.get_setting("x").await.unwrap().as_deref(), Some("1"));
+        store.put_setting("x", "3").await.unwrap();
+        assert_eq!(store.get_setting("x").await.unwrap().as_deref(), Some("3"));
+    }
+
+    async fn refuses_a_schema_newer_than_the_binary(store) {
+        let database = store.database().clone();
+        let future_version = database.latest_known_migration() + 1;
+        let insert = "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+                      VALUES ($1, 'from the future', CURRENT_TIMESTAMP, TRUE, $2, 0)";
+        match &database {
+            Database::Sqlite(pool) => {
+                sqlx::query(insert).bind(future_version).bind(vec![0u8; 48]).execute(pool).await.unwrap();
+            }
+            Database::Postgres(pool) => {
+                sqlx::query(insert).bind(future_version).bind(vec![0u8; 48]).execute(pool).await.unwrap();
+            }
+        }
+        let error = database.migrate().await.unwrap_err();
+        assert!(matches!(error, StoreError::SchemaTooNew { version } if version == future_version), "{error:?}");
+        assert!(error.to_string().contains("newer than this binary"));
+    }
+}
+
+#[tokio::test]
+async fn rejects_unknown_url_schemes_without_echoing_the_url() {
+    let error = Database::connect("mysql://user:hunter2@host/db", &DatabaseOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::UnsupportedUrl { .. }));
+    assert!(!error.to_string().contains("hunter2"));
+}
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode() {
+    let database = TestDatabase::sqlite();
+    let Database::Sqlite(pool) = Database::connect(database.url(), &DatabaseOptions::default()).await.unwrap() else {
+        panic!("expected SQLite");
+    };
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
+    assert_eq!(mode, "wal");
+}
