@@ -12,12 +12,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a harness fails loudly by panicking
 
 
+pub mod app;
 pub mod database;
 pub mod store;
 
 use std::future::Future;
 
 
+pub use app::{TestApp, TestResponse};
 pub use database::{TestBackend, TestDatabase};
 pub use store::TestStore;
 

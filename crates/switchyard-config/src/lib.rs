@@ -1,0 +1,257 @@
+//! Switchyard's configuration.
+//!
+//! The defaults are a commented TOML file embedded in the binary ([`DEFAULTS_TOML`], printed
+//! by `switchyard config defaults`), so the documentation of every setting ships with it.
+//! [`ConfigLoader`] layers: defaults, then an optional file, then `SWITCHYARD_*` environment
+//! variables (nested keys joined by `__`), then command-line overrides; [`Config::validate`]
+//! checks what serde cannot.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The commented default configuration, embedded in the binary.
+pub const DEFAULTS_TOML: &str = include_str!("default.toml");
+
+/// Environment variables with the `SWITCHYARD_` prefix that are not settings of the server:
+/// the CLI's server URL and token, the config file path, and the test suite's variables.
+const NON_SETTING_VARIABLES: &[&str] = &["url", "token", "config"];
+
+/// Shortest admin token accepted, so a configured token is not guessable.
+const MIN_ADMIN_TOKEN_LEN: usize = 32;
+
+/// The whole configuration of a Switchyard process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    /// May hold a password, hence secret.
+    pub database_url: Option<SecretString>,
+    pub admin_token: Option<SecretString>,
+    pub log_format: LogFormat,
+    pub database: DatabaseConfig,
+    pub api: ApiConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable on a terminal, JSON otherwise.
+    Auto,
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub body_limit_bytes: usize,
+    pub default_page_limit: u32,
+    pub max_page_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
+}
+
+/// Settings given on the command line; they win over every other layer.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A layer does not parse or holds an unknown key or a value of the wrong type. Figment's
+    /// message names the key and where it came from (file or environment variable).
+    #[error("invalid configuration: {0}")]
+    Parse(Box<figment::Error>),
+
+    /// The values parse but do not make sense together.
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(error: figment::Error) -> Self {
+        ConfigError::Parse(Box::new(error))
+    }
+}
+
+/// Builds a [`Config`] from its layers.
+#[derive(Debug, Default)]
+pub struct ConfigLoader {
+    file: Option<PathBuf>,
+    environment: bool,
+    overrides: CliOverrides,
+}
+
+impl ConfigLoader {
+    /// Defaults, environment and nothing else; add a file or overrides with the builders.
+    pub fn new() -> Self {
+        Self {
+            environment: true,
+            ..Self::default()
+        }
+    }
+
+    /// Merges this TOML file over the defaults.
+    pub fn file(mut self, path: Option<&Path>) -> Self {
+        self.file = path.map(Path::to_path_buf);
+        self
+    }
+
+    /// Leaves the `SWITCHYARD_*` environment out (for tests that build a config in code).
+    pub fn without_environment(mut self) -> Self {
+        self.environment = false;
+        self
+    }
+
+    pub fn overrides(mut self, overrides: CliOverrides) -> Self {
+        self.overrides = overrides;
+        self
+    }
+
+    /// The layered figment, for callers that add layers of their own (tests).
+    pub fn figment(&self) -> Figment {
+        let mut figment = Figment::from(Toml::string(DEFAULTS_TOML));
+        if let Some(path) = &self.file {
+            // `file_exact` fails on a missing file instead of silently skipping it.
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        if self.environment {
+            figment = figment.merge(
+                Env::prefixed("SWITCHYARD_")
+                    .split("__")
+                    .ignore(NON_SETTING_VARIABLES)
+                    .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_")),
+            );
+        }
+        figment.merge(Serialized::defaults(&self.overrides))
+    }
+
+    /// Loads and validates.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming every problem found.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        Config::from_figment(&self.figment())
+    }
+}
+
+impl Config {
+    /// Extracts and validates a config from a prepared figment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming every problem found.
+    pub fn from_figment(figment: &Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: addresses parse, limits are consistent.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] listing every problem, not only the first.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        if self.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "listen: `{}` is not an address and port such as 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push("data_dir: must not be empty".to_owned());
+        }
+        if let Some(url) = &self.database_url {
+            let scheme = url.expose_secret().split_once(':').map(|(s, _)| s);
+            if !matches!(scheme, Some("sqlite" | "postgres" | "postgresql")) {
+                // The URL may hold a password: name only what is wrong with it.
+                problems.push(
+                    "database_url: must start with `sqlite:` or `postgres://`".to_owned(),
+                );
+            }
+        }
+        if let Some(token) = &self.admin_token
+            && token.expose_secret().len() < MIN_ADMIN_TOKEN_LEN
+        {
+            problems.push(format!(
+                "admin_token: must be at least {MIN_ADMIN_TOKEN_LEN} characters"
+            ));
+        }
+        if self.database.max_connections == 0 {
+            problems.push("database.max_connections: must be at least 1".to_owned());
+        }
+        if self.api.body_limit_bytes == 0 {
+            problems.push("api.body_limit_bytes: must be at least 1".to_owned());
+        }
+        if self.api.default_page_limit == 0 || self.api.max_page_limit == 0 {
+            problems.push("api.default_page_limit and api.max_page_limit: must be at least 1".to_owned());
+        }
+        if self.api.default_page_limit > self.api.max_page_limit {
+            problems.push(format!(
+                "api.default_page_limit ({}) must not exceed api.max_page_limit ({})",
+                self.api.default_page_limit, self.api.max_page_limit
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The database URL in effect: the configured one, or SQLite inside `data_dir`.
+    pub fn effective_database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => SecretString::from(format!(
+                "sqlite://{}",
+                self.data_dir.join("switchyard.db").display()
+            )),
+        }
+    }
+
+    /// The listen address. Validated by [`Config::validate`].
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid(vec![format!("listen: `{}` is not an address", self.listen)]))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,139 @@
+use figment::Jail;
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn loader() -> ConfigLoader {
+    ConfigLoader::new()
+}
+
+#[test]
+fn embedded_defaults_parse_and_validate() {
+    Jail::expect_with(|_| {
+        let config = loader().load().expect("defaults are valid");
+        assert_eq!(config.listen, "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./switchyard-data"));
+        assert!(config.database_url.is_none());
+        assert_eq!(config.api.body_limit_bytes, 1024 * 1024);
+        assert_eq!(config.api.idempotency_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(config.log_format, LogFormat::Auto);
+        assert_eq!(
+            config.effective_database_url().expose_secret(),
+            "sqlite://./switchyard-data/switchyard.db"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn layers_file_then_environment_then_flags() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "switchyard.toml",
+            r#"
+                listen = "0.0.0.0:9000"
+                data_dir = "/var/lib/from-file"
+                [database]
+                max_connections = 4
+                [api]
+                max_page_limit = 500
+            "#,
+        )?;
+        jail.set_env("SWITCHYARD_DATA_DIR", "/var/lib/from-env");
+        jail.set_env("SWITCHYARD_DATABASE__MAX_CONNECTIONS", "8");
+        jail.set_env("SWITCHYARD_SHUTDOWN__GRACE_PERIOD", "2s");
+        let config = loader()
+            .file(Some(Path::new("switchyard.toml")))
+            .overrides(CliOverrides {
+                listen: Some("127.0.0.1:1234".into()),
+                ..CliOverrides::default()
+            })
+            .load()
+            .expect("valid");
+        assert_eq!(config.listen, "127.0.0.1:1234", "flags win");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/from-env"), "env beats file");
+        assert_eq!(config.database.max_connections, 8, "nested env key with __");
+        assert_eq!(config.api.max_page_limit, 500, "file beats defaults");
+        assert_eq!(config.api.default_page_limit, 50, "untouched defaults stay");
+        assert_eq!(config.shutdown.grace_period, Duration::from_secs(2));
+        Ok(())
+    });
+}
+
+#[test]
+fn ignores_client_and_test_variables() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_URL", "http://127.0.0.1:8080");
+        jail.set_env("SWITCHYARD_TOKEN", "sy_whatever");
+        jail.set_env("SWITCHYARD_CONFIG", "x.toml");
+        jail.set_env("SWITCHYARD_TEST_DATABASE_URL", "postgres://x");
+        loader().load().expect("these are not server settings");
+        Ok(())
+    });
+}
+
+#[test]
+fn rejects_unknown_keys_naming_them() {
+    Jail::expect_with(|jail| {
+        jail.create_file("bad.toml", "lisen = \"127.0.0.1:1\"\n")?;
+        let error = loader().file(Some(Path::new("bad.toml"))).load().unwrap_err();
+        assert!(error.to_string().contains("lisen"), "{error}");
+
+        jail.clear_env();
+        jail.set_env("SWITCHYARD_DATABASE__MAX_CONECTIONS", "3");
+        let error = loader().load().unwrap_err().to_string().to_lowercase();
+        assert!(error.contains("max_conections"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn rejects_a_missing_file() {
+    Jail::expect_with(|_| {
+        let error = loader().file(Some(Path::new("nope.toml"))).load().unwrap_err();
+        assert!(error.to_string().contains("nope.toml"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn reports_every_invalid_value_without_echoing_secrets() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_LISTEN", "localhost");
+        jail.set_env("SWITCHYARD_DATABASE_URL", "mysql://admin:hunter2@db/x");
+        jail.set_env("SWITCHYARD_ADMIN_TOKEN", "short-secret");
+        jail.set_env("SWITCHYARD_API__DEFAULT_PAGE_LIMIT", "300");
+        let error = loader().load().unwrap_err().to_string();
+        for expected in ["listen", "database_url", "admin_token", "default_page_limit"] {
+            assert!(error.contains(expected), "{expected} missing from {error}");
+        }
+        assert!(!error.contains("hunter2") && !error.contains("short-secret"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn rejects_values_of_the_wrong_type() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_API__IDEMPOTENCY_TTL", "a while");
+        let error = loader().load().unwrap_err().to_string().to_lowercase();
+        assert!(error.contains("idempotency_ttl"), "{error}");
+        jail.set_env("SWITCHYARD_API__IDEMPOTENCY_TTL", "1h");
+        jail.set_env("SWITCHYARD_LOG_FORMAT", "xml");
+        let error = loader().load().unwrap_err().to_string().to_lowercase();
+        assert!(error.contains("log_format") && error.contains("xml"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_ADMIN_TOKEN", "a-very-long-admin-token-0123456789abcdef");
+        jail.set_env("SWITCHYARD_DATABASE_URL", "postgres://u:hunter2@h/db");
+        let config = loader().load().expect("valid");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("0123456789abcdef"), "{debug}");
+        Ok(())
+    });
+}

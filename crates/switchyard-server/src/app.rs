@@ -1,0 +1,210 @@
+//! The composition root: [`App::build`] turns a [`Config`] into a bound, ready server, and
+//! [`App::run_until_stopped`] serves until the shutdown token is cancelled. `switchyard
+//! serve` and the test harness both go through here, so tests run the production wiring.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    middleware,
+    routing::get,
+};
+use secrecy::ExposeSecret;
+use switchyard_config::Config;
+use switchyard_store::{Database, DatabaseOptions, StoreError};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+use tracing::Level;
+
+use crate::{
+    AppState,
+    admin_token::{self, AdminTokenError, AdminTokenSource},
+    error::{self, ApiError},
+    metrics, request_id, routes,
+    state::ApiSettings,
+};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot create the data directory `{path}`")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open the database")]
+    Database(#[source] StoreError),
+    #[error(transparent)]
+    Migrate(StoreError),
+    #[error("cannot set up the admin token")]
+    AdminToken(#[from] AdminTokenError),
+    #[error("cannot listen on `{address}`")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install the metrics recorder")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
+}
+
+/// A built server, listening, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    shutdown_grace: std::time::Duration,
+}
+
+impl App {
+    /// Opens and migrates the database, sets up the admin token and binds the listener.
+    ///
+    /// # Errors
+    /// [`StartupError`] saying which step failed.
+    pub async fn build(config: &Config) -> Result<App, StartupError> {
+        create_data_dir(&config.data_dir)?;
+        let database = connect(config).await?;
+        database.migrate().await.map_err(StartupError::Migrate)?;
+        let store = switchyard_store::open(database);
+
+        match admin_token::ensure_admin_token(
+            store.as_ref(),
+            config.admin_token.as_ref(),
+            &config.data_dir,
+        )
+        .await?
+        {
+            AdminTokenSource::Configured => tracing::info!("using the configured platform admin token"),
+            AdminTokenSource::Generated(path) => tracing::warn!(
+                path = %path.display(),
+                "generated a platform admin token and wrote it to this file; \
+                 keep it safe or set SWITCHYARD_ADMIN_TOKEN"
+            ),
+            AdminTokenSource::Existing(Some(path)) => {
+                tracing::info!(path = %path.display(), "platform admin token was set up earlier")
+            }
+            AdminTokenSource::Existing(None) => tracing::info!("platform admin token was set up earlier"),
+        }
+
+        let state = AppState {
+            store,
+            api: Arc::new(ApiSettings::from(&config.api)),
+            metrics: metrics::install_recorder()?,
+        };
+        let router = build_router(&state);
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                address: config.listen.clone(),
+                source,
+            })?;
+        Ok(App {
+            listener,
+            router,
+            state,
+            shutdown_grace: config.shutdown.grace_period,
+        })
+    }
+
+    /// The bound address (the real port when the configuration asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight requests
+    /// finish for up to the grace period, and closes the database pool.
+    ///
+    /// # Errors
+    /// When the listener fails.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        if let Ok(address) = self.listener.local_addr() {
+            tracing::info!(address = %address, "switchyard is listening");
+        }
+        let upkeep = tokio::spawn(metrics::run_upkeep(self.state.metrics.clone(), shutdown.clone()));
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        tokio::pin!(server);
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutdown.cancelled() => {
+                tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining in-flight requests");
+                match tokio::time::timeout(self.shutdown_grace, &mut server).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::warn!("grace period over: closing the remaining connections");
+                        Ok(())
+                    }
+                }
+            }
+        };
+        upkeep.abort();
+        self.state.store.database().close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn connect(config: &Config) -> Result<Database, StartupError> {
+    let url = config.effective_database_url();
+    let options = DatabaseOptions {
+        max_connections: config.database.max_connections,
+        acquire_timeout: config.database.acquire_timeout,
+    };
+    let database = Database::connect(url.expose_secret(), &options)
+        .await
+        .map_err(StartupError::Database)?;
+    tracing::info!(backend = ?database.backend(), "database connected");
+    Ok(database)
+}
+
+fn create_data_dir(path: &std::path::Path) -> Result<(), StartupError> {
+    let error = |source| StartupError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(path).map_err(error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The directory holds the admin token and the SQLite database: owner only.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(error)?;
+    }
+    Ok(())
+}
+
+/// Routes plus the layers every request passes through. The last layer added runs first.
+fn build_router(state: &AppState) -> Router {
+    let (routes, document) = routes::router(state);
+    let document = Arc::new(document);
+    routes
+        .route("/metrics", get(routes::operations::metrics))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = Arc::clone(&document);
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
+        )
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.api.body_limit_bytes))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            axum::response::IntoResponse::into_response(ApiError::internal("handler panicked"))
+        }))
+        .layer(middleware::from_fn(metrics::middleware))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: query strings may carry things that do not belong in logs.
+                .make_span_with(|request: &Request| {
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                })
+                .on_request(())
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(middleware::from_fn(request_id::middleware))
+        .with_state(state.clone())
+}

@@ -1,0 +1,34 @@
+//! Switchyard's HTTP server: the management API under `/v1`, operations endpoints, and the
+//! cross-cutting layers every request passes through.
+//!
+//! A request goes, outermost first: request id → trace span → metrics → panic guard → body
+//! limit → route; `/v1` routes add authentication and, for POSTs, idempotency. Errors anywhere
+//! become one RFC 9457 problem response ([`error::ApiError`]).
+//!
+//! # Layout
+//! - [`app`]: [`App`], the composition root used by both `switchyard serve` and the tests.
+//! - [`error`]: [`error::ApiError`] and its Problem Details body.
+//! - [`extract`]: JSON, path and query extractors whose rejections are problems.
+//! - [`request_id`], [`metrics`]: per-request id and Prometheus instrumentation.
+//! - [`auth`], [`credentials`], [`admin_token`]: who is calling, API key material, the
+//!   platform admin token.
+//! - [`idempotency`]: `Idempotency-Key` handling for POSTs.
+//! - [`pagination`]: cursors and list envelopes.
+//! - [`routes`]: one module per resource, and [`openapi`] describing them.
+
+pub mod admin_token;
+pub mod app;
+pub mod auth;
+pub mod credentials;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod metrics;
+pub mod openapi;
+pub mod pagination;
+pub mod request_id;
+pub mod routes;
+mod state;
+
+pub use app::{App, StartupError};
+pub use state::AppState;

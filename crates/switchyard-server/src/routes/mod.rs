@@ -1,0 +1,58 @@
+//! The API's routes, one module per resource, assembled with their OpenAPI description.
+
+pub mod api_keys;
+pub mod operations;
+pub mod tenants;
+mod validation;
+
+use axum::{Router, middleware};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{AppState, auth, idempotency, openapi::ApiDoc};
+
+struct DocumentedRoutes {
+    management: Router<AppState>,
+    operations: Router<AppState>,
+    document: utoipa::openapi::OpenApi,
+}
+
+/// Every documented route, before the layers that need a live state are applied.
+fn documented_routes() -> DocumentedRoutes {
+    let (management, management_document) = OpenApiRouter::new()
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::get_tenant))
+        .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
+        .routes(routes!(api_keys::revoke_api_key))
+        .split_for_parts();
+    let (operations, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(operations::healthz))
+        .routes(routes!(operations::readyz))
+        .split_for_parts();
+    document.merge(management_document);
+    DocumentedRoutes {
+        management,
+        operations,
+        document,
+    }
+}
+
+/// The OpenAPI document alone (for `switchyard openapi` and the drift check).
+pub fn openapi_only() -> utoipa::openapi::OpenApi {
+    documented_routes().document
+}
+
+/// Every route, with the `/v1` API authenticated and its POSTs idempotent.
+pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let DocumentedRoutes {
+        management,
+        operations,
+        document,
+    } = documented_routes();
+    // The last layer added runs first: authentication, then idempotency, which needs the
+    // principal to scope keys.
+    let management = management
+        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::middleware))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::middleware));
+    (operations.merge(management), document)
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: the real server on a random port, over HTTP, on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api_keys;
+mod auth;
+mod errors;
+mod idempotency;
+mod isolation;
+mod openapi;
+mod operations;
+mod pagination;
+mod startup;
+mod tenants;
