@@ -200,9 +200,8 @@ impl Config {
             let scheme = url.expose_secret().split_once(':').map(|(s, _)| s);
             if !matches!(scheme, Some("sqlite" | "postgres" | "postgresql")) {
                 // The URL may hold a password: name only what is wrong with it.
-                problems.push(
-                    "database_url: must start with `sqlite:` or `postgres://`".to_owned(),
-                );
+                problems
+                    .push("database_url: must start with `sqlite:` or `postgres://`".to_owned());
             }
         }
         if let Some(token) = &self.admin_token
@@ -219,7 +218,9 @@ impl Config {
             problems.push("api.body_limit_bytes: must be at least 1".to_owned());
         }
         if self.api.default_page_limit == 0 || self.api.max_page_limit == 0 {
-            problems.push("api.default_page_limit and api.max_page_limit: must be at least 1".to_owned());
+            problems.push(
+                "api.default_page_limit and api.max_page_limit: must be at least 1".to_owned(),
+            );
         }
         if self.api.default_page_limit > self.api.max_page_limit {
             problems.push(format!(
@@ -247,9 +248,9 @@ impl Config {
 
     /// The listen address. Validated by [`Config::validate`].
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.listen
-            .parse()
-            .map_err(|_| ConfigError::Invalid(vec![format!("listen: `{}` is not an address", self.listen)]))
+        self.listen.parse().map_err(|_| {
+            ConfigError::Invalid(vec![format!("listen: `{}` is not an address", self.listen)])
+        })
     }
 }
 

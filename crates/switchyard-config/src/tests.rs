@@ -1,3 +1,6 @@
+// figment::Jail closures must return figment::Error, which is large; nothing to shrink here.
+#![allow(clippy::result_large_err)]
+
 use figment::Jail;
 use secrecy::ExposeSecret;
 
@@ -51,7 +54,11 @@ fn layers_file_then_environment_then_flags() {
             .load()
             .expect("valid");
         assert_eq!(config.listen, "127.0.0.1:1234", "flags win");
-        assert_eq!(config.data_dir, PathBuf::from("/var/lib/from-env"), "env beats file");
+        assert_eq!(
+            config.data_dir,
+            PathBuf::from("/var/lib/from-env"),
+            "env beats file"
+        );
         assert_eq!(config.database.max_connections, 8, "nested env key with __");
         assert_eq!(config.api.max_page_limit, 500, "file beats defaults");
         assert_eq!(config.api.default_page_limit, 50, "untouched defaults stay");
@@ -76,7 +83,10 @@ fn ignores_client_and_test_variables() {
 fn rejects_unknown_keys_naming_them() {
     Jail::expect_with(|jail| {
         jail.create_file("bad.toml", "lisen = \"127.0.0.1:1\"\n")?;
-        let error = loader().file(Some(Path::new("bad.toml"))).load().unwrap_err();
+        let error = loader()
+            .file(Some(Path::new("bad.toml")))
+            .load()
+            .unwrap_err();
         assert!(error.to_string().contains("lisen"), "{error}");
 
         jail.clear_env();
@@ -90,7 +100,10 @@ fn rejects_unknown_keys_naming_them() {
 #[test]
 fn rejects_a_missing_file() {
     Jail::expect_with(|_| {
-        let error = loader().file(Some(Path::new("nope.toml"))).load().unwrap_err();
+        let error = loader()
+            .file(Some(Path::new("nope.toml")))
+            .load()
+            .unwrap_err();
         assert!(error.to_string().contains("nope.toml"), "{error}");
         Ok(())
     });
@@ -104,10 +117,18 @@ fn reports_every_invalid_value_without_echoing_secrets() {
         jail.set_env("SWITCHYARD_ADMIN_TOKEN", "short-secret");
         jail.set_env("SWITCHYARD_API__DEFAULT_PAGE_LIMIT", "300");
         let error = loader().load().unwrap_err().to_string();
-        for expected in ["listen", "database_url", "admin_token", "default_page_limit"] {
+        for expected in [
+            "listen",
+            "database_url",
+            "admin_token",
+            "default_page_limit",
+        ] {
             assert!(error.contains(expected), "{expected} missing from {error}");
         }
-        assert!(!error.contains("hunter2") && !error.contains("short-secret"), "{error}");
+        assert!(
+            !error.contains("hunter2") && !error.contains("short-secret"),
+            "{error}"
+        );
         Ok(())
     });
 }
@@ -121,7 +142,10 @@ fn rejects_values_of_the_wrong_type() {
         jail.set_env("SWITCHYARD_API__IDEMPOTENCY_TTL", "1h");
         jail.set_env("SWITCHYARD_LOG_FORMAT", "xml");
         let error = loader().load().unwrap_err().to_string().to_lowercase();
-        assert!(error.contains("log_format") && error.contains("xml"), "{error}");
+        assert!(
+            error.contains("log_format") && error.contains("xml"),
+            "{error}"
+        );
         Ok(())
     });
 }
@@ -129,11 +153,17 @@ fn rejects_values_of_the_wrong_type() {
 #[test]
 fn debug_output_hides_secrets() {
     Jail::expect_with(|jail| {
-        jail.set_env("SWITCHYARD_ADMIN_TOKEN", "a-very-long-admin-token-0123456789abcdef");
+        jail.set_env(
+            "SWITCHYARD_ADMIN_TOKEN",
+            "a-very-long-admin-token-0123456789abcdef",
+        );
         jail.set_env("SWITCHYARD_DATABASE_URL", "postgres://u:hunter2@h/db");
         let config = loader().load().expect("valid");
         let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("0123456789abcdef"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("0123456789abcdef"),
+            "{debug}"
+        );
         Ok(())
     });
 }

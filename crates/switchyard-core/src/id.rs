@@ -138,14 +138,22 @@ mod tests {
             key.parse::<TenantId>(),
             Err(IdParseError::WrongPrefix { expected: "ten" })
         );
-        for bad in ["", "ten_", "ten_123", "ten01JD2S5W8X3Q4R5T6V7W8X9Y0Z", "ten_01jd2s5w8x3q4r5t6v7w8x9y0z"] {
+        for bad in [
+            "",
+            "ten_",
+            "ten_123",
+            "ten01JD2S5W8X3Q4R5T6V7W8X9Y0Z",
+            "ten_01jd2s5w8x3q4r5t6v7w8x9y0z",
+        ] {
             assert!(bad.parse::<TenantId>().is_err(), "{bad:?} parsed");
         }
     }
 
     #[test]
     fn ids_sort_by_creation_time_even_within_a_millisecond() {
-        let ids: Vec<String> = (0..1000).map(|_| TenantId::generate().to_string()).collect();
+        let ids: Vec<String> = (0..1000)
+            .map(|_| TenantId::generate().to_string())
+            .collect();
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);

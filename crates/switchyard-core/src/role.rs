@@ -5,7 +5,9 @@ use utoipa::ToSchema;
 
 /// What a tenant API key may do. Roles are ordered: `admin` can do all a `write` key can,
 /// which can do all a `read` key can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads resources.

@@ -66,10 +66,17 @@ pub async fn ensure_admin_token(
         return Ok(AdminTokenSource::Existing(file));
     }
     let token = credentials::generate_admin_token();
-    write_private_file(&path, token.expose_secret())
-        .map_err(|source| AdminTokenError::WriteFile { path: path.clone(), source })?;
+    write_private_file(&path, token.expose_secret()).map_err(|source| {
+        AdminTokenError::WriteFile {
+            path: path.clone(),
+            source,
+        }
+    })?;
     let hash = credentials::hash_secret(&token);
-    if store.insert_setting_if_absent(ADMIN_TOKEN_HASH_SETTING, &hash).await? {
+    if store
+        .insert_setting_if_absent(ADMIN_TOKEN_HASH_SETTING, &hash)
+        .await?
+    {
         Ok(AdminTokenSource::Generated(path))
     } else {
         // Another process sharing the database initialised it first; our token is not valid.

@@ -77,7 +77,9 @@ impl App {
         )
         .await?
         {
-            AdminTokenSource::Configured => tracing::info!("using the configured platform admin token"),
+            AdminTokenSource::Configured => {
+                tracing::info!("using the configured platform admin token")
+            }
             AdminTokenSource::Generated(path) => tracing::warn!(
                 path = %path.display(),
                 "generated a platform admin token and wrote it to this file; \
@@ -86,7 +88,9 @@ impl App {
             AdminTokenSource::Existing(Some(path)) => {
                 tracing::info!(path = %path.display(), "platform admin token was set up earlier")
             }
-            AdminTokenSource::Existing(None) => tracing::info!("platform admin token was set up earlier"),
+            AdminTokenSource::Existing(None) => {
+                tracing::info!("platform admin token was set up earlier")
+            }
         }
 
         let state = AppState {
@@ -95,12 +99,13 @@ impl App {
             metrics: metrics::install_recorder()?,
         };
         let router = build_router(&state);
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                address: config.listen.clone(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    address: config.listen.clone(),
+                    source,
+                })?;
         Ok(App {
             listener,
             router,
@@ -123,13 +128,18 @@ impl App {
         if let Ok(address) = self.listener.local_addr() {
             tracing::info!(address = %address, "switchyard is listening");
         }
-        let upkeep = tokio::spawn(metrics::run_upkeep(self.state.metrics.clone(), shutdown.clone()));
+        let upkeep = tokio::spawn(metrics::run_upkeep(
+            self.state.metrics.clone(),
+            shutdown.clone(),
+        ));
         let server = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future();
         tokio::pin!(server);
+        // Biased towards shutdown: once cancelled, the drain must run under the grace timeout
+        // even though the server future (watching the same token) is also ready to finish.
         let result = tokio::select! {
-            result = &mut server => result,
+            biased;
             () = shutdown.cancelled() => {
                 tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining in-flight requests");
                 match tokio::time::timeout(self.shutdown_grace, &mut server).await {
@@ -140,6 +150,7 @@ impl App {
                     }
                 }
             }
+            result = &mut server => result,
         };
         upkeep.abort();
         self.state.store.database().close().await;

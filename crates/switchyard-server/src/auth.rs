@@ -40,12 +40,13 @@ impl Principal {
             Principal::TenantKey(key) if key.tenant_id != tenant => {
                 Err(ApiError::not_found(format_args!("tenant `{tenant}`")))
             }
-            Principal::TenantKey(key) if !key.role.allows(role) => {
-                Err(ApiError::new(ErrorCode::InsufficientRole).with_detail(format!(
-                    "this operation needs the `{role}` role; the key has `{}`",
-                    key.role
-                )))
-            }
+            Principal::TenantKey(key) if !key.role.allows(role) => Err(ApiError::new(
+                ErrorCode::InsufficientRole,
+            )
+            .with_detail(format!(
+                "this operation needs the `{role}` role; the key has `{}`",
+                key.role
+            ))),
             Principal::TenantKey(_) => Ok(()),
         }
     }
@@ -72,7 +73,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 }
 
 /// Resolves the bearer credential, or answers 401.
-pub async fn middleware(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn middleware(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let token = match bearer_token(request.headers()) {
         Ok(token) => token.to_owned(),
         Err(error) => return unauthenticated(error),

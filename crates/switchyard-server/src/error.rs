@@ -120,7 +120,11 @@ impl IntoResponse for ApiError {
             title: self.code.title(),
             status: status.as_u16(),
             // 5xx responses never describe internals.
-            detail: if status.is_server_error() { None } else { self.detail },
+            detail: if status.is_server_error() {
+                None
+            } else {
+                self.detail
+            },
             code: self.code.as_str(),
             request_id,
         };

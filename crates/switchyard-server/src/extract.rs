@@ -69,7 +69,8 @@ where
             .await
             .map(|axum::extract::Path(value)| ApiPath(value))
             .map_err(|rejection| {
-                ApiError::new(ErrorCode::InvalidId).with_detail(serde_detail(&rejection.body_text()))
+                ApiError::new(ErrorCode::InvalidId)
+                    .with_detail(serde_detail(&rejection.body_text()))
             })
     }
 }

@@ -65,7 +65,11 @@ async fn run_once(
     let body = axum::body::to_bytes(body, state.api.body_limit_bytes)
         .await
         .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge).into_response())?;
-    let request_hash = fingerprint(&parts.method, parts.uri.path_and_query().map_or("", |p| p.as_str()), &body);
+    let request_hash = fingerprint(
+        &parts.method,
+        parts.uri.path_and_query().map_or("", |p| p.as_str()),
+        &body,
+    );
     let ttl = time::Duration::try_from(state.api.idempotency_ttl).unwrap_or(time::Duration::DAY);
 
     let claim = state
@@ -154,7 +158,10 @@ fn replay(stored: StoredResponse) -> Response {
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
     headers.remove(header::CONTENT_TYPE);
-    if let Some(content_type) = stored.content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(content_type) = stored
+        .content_type
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
         headers.insert(header::CONTENT_TYPE, content_type);
     }
     headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));

@@ -37,7 +37,10 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = REQUEST_ID
-        .scope(id.clone(), tracing::Instrument::instrument(next.run(request), span))
+        .scope(
+            id.clone(),
+            tracing::Instrument::instrument(next.run(request), span),
+        )
         .await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

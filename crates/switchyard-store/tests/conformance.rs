@@ -161,9 +161,15 @@ async fn rejects_unknown_url_schemes_without_echoing_the_url() {
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode() {
     let database = TestDatabase::sqlite();
-    let Database::Sqlite(pool) = Database::connect(database.url(), &DatabaseOptions::default()).await.unwrap() else {
+    let Database::Sqlite(pool) = Database::connect(database.url(), &DatabaseOptions::default())
+        .await
+        .unwrap()
+    else {
         panic!("expected SQLite");
     };
-    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
 }

@@ -37,7 +37,10 @@ impl TestResponse {
     /// The body as JSON; panics with the body text when it is not JSON.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!("body is not JSON ({error}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -52,7 +55,12 @@ impl TestResponse {
     /// Asserts a problem response with this status and code, and returns its body.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) -> Value {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text());
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
         assert_eq!(
             self.header("content-type"),
             Some("application/problem+json"),
@@ -63,7 +71,10 @@ impl TestResponse {
         assert_eq!(body["status"], status);
         assert!(body["title"].is_string());
         assert_eq!(body["type"], format!("urn:switchyard:error:{code}"));
-        assert!(body["request_id"].is_string(), "problem without request id: {body}");
+        assert!(
+            body["request_id"].is_string(),
+            "problem without request id: {body}"
+        );
         body
     }
 }
@@ -151,10 +162,17 @@ impl TestApp {
     /// Creates a tenant as the platform admin and returns its id.
     pub async fn create_tenant(&self, name: &str) -> String {
         let response = self
-            .post("/v1/tenants", &self.admin_token, &serde_json::json!({ "name": name }))
+            .post(
+                "/v1/tenants",
+                &self.admin_token,
+                &serde_json::json!({ "name": name }),
+            )
             .await;
         assert_eq!(response.status, 201, "create tenant: {}", response.text());
-        response.json()["id"].as_str().expect("tenant id").to_owned()
+        response.json()["id"]
+            .as_str()
+            .expect("tenant id")
+            .to_owned()
     }
 
     /// Creates an API key as the platform admin and returns `(key id, secret key)`.
@@ -176,7 +194,9 @@ impl TestApp {
 
     /// The database (and data directory) this app runs on.
     pub fn database(&self) -> &TestDatabase {
-        self.database.as_ref().expect("database present until stopped")
+        self.database
+            .as_ref()
+            .expect("database present until stopped")
     }
 
     /// Stops the server gracefully and waits for it.
@@ -188,9 +208,14 @@ impl TestApp {
     pub async fn stop_and_keep_database(mut self) -> TestDatabase {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
-            server.await.expect("server task").expect("server stopped cleanly");
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
-        self.database.take().expect("database present until stopped")
+        self.database
+            .take()
+            .expect("database present until stopped")
     }
 }
 

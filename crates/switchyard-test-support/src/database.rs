@@ -53,9 +53,9 @@ impl TestDatabase {
     pub async fn postgres() -> Option<Self> {
         let admin_url = crate::required_test_server("SWITCHYARD_TEST_DATABASE_URL")?;
         let name = format!("sy_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at SWITCHYARD_TEST_DATABASE_URL: {e}"));
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!("cannot reach PostgreSQL at SWITCHYARD_TEST_DATABASE_URL: {e}")
+        });
         admin
             .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
             .await
@@ -102,7 +102,10 @@ impl Drop for TestDatabase {
                 .expect("build a runtime");
             runtime.block_on(async {
                 if let Ok(mut admin) = PgConnection::connect(&postgres.admin_url).await {
-                    let statement = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, postgres.name);
+                    let statement = format!(
+                        r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#,
+                        postgres.name
+                    );
                     let _ = admin.execute(statement.as_str()).await;
                 }
             });
@@ -142,6 +145,9 @@ mod tests {
             database_url_with_name("postgres://u:p@h/test?sslmode=disable", "x"),
             "postgres://u:p@h/x?sslmode=disable"
         );
-        assert_eq!(database_url_with_name("postgres://h", "x"), "postgres://h/x");
+        assert_eq!(
+            database_url_with_name("postgres://h", "x"),
+            "postgres://h/x"
+        );
     }
 }

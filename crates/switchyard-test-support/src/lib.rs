@@ -9,15 +9,14 @@
 //! - [`store`]: [`TestStore`], a migrated store on a fresh database.
 //! - [`app`]: [`TestApp`], the real server on a random port, with an HTTP client.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // a harness fails loudly by panicking
-
+// A harness fails loudly by panicking, and tells the developer on stderr what it skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 pub mod app;
 pub mod database;
 pub mod store;
 
 use std::future::Future;
-
 
 pub use app::{TestApp, TestResponse};
 pub use database::{TestBackend, TestDatabase};
@@ -80,7 +79,9 @@ pub fn required_test_server(variable: &str) -> Option<String> {
     match std::env::var(variable) {
         Ok(value) if !value.is_empty() => Some(value),
         _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("{variable} must be set in CI: the tests that need this server cannot be skipped")
+            panic!(
+                "{variable} must be set in CI: the tests that need this server cannot be skipped"
+            )
         }
         _ => {
             eprintln!("skipped: {variable} is not set");

@@ -127,7 +127,9 @@ pub async fn create_api_key(
         axum::Json(body),
     )
         .into_response();
-    response.extensions_mut().insert(ReplayBody(Bytes::from(replay)));
+    response
+        .extensions_mut()
+        .insert(ReplayBody(Bytes::from(replay)));
     Ok(response)
 }
 

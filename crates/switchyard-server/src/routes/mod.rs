@@ -52,7 +52,13 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
     // The last layer added runs first: authentication, then idempotency, which needs the
     // principal to scope keys.
     let management = management
-        .route_layer(middleware::from_fn_with_state(state.clone(), idempotency::middleware))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::middleware));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::middleware,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ));
     (operations.merge(management), document)
 }

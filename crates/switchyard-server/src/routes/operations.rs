@@ -33,7 +33,8 @@ pub async fn healthz() -> axum::Json<HealthResponse> {
 pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<HealthResponse>, ApiError> {
     state.store.ping().await.map_err(|error| {
         tracing::warn!(error = %error, "readiness check failed: database unreachable");
-        ApiError::new(switchyard_core::ErrorCode::Unavailable).with_detail("the database is unreachable")
+        ApiError::new(switchyard_core::ErrorCode::Unavailable)
+            .with_detail("the database is unreachable")
     })?;
     Ok(axum::Json(HealthResponse { status: "ok" }))
 }
@@ -42,7 +43,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<HealthRe
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

@@ -11,10 +11,16 @@ const MAX_LABEL_LEN: usize = 32;
 pub(crate) fn name(field: &str, value: &str) -> Result<String, ApiError> {
     let trimmed = value.trim();
     if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS {
-        return Err(invalid(field, format!("must be 1 to {MAX_NAME_CHARS} characters")));
+        return Err(invalid(
+            field,
+            format!("must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(invalid(field, "must not contain control characters".to_owned()));
+        return Err(invalid(
+            field,
+            "must not contain control characters".to_owned(),
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -32,7 +38,9 @@ pub(crate) fn label(field: &str, value: &str) -> Result<String, ApiError> {
     } else {
         Err(invalid(
             field,
-            format!("must be 1 to {MAX_LABEL_LEN} of a-z, 0-9, `-` and `_`, starting with a letter or digit"),
+            format!(
+                "must be 1 to {MAX_LABEL_LEN} of a-z, 0-9, `-` and `_`, starting with a letter or digit"
+            ),
         ))
     }
 }

@@ -22,7 +22,11 @@ fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Valu
             format!("/v1/tenants/{tenant}/api-keys"),
             Some(json!({"name": "intruder", "role": "admin"})),
         ),
-        (Method::DELETE, format!("/v1/tenants/{tenant}/api-keys/{}", a.key_id), None),
+        (
+            Method::DELETE,
+            format!("/v1/tenants/{tenant}/api-keys/{}", a.key_id),
+            None,
+        ),
     ]
 }
 

@@ -10,7 +10,8 @@ fn committed_path() -> std::path::PathBuf {
 /// The drift check. `UPDATE_OPENAPI=1` rewrites the committed copy instead of failing.
 #[test]
 fn committed_openapi_document_is_current() {
-    let generated = serde_json::to_string_pretty(&switchyard_server::openapi::document()).unwrap() + "\n";
+    let generated =
+        serde_json::to_string_pretty(&switchyard_server::openapi::document()).unwrap() + "\n";
     let path = committed_path();
     if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
         std::fs::write(&path, &generated).unwrap();
@@ -30,7 +31,14 @@ async fn serves_an_openapi_3_1_document_describing_every_route() {
     assert_eq!(response.status, 200);
     let document = response.json();
     assert_eq!(document["openapi"], "3.1.0");
-    for path in ["/v1/tenants", "/v1/tenants/{tenant_id}", "/v1/tenants/{tenant_id}/api-keys", "/v1/tenants/{tenant_id}/api-keys/{key_id}", "/healthz", "/readyz"] {
+    for path in [
+        "/v1/tenants",
+        "/v1/tenants/{tenant_id}",
+        "/v1/tenants/{tenant_id}/api-keys",
+        "/v1/tenants/{tenant_id}/api-keys/{key_id}",
+        "/healthz",
+        "/readyz",
+    ] {
         assert!(document["paths"].get(path).is_some(), "{path} missing");
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());

@@ -49,9 +49,17 @@ async fn readiness_fails_when_the_database_is_gone() {
     // Drop the database under the running server: readiness must say so, liveness not.
     let admin_url = std::env::var("SWITCHYARD_TEST_DATABASE_URL").unwrap();
     let name = app.database().url().rsplit('/').next().unwrap().to_owned();
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#)).execute(&mut admin).await.unwrap();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .unwrap();
+    sqlx::query(&format!(r#"DROP DATABASE "{name}" WITH (FORCE)"#))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let ready = app.send(Method::GET, "/readyz", None, None).await;
     ready.assert_problem(503, "unavailable");
-    assert_eq!(app.send(Method::GET, "/healthz", None, None).await.status, 200);
+    assert_eq!(
+        app.send(Method::GET, "/healthz", None, None).await.status,
+        200
+    );
 }

@@ -22,10 +22,18 @@ async fn generates_an_admin_token_once_into_a_private_file() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dir_mode = std::fs::metadata(app.database().dir()).unwrap().permissions().mode() & 0o777;
+        let dir_mode = std::fs::metadata(app.database().dir())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dir_mode, 0o700);
     }
-    assert_eq!(app.get("/v1/tenants", &token).await.status, 200, "the generated token works");
+    assert_eq!(
+        app.get("/v1/tenants", &token).await.status,
+        200,
+        "the generated token works"
+    );
 
     // A restart keeps the same token and does not rewrite the file.
     let database = app.stop_and_keep_database().await;
@@ -39,12 +47,17 @@ async fn a_configured_admin_token_replaces_the_generated_one() {
     let database = TestDatabase::sqlite();
     let config = config_without_admin_token(&database);
     let app = TestApp::start(config, database).await;
-    let generated = std::fs::read_to_string(app.database().path("admin-token")).unwrap().trim().to_owned();
+    let generated = std::fs::read_to_string(app.database().path("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
     let database = app.stop_and_keep_database().await;
 
     let config: Config = test_figment(&database).extract().unwrap();
     let app = TestApp::start(config, database).await;
-    app.get("/v1/tenants", &generated).await.assert_problem(401, "unauthenticated");
+    app.get("/v1/tenants", &generated)
+        .await
+        .assert_problem(401, "unauthenticated");
     assert_eq!(app.get("/v1/tenants", &app.admin_token).await.status, 200);
 }
 
@@ -60,7 +73,10 @@ async fn refuses_to_start_on_a_newer_schema() {
         .await
         .unwrap();
     pool.close().await;
-    let error = switchyard_server::App::build(&config).await.err().expect("start-up must fail");
+    let error = switchyard_server::App::build(&config)
+        .await
+        .err()
+        .expect("start-up must fail");
     let message = format!("{error}");
     assert!(message.contains("newer than this binary"), "{message}");
 }
@@ -71,6 +87,11 @@ async fn starts_on_postgres_with_the_same_api() {
         return;
     };
     let tenant = app.create_tenant("On Postgres").await;
-    assert_eq!(app.get(&format!("/v1/tenants/{tenant}"), &app.admin_token).await.status, 200);
+    assert_eq!(
+        app.get(&format!("/v1/tenants/{tenant}"), &app.admin_token)
+            .await
+            .status,
+        200
+    );
     app.stop().await;
 }

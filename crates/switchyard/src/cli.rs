@@ -1,0 +1,189 @@
+//! The command-line grammar. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Switchyard: connect a SaaS product to its customers' systems, and keep those connections
+/// safe and healthy.
+///
+/// Start the server with `switchyard serve` (SQLite in ./switchyard-data, listening on
+/// 127.0.0.1:8080, no setup needed); manage it with the other commands.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: applies migrations, then serves the API until SIGTERM or Ctrl-C.
+    Serve(ServerArgs),
+    /// Apply database migrations and exit.
+    Migrate(ServerArgs),
+    /// Print or check configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the OpenAPI 3.1 document of the API.
+    Openapi,
+    /// Manage tenants (needs the platform admin token).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage a tenant's API keys (platform admin token or the tenant's admin key).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// Where the server's configuration comes from. Flags win over the environment, which wins
+/// over the file, which wins over the built-in defaults (`switchyard config defaults`).
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080; env: SWITCHYARD_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Data directory for SQLite and the generated admin token [default: ./switchyard-data;
+    /// env: SWITCHYARD_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL, `sqlite://…` or `postgres://…` [default: SQLite in the data directory;
+    /// env: SWITCHYARD_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the built-in default configuration, with every setting explained.
+    Defaults,
+    /// Validate configuration without starting: the file (if given) over the defaults, with
+    /// SWITCHYARD_* environment variables applied.
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// TOML configuration file to check.
+    #[arg(value_name = "FILE", env = "SWITCHYARD_CONFIG")]
+    pub file: Option<PathBuf>,
+}
+
+/// How the CLI reaches a running server.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// Base URL of the server.
+    #[arg(
+        long,
+        env = "SWITCHYARD_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// Bearer token: the platform admin token or an API key. When absent, the admin token
+    /// file in the data directory is used if it exists.
+    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Data directory holding a generated `admin-token`, used when no token is given.
+    #[arg(
+        long,
+        env = "SWITCHYARD_DATA_DIR",
+        default_value = "./switchyard-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and print it.
+    Create {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Optional label such as `live` or `sandbox`.
+        #[arg(long)]
+        environment: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List tenants (every page).
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; its secret is printed once.
+    Create {
+        /// The tenant id (`ten_…`).
+        #[arg(long)]
+        tenant: String,
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List a tenant's API keys (never their secrets).
+    List {
+        /// The tenant id (`ten_…`).
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Revoke an API key; it stops working at once.
+    Revoke {
+        /// The tenant id (`ten_…`).
+        #[arg(long)]
+        tenant: String,
+        /// The key id (`key_…`).
+        key_id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// The role of a new API key.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// Read resources.
+    Read,
+    /// Read, create and change resources.
+    Write,
+    /// Everything, including the tenant's API keys.
+    Admin,
+}
+
+impl RoleArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleArg::Read => "read",
+            RoleArg::Write => "write",
+            RoleArg::Admin => "admin",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per command group.
+
+pub mod config;
+pub mod key;
+pub mod openapi;
+pub mod tenant;

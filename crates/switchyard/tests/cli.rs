@@ -1,0 +1,410 @@
+//! The `switchyard` binary as a user runs it: help, configuration commands, and `serve`
+//! driven by the CLI's own tenant and key commands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_switchyard");
+
+/// A command with no SWITCHYARD_* variables from the caller's environment.
+fn switchyard(args: &[&str]) -> Command {
+    let mut command = Command::new(BINARY);
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHYARD_") {
+            command.env_remove(name);
+        }
+    }
+    command.env("RUST_LOG", "info");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    switchyard(args).output().expect("run switchyard")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn every_command_has_help() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["serve"],
+        &["migrate"],
+        &["config"],
+        &["config", "defaults"],
+        &["config", "check"],
+        &["openapi"],
+        &["tenant"],
+        &["tenant", "create"],
+        &["tenant", "list"],
+        &["key"],
+        &["key", "create"],
+        &["key", "list"],
+        &["key", "revoke"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let output = run(&args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let text = stdout(&output);
+        assert!(text.contains("Usage: switchyard"), "{args:?}: {text}");
+    }
+    let help = stdout(&run(&["key", "create", "--help"]));
+    for option in [
+        "--tenant",
+        "--name",
+        "--role",
+        "--url",
+        "--token",
+        "--json",
+        "SWITCHYARD_URL",
+        "SWITCHYARD_TOKEN",
+    ] {
+        assert!(
+            help.contains(option),
+            "{option} missing from key create --help"
+        );
+    }
+}
+
+#[test]
+fn config_defaults_prints_the_commented_embedded_file() {
+    let output = run(&["config", "defaults"]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert_eq!(text, switchyard_config::DEFAULTS_TOML);
+    let parsed: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(parsed["listen"].as_str(), Some("127.0.0.1:8080"));
+    assert!(text.contains("# env: SWITCHYARD_DATABASE_URL"));
+}
+
+#[test]
+fn config_check_validates_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "listen = \"0.0.0.0:9090\"\n[api]\nmax_page_limit = 100\n",
+    )
+    .unwrap();
+    let output = run(&["config", "check", good.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("0.0.0.0:9090"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "listen = \"nowhere\"\n[api]\ndefault_page_limit = 500\n",
+    )
+    .unwrap();
+    let output = run(&["config", "check", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let error = stderr(&output);
+    assert!(
+        error.contains("listen") && error.contains("default_page_limit"),
+        "{error}"
+    );
+
+    let output = switchyard(&["config", "check"])
+        .env("SWITCHYARD_API__BODY_LIMIT_BYTES", "lots")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).to_lowercase().contains("body_limit_bytes"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn openapi_command_prints_the_committed_document() {
+    let output = run(&["openapi"]);
+    assert!(output.status.success());
+    let printed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(printed, committed);
+}
+
+#[test]
+fn migrate_creates_the_schema_and_is_repeatable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    for _ in 0..2 {
+        let output = run(&["migrate", "--data-dir", data_dir.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(stderr(&output).contains("migrations applied"));
+    }
+    assert!(data_dir.join("switchyard.db").is_file());
+}
+
+#[test]
+fn serve_refuses_invalid_configuration_clearly() {
+    let output = run(&["serve", "--listen", "not-an-address"]);
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains("listen"), "{}", stderr(&output));
+}
+
+/// A `switchyard serve` process; killed on drop if still running.
+struct Server {
+    child: Child,
+    address: String,
+    logs: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let mut child = switchyard(&args)
+            .env("SWITCHYARD_LOG_FORMAT", "json")
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (sender, logs) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let address = loop {
+            let line = logs
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("server did not start; logs: {seen:#?}"));
+            if let Ok(event) = serde_json::from_str::<Value>(&line)
+                && event["message"] == "switchyard is listening"
+            {
+                break event["address"].as_str().unwrap().to_owned();
+            }
+            seen.push(line);
+        };
+        Server {
+            child,
+            address,
+            logs,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Sends SIGTERM, waits for a clean exit, and returns every log line.
+    fn terminate(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = wait_with_timeout(&mut self.child, Duration::from_secs(15));
+        assert!(exit.success(), "server exited with {exit}");
+        self.logs.try_iter().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process did not exit in {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cli(server: &Server, data_dir: &Path, args: &[&str]) -> Output {
+    let mut full: Vec<&str> = args.to_vec();
+    let url = server.url();
+    full.extend_from_slice(&["--url", &url, "--data-dir", data_dir.to_str().unwrap()]);
+    let output = run(&full);
+    assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+    output
+}
+
+#[test]
+fn serve_with_no_configuration_and_manage_it_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = Server::start(&data_dir, &[]);
+
+    let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data_dir.join("admin-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // The token comes from the data directory's admin-token file: no flags needed.
+    let tenant: Value = serde_json::from_slice(
+        &cli(
+            &server,
+            &data_dir,
+            &[
+                "tenant",
+                "create",
+                "--name",
+                "Acme",
+                "--environment",
+                "live",
+                "--json",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let tenant_id = tenant["id"].as_str().unwrap();
+    let table = stdout(&cli(&server, &data_dir, &["tenant", "list"]));
+    assert!(
+        table.starts_with("ID") && table.contains(tenant_id) && table.contains("live"),
+        "{table}"
+    );
+
+    let key: Value = serde_json::from_slice(
+        &cli(
+            &server,
+            &data_dir,
+            &[
+                "key", "create", "--tenant", tenant_id, "--name", "ci", "--role", "admin", "--json",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let secret = key["key"].as_str().unwrap().to_owned();
+    let key_id = key["id"].as_str().unwrap();
+
+    // The new admin key works with --token, and lists keys without secrets.
+    let listed = stdout(&cli(
+        &server,
+        &data_dir,
+        &["key", "list", "--tenant", tenant_id, "--token", &secret],
+    ));
+    assert!(
+        listed.contains(key_id) && listed.contains("admin") && !listed.contains(&secret),
+        "{listed}"
+    );
+
+    let human = stdout(&cli(
+        &server,
+        &data_dir,
+        &[
+            "key", "create", "--tenant", tenant_id, "--name", "other", "--role", "read",
+        ],
+    ));
+    assert!(
+        human.contains("KEY") && human.contains("sy_") && human.contains("shown only now"),
+        "{human}"
+    );
+
+    let revoked = stdout(&cli(
+        &server,
+        &data_dir,
+        &["key", "revoke", "--tenant", tenant_id, key_id],
+    ));
+    assert!(revoked.contains(key_id));
+    let refused = run(&[
+        "key",
+        "list",
+        "--tenant",
+        tenant_id,
+        "--token",
+        &secret,
+        "--url",
+        &server.url(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("unauthenticated"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let logs = server.terminate();
+    let all = logs.join("\n");
+    assert!(
+        all.contains("received SIGTERM") && all.contains("stopped"),
+        "{all}"
+    );
+    assert!(
+        !all.contains(&admin_token),
+        "the admin token must never be logged"
+    );
+    assert!(
+        !all.contains(&secret[3..]),
+        "an API key must never be logged"
+    );
+}
+
+#[test]
+fn serve_on_postgres() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(database) = runtime.block_on(switchyard_test_support::TestDatabase::postgres()) else {
+        return;
+    };
+    let data_dir = database.path("data");
+    let server = Server::start(&data_dir, &["--database-url", database.url()]);
+    assert!(
+        !data_dir.join("switchyard.db").try_exists().unwrap(),
+        "no SQLite file when PostgreSQL is configured"
+    );
+    let output = cli(
+        &server,
+        &data_dir,
+        &["tenant", "create", "--name", "On Postgres", "--json"],
+    );
+    let tenant: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(tenant["id"].as_str().unwrap().starts_with("ten_"));
+    server.terminate();
+}
