@@ -28,6 +28,8 @@ const NON_SETTING_VARIABLES: &[&str] = &["url", "token", "config"];
 
 /// Shortest admin token accepted, so a configured token is not guessable.
 const MIN_ADMIN_TOKEN_LEN: usize = 32;
+/// The prefix of tenant API keys, which an admin token must not share.
+const TENANT_KEY_PREFIX: &str = "sy_";
 
 /// The whole configuration of a Switchyard process.
 #[derive(Debug, Clone, Deserialize)]
@@ -204,12 +206,19 @@ impl Config {
                     .push("database_url: must start with `sqlite:` or `postgres://`".to_owned());
             }
         }
-        if let Some(token) = &self.admin_token
-            && token.expose_secret().len() < MIN_ADMIN_TOKEN_LEN
-        {
-            problems.push(format!(
-                "admin_token: must be at least {MIN_ADMIN_TOKEN_LEN} characters"
-            ));
+        if let Some(token) = &self.admin_token {
+            if token.expose_secret().len() < MIN_ADMIN_TOKEN_LEN {
+                problems.push(format!(
+                    "admin_token: must be at least {MIN_ADMIN_TOKEN_LEN} characters"
+                ));
+            }
+            // `sy_` marks tenant API keys; an admin token that looked like one would never
+            // be recognised as the admin token.
+            if token.expose_secret().starts_with(TENANT_KEY_PREFIX) {
+                problems.push(format!(
+                    "admin_token: must not start with `{TENANT_KEY_PREFIX}`"
+                ));
+            }
         }
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".to_owned());

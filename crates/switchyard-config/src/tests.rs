@@ -167,3 +167,37 @@ fn debug_output_hides_secrets() {
         Ok(())
     });
 }
+
+#[test]
+fn admin_token_must_not_look_like_an_api_key() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "SWITCHYARD_ADMIN_TOKEN",
+            "sy_0123456789abcdef0123456789abcdef",
+        );
+        let error = loader().load().unwrap_err().to_string();
+        assert!(error.contains("must not start with `sy_`"), "{error}");
+        Ok(())
+    });
+}
+
+/// docs/configuration.md must name every setting's environment variable.
+#[test]
+fn configuration_doc_lists_every_setting() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/configuration.md"
+    ))
+    .expect("docs/configuration.md");
+    let variables: Vec<&str> = DEFAULTS_TOML
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("# env: "))
+        .collect();
+    assert!(variables.len() >= 12, "{variables:?}");
+    for variable in variables {
+        assert!(
+            doc.contains(variable),
+            "docs/configuration.md does not mention {variable}"
+        );
+    }
+}

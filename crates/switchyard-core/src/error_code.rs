@@ -91,4 +91,16 @@ mod tests {
             assert!((400..600).contains(&code.http_status()), "{code}");
         }
     }
+
+    /// docs/errors.md must list every code with its status.
+    #[test]
+    fn error_doc_lists_every_code() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md"))
+                .expect("docs/errors.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| `{code}` | {} |", code.http_status());
+            assert!(doc.contains(&row), "docs/errors.md lacks the row {row}");
+        }
+    }
 }

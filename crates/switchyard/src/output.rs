@@ -12,7 +12,7 @@ pub fn print_text(text: &str) -> anyhow::Result<()> {
 }
 
 /// Writes pretty JSON and a newline to stdout.
-pub fn print_json(value: &Value) -> anyhow::Result<()> {
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value)?;
     writeln!(stdout)?;
