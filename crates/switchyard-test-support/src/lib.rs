@@ -8,18 +8,25 @@
 //! - [`database`]: [`TestDatabase`], one fresh database per test, dropped afterwards.
 //! - [`store`]: [`TestStore`], a migrated store on a fresh database.
 //! - [`app`]: [`TestApp`], the real server on a random port, with an HTTP client.
+//! - [`process`]: [`ServerProcess`], the `switchyard` binary as a child process with its logs.
+//! - [`leaks`]: [`LeakScanner`], the canary harness that finds secrets where they must not be.
 
 // A harness fails loudly by panicking, and tells the developer on stderr what it skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 pub mod app;
 pub mod database;
+mod dump;
+pub mod leaks;
+pub mod process;
 pub mod store;
 
 use std::future::Future;
 
 pub use app::{TestApp, TestResponse};
 pub use database::{TestBackend, TestDatabase};
+pub use leaks::LeakScanner;
+pub use process::ServerProcess;
 pub use store::TestStore;
 
 /// A fixture the [`backend_tests!`] macro can start on each backend. `None` means the backend

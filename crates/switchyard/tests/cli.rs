@@ -4,28 +4,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Output, Stdio},
-    sync::mpsc,
-    time::Duration,
+    process::{Command, Output},
 };
 
 use serde_json::Value;
+use switchyard_test_support::{ServerProcess, process::clean_command};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_switchyard");
 
 /// A command with no SWITCHYARD_* variables from the caller's environment.
 fn switchyard(args: &[&str]) -> Command {
-    let mut command = Command::new(BINARY);
-    command.args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SWITCHYARD_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("RUST_LOG", "info");
-    command
+    clean_command(Path::new(BINARY), args)
 }
 
 fn run(args: &[&str]) -> Output {
@@ -168,96 +158,7 @@ fn serve_refuses_invalid_configuration_clearly() {
     assert!(stderr(&output).contains("listen"), "{}", stderr(&output));
 }
 
-/// A `switchyard serve` process; killed on drop if still running.
-struct Server {
-    child: Child,
-    address: String,
-    logs: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut args = vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let mut child = switchyard(&args)
-            .env("SWITCHYARD_LOG_FORMAT", "json")
-            .env("RUST_LOG", "trace")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (sender, logs) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let address = loop {
-            let line = logs
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("server did not start; logs: {seen:#?}"));
-            if let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["message"] == "switchyard is listening"
-            {
-                break event["address"].as_str().unwrap().to_owned();
-            }
-            seen.push(line);
-        };
-        Server {
-            child,
-            address,
-            logs,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// Sends SIGTERM, waits for a clean exit, and returns every log line.
-    fn terminate(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = wait_with_timeout(&mut self.child, Duration::from_secs(15));
-        assert!(exit.success(), "server exited with {exit}");
-        self.logs.try_iter().collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "process did not exit in {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn cli(server: &Server, data_dir: &Path, args: &[&str]) -> Output {
+fn cli(server: &ServerProcess, data_dir: &Path, args: &[&str]) -> Output {
     let mut full: Vec<&str> = args.to_vec();
     let url = server.url();
     full.extend_from_slice(&["--url", &url, "--data-dir", data_dir.to_str().unwrap()]);
@@ -270,7 +171,7 @@ fn cli(server: &Server, data_dir: &Path, args: &[&str]) -> Output {
 fn serve_with_no_configuration_and_manage_it_with_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let server = Server::start(&data_dir, &[]);
+    let server = ServerProcess::start(Path::new(BINARY), &data_dir, &[], "trace");
 
     let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
         .unwrap()
@@ -394,7 +295,12 @@ fn serve_on_postgres() {
         return;
     };
     let data_dir = database.path("data");
-    let server = Server::start(&data_dir, &["--database-url", database.url()]);
+    let server = ServerProcess::start(
+        Path::new(BINARY),
+        &data_dir,
+        &["--database-url", database.url()],
+        "info",
+    );
     assert!(
         !data_dir.join("switchyard.db").try_exists().unwrap(),
         "no SQLite file when PostgreSQL is configured"
