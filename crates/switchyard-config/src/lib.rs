@@ -12,6 +12,7 @@ use std::{
     time::Duration,
 };
 
+use base64::Engine;
 use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
@@ -44,6 +45,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub api: ApiConfig,
     pub shutdown: ShutdownConfig,
+    pub vault: VaultConfig,
 }
 
 /// How logs are written.
@@ -79,6 +81,34 @@ pub struct ApiConfig {
 pub struct ShutdownConfig {
     #[serde(with = "humantime_serde")]
     pub grace_period: Duration,
+}
+
+/// The credential vault.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    #[serde(with = "humantime_serde")]
+    pub key_cache_ttl: Duration,
+    pub kek: KekSettings,
+    /// During a KEK rotation: a KEK that unwraps but never wraps (the one being replaced or
+    /// the one being introduced).
+    pub secondary_kek: Option<KekSettings>,
+}
+
+/// Where a key-encryption key comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "provider", rename_all = "snake_case", deny_unknown_fields)]
+pub enum KekSettings {
+    /// A local key file; unset `path` means `<data_dir>/master.key`.
+    File { path: Option<PathBuf> },
+    /// Base64 of 32 random bytes.
+    Env { key_base64: SecretString },
+    /// A key in AWS KMS.
+    AwsKms {
+        key_id: String,
+        region: Option<String>,
+        endpoint_url: Option<String>,
+    },
 }
 
 /// Settings given on the command line; they win over every other layer.
@@ -237,6 +267,21 @@ impl Config {
                 self.api.default_page_limit, self.api.max_page_limit
             ));
         }
+        for (field, kek) in std::iter::once(("vault.kek", Some(&self.vault.kek)))
+            .chain(std::iter::once(("vault.secondary_kek", self.vault.secondary_kek.as_ref())))
+        {
+            if let Some(KekSettings::Env { key_base64 }) = kek {
+                let decoded = base64::engine::general_purpose::STANDARD.decode(key_base64.expose_secret().trim());
+                if !matches!(decoded, Ok(bytes) if bytes.len() == 32) {
+                    problems.push(format!("{field}.key_base64: must be base64 of exactly 32 bytes"));
+                }
+            }
+            if let Some(KekSettings::AwsKms { key_id, .. }) = kek
+                && key_id.trim().is_empty()
+            {
+                problems.push(format!("{field}.key_id: must not be empty"));
+            }
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -253,6 +298,11 @@ impl Config {
                 self.data_dir.join("switchyard.db").display()
             )),
         }
+    }
+
+    /// The key file of a `file` KEK setting: its `path`, or `master.key` in the data directory.
+    pub fn key_file_path(&self, path: Option<&Path>) -> PathBuf {
+        path.map_or_else(|| self.data_dir.join("master.key"), Path::to_path_buf)
     }
 
     /// The listen address. Validated by [`Config::validate`].

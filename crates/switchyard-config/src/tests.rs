@@ -189,15 +189,58 @@ fn configuration_doc_lists_every_setting() {
         "/../../docs/configuration.md"
     ))
     .expect("docs/configuration.md");
+    // Every SWITCHYARD_* name the defaults' comments mention.
     let variables: Vec<&str> = DEFAULTS_TOML
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("# env: "))
+        .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|word| word.starts_with("SWITCHYARD_") && word.len() > "SWITCHYARD_".len())
         .collect();
-    assert!(variables.len() >= 12, "{variables:?}");
+    assert!(variables.len() >= 18, "{variables:?}");
     for variable in variables {
         assert!(
             doc.contains(variable),
             "docs/configuration.md does not mention {variable}"
         );
     }
+}
+
+#[test]
+fn vault_kek_defaults_to_a_key_file_in_the_data_dir() {
+    Jail::expect_with(|_| {
+        let config = loader().load().expect("valid");
+        assert!(matches!(config.vault.kek, KekSettings::File { path: None }));
+        assert!(config.vault.secondary_kek.is_none());
+        assert_eq!(config.vault.key_cache_ttl, Duration::from_secs(300));
+        assert_eq!(config.key_file_path(None), PathBuf::from("./switchyard-data/master.key"));
+        Ok(())
+    });
+}
+
+#[test]
+fn vault_kek_is_chosen_from_the_environment_and_checked() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_VAULT__KEK__PROVIDER", "aws_kms");
+        jail.set_env("SWITCHYARD_VAULT__KEK__KEY_ID", "alias/switchyard");
+        jail.set_env("SWITCHYARD_VAULT__KEK__ENDPOINT_URL", "http://127.0.0.1:5055");
+        let config = loader().load().expect("valid");
+        assert!(matches!(
+            &config.vault.kek,
+            KekSettings::AwsKms { key_id, endpoint_url: Some(url), region: None }
+                if key_id == "alias/switchyard" && url == "http://127.0.0.1:5055"
+        ));
+
+        jail.clear_env();
+        jail.set_env("SWITCHYARD_VAULT__KEK__PROVIDER", "env");
+        jail.set_env("SWITCHYARD_VAULT__KEK__KEY_BASE64", "c2hvcnQtc2VjcmV0LWtleQ==");
+        let error = loader().load().unwrap_err().to_string();
+        assert!(error.contains("vault.kek.key_base64"), "{error}");
+        assert!(!error.contains("c2hvcnQtc2VjcmV0LWtleQ"), "{error}");
+
+        jail.set_env("SWITCHYARD_VAULT__KEK__KEY_BASE64", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        loader().load().expect("32 bytes are valid");
+
+        jail.set_env("SWITCHYARD_VAULT__KEK__PROVIDER", "hsm");
+        let error = loader().load().unwrap_err().to_string();
+        assert!(error.contains("hsm"), "{error}");
+        Ok(())
+    });
 }

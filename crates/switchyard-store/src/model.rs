@@ -11,6 +11,8 @@ pub struct Tenant {
     /// A free label such as `live` or `sandbox`.
     pub environment: Option<String>,
     pub created_at: OffsetDateTime,
+    /// Set once the tenant is deleted; its rows are purged after the retention window.
+    pub deleted_at: Option<OffsetDateTime>,
 }
 
 /// What it takes to create a tenant.

@@ -12,7 +12,7 @@ use crate::{
     ApiKey, ApiKeyPrincipal, Database, IdempotencyStart, StoreError, StoredResponse, Tenant,
 };
 
-type TenantRow = (String, String, Option<String>, OffsetDateTime);
+type TenantRow = (String, String, Option<String>, OffsetDateTime, Option<OffsetDateTime>);
 type ApiKeyRow = (
     String,
     String,
@@ -24,15 +24,18 @@ type ApiKeyRow = (
 );
 type IdempotencyRow = (String, Option<i32>, Option<String>, Option<Vec<u8>>);
 
-const TENANT_COLUMNS: &str = "id, name, environment, created_at";
+const TENANT_COLUMNS: &str = "id, name, environment, created_at, deleted_at";
 const API_KEY_COLUMNS: &str = "id, tenant_id, name, role, key_prefix, created_at, revoked_at";
 
-fn tenant_from_row((id, name, environment, created_at): TenantRow) -> Result<Tenant, StoreError> {
+fn tenant_from_row(
+    (id, name, environment, created_at, deleted_at): TenantRow,
+) -> Result<Tenant, StoreError> {
     Ok(Tenant {
         id: id.parse().map_err(|e| StoreError::corrupt("tenants", e))?,
         name,
         environment,
         created_at,
+        deleted_at,
     })
 }
 
@@ -127,7 +130,7 @@ macro_rules! impl_sql_store {
         impl crate::TenantStore for $store {
             async fn create_tenant(&self, tenant: crate::NewTenant) -> Result<Tenant, StoreError> {
                 let row: TenantRow = sqlx::query_as(&format!(
-                    "INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO tenants (id, name, environment, created_at) VALUES ($1, $2, $3, $4) \
                      RETURNING {TENANT_COLUMNS}"
                 ))
                 .bind(TenantId::generate().to_string())
@@ -141,7 +144,7 @@ macro_rules! impl_sql_store {
 
             async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
                 let row: Option<TenantRow> = sqlx::query_as(&format!(
-                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"
+                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1 AND deleted_at IS NULL"
                 ))
                 .bind(id.to_string())
                 .fetch_optional(&self.pool)
@@ -155,8 +158,8 @@ macro_rules! impl_sql_store {
                 limit: u32,
             ) -> Result<crate::Page<Tenant, TenantId>, StoreError> {
                 let rows: Vec<TenantRow> = sqlx::query_as(&format!(
-                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE ($1 IS NULL OR id > $1) \
-                     ORDER BY id LIMIT $2"
+                    "SELECT {TENANT_COLUMNS} FROM tenants \
+                     WHERE deleted_at IS NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
                 ))
                 .bind(after.map(|id| id.to_string()))
                 .bind(i64::from(limit) + 1)
@@ -167,6 +170,56 @@ macro_rules! impl_sql_store {
                     .map(tenant_from_row)
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(into_page(tenants, limit, |t| t.id))
+            }
+
+            async fn mark_tenant_deleted(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
+                let now = crate::model::now_for_storage();
+                let mut transaction = self.pool.begin().await?;
+                let row: Option<TenantRow> = sqlx::query_as(&format!(
+                    "UPDATE tenants SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL \
+                     RETURNING {TENANT_COLUMNS}"
+                ))
+                .bind(id.to_string())
+                .bind(now)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                if row.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $2 WHERE tenant_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id.to_string())
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+                transaction.commit().await?;
+                row.map(tenant_from_row).transpose()
+            }
+
+            async fn purge_deleted_tenants(
+                &self,
+                deleted_before: OffsetDateTime,
+            ) -> Result<Vec<TenantId>, StoreError> {
+                let mut transaction = self.pool.begin().await?;
+                let ids: Vec<(String,)> = sqlx::query_as(
+                    "DELETE FROM tenants WHERE deleted_at IS NOT NULL AND deleted_at < $1 RETURNING id",
+                )
+                .bind(deleted_before)
+                .fetch_all(&mut *transaction)
+                .await?;
+                // api_keys go with the tenant (ON DELETE CASCADE); idempotency records are
+                // keyed by scope, not by a foreign key.
+                for (id,) in &ids {
+                    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1")
+                        .bind(format!("tenant:{id}"))
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                transaction.commit().await?;
+                ids.into_iter()
+                    .map(|(id,)| id.parse().map_err(|e| StoreError::corrupt("tenants", e)))
+                    .collect()
             }
         }
 

@@ -121,6 +121,43 @@ backend_tests! { TestStore;
         assert_eq!(winners, 1, "{outcomes:?}");
     }
 
+    async fn deleting_a_tenant_hides_it_and_revokes_its_keys(store) {
+        let doomed = store.create_tenant(tenant_named("Doomed")).await.unwrap();
+        let kept = store.create_tenant(tenant_named("Kept")).await.unwrap();
+        store.create_api_key(key_for(doomed.id, "doomed-key", Role::Admin)).await.unwrap();
+        store.create_api_key(key_for(kept.id, "kept-key", Role::Admin)).await.unwrap();
+
+        let deleted = store.mark_tenant_deleted(doomed.id).await.unwrap().unwrap();
+        assert!(deleted.deleted_at.is_some());
+        assert!(store.mark_tenant_deleted(doomed.id).await.unwrap().is_none(), "deleting twice finds nothing");
+        assert!(store.get_tenant(doomed.id).await.unwrap().is_none());
+        assert!(store.find_active_key_by_hash("doomed-key").await.unwrap().is_none(), "keys revoked at once");
+        assert!(store.find_active_key_by_hash("kept-key").await.unwrap().is_some());
+        let listed = store.list_all_tenants(None, 10).await.unwrap();
+        assert_eq!(listed.items.iter().map(|t| t.id).collect::<Vec<_>>(), vec![kept.id]);
+    }
+
+    async fn purges_only_tenants_deleted_before_the_cutoff(store) {
+        let doomed = store.create_tenant(tenant_named("Doomed")).await.unwrap();
+        let kept = store.create_tenant(tenant_named("Kept")).await.unwrap();
+        store.create_api_key(key_for(doomed.id, "doomed-key", Role::Admin)).await.unwrap();
+        let ttl = time::Duration::hours(1);
+        store.claim_idempotency_key(&format!("tenant:{}", doomed.id), "k", "h", ttl).await.unwrap();
+        store.mark_tenant_deleted(doomed.id).await.unwrap();
+
+        let before_deletion = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        assert!(store.purge_deleted_tenants(before_deletion).await.unwrap().is_empty(), "still inside the window");
+        let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+        assert_eq!(store.purge_deleted_tenants(later).await.unwrap(), vec![doomed.id]);
+        assert!(store.list_api_keys(doomed.id, None, 10).await.unwrap().items.is_empty());
+        assert_eq!(
+            store.claim_idempotency_key(&format!("tenant:{}", doomed.id), "k", "other", ttl).await.unwrap(),
+            IdempotencyStart::Claimed,
+            "idempotency records went with the tenant"
+        );
+        assert!(store.get_tenant(kept.id).await.unwrap().is_some());
+    }
+
     async fn settings_initialise_once(store) {
         assert_eq!(store.get_setting("x").await.unwrap(), None);
         assert!(store.insert_setting_if_absent("x", "1").await.unwrap());
