@@ -153,7 +153,7 @@ pub enum Actor {
 
 impl Actor {
     /// `(actor_kind, actor_id, actor_run_id)` as stored.
-    pub(crate) fn columns(&self) -> (&'static str, Option<String>, Option<String>) {
+    pub fn columns(&self) -> (&'static str, Option<String>, Option<String>) {
         match self {
             Actor::ApiKey { key_id } => ("api_key", Some(key_id.to_string()), None),
             Actor::PlatformAdmin => ("platform_admin", None, None),
@@ -218,6 +218,8 @@ impl Action {
     pub const KEK_ROTATE: Action = Action::known("kek.rotate");
     pub const TENANT_CREATE: Action = Action::known("tenant.create");
     pub const TENANT_DELETE: Action = Action::known("tenant.delete");
+    /// The tenant's data keys destroyed (crypto-shredding), the first step of deleting it.
+    pub const TENANT_SHRED: Action = Action::known("tenant.shred");
     pub const API_KEY_CREATE: Action = Action::known("api_key.create");
     pub const API_KEY_REVOKE: Action = Action::known("api_key.revoke");
 
@@ -232,6 +234,7 @@ impl Action {
         Self::KEK_ROTATE,
         Self::TENANT_CREATE,
         Self::TENANT_DELETE,
+        Self::TENANT_SHRED,
         Self::API_KEY_CREATE,
         Self::API_KEY_REVOKE,
     ];

@@ -45,7 +45,16 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub api: ApiConfig,
     pub shutdown: ShutdownConfig,
+    pub retention: RetentionConfig,
     pub vault: VaultConfig,
+}
+
+/// How long data classes are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(with = "humantime_serde")]
+    pub deleted_tenants: Duration,
 }
 
 /// How logs are written.
@@ -267,13 +276,16 @@ impl Config {
                 self.api.default_page_limit, self.api.max_page_limit
             ));
         }
-        for (field, kek) in std::iter::once(("vault.kek", Some(&self.vault.kek)))
-            .chain(std::iter::once(("vault.secondary_kek", self.vault.secondary_kek.as_ref())))
-        {
+        for (field, kek) in std::iter::once(("vault.kek", Some(&self.vault.kek))).chain(
+            std::iter::once(("vault.secondary_kek", self.vault.secondary_kek.as_ref())),
+        ) {
             if let Some(KekSettings::Env { key_base64 }) = kek {
-                let decoded = base64::engine::general_purpose::STANDARD.decode(key_base64.expose_secret().trim());
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(key_base64.expose_secret().trim());
                 if !matches!(decoded, Ok(bytes) if bytes.len() == 32) {
-                    problems.push(format!("{field}.key_base64: must be base64 of exactly 32 bytes"));
+                    problems.push(format!(
+                        "{field}.key_base64: must be base64 of exactly 32 bytes"
+                    ));
                 }
             }
             if let Some(KekSettings::AwsKms { key_id, .. }) = kek

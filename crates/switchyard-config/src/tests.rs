@@ -210,7 +210,10 @@ fn vault_kek_defaults_to_a_key_file_in_the_data_dir() {
         assert!(matches!(config.vault.kek, KekSettings::File { path: None }));
         assert!(config.vault.secondary_kek.is_none());
         assert_eq!(config.vault.key_cache_ttl, Duration::from_secs(300));
-        assert_eq!(config.key_file_path(None), PathBuf::from("./switchyard-data/master.key"));
+        assert_eq!(
+            config.key_file_path(None),
+            PathBuf::from("./switchyard-data/master.key")
+        );
         Ok(())
     });
 }
@@ -220,7 +223,10 @@ fn vault_kek_is_chosen_from_the_environment_and_checked() {
     Jail::expect_with(|jail| {
         jail.set_env("SWITCHYARD_VAULT__KEK__PROVIDER", "aws_kms");
         jail.set_env("SWITCHYARD_VAULT__KEK__KEY_ID", "alias/switchyard");
-        jail.set_env("SWITCHYARD_VAULT__KEK__ENDPOINT_URL", "http://127.0.0.1:5055");
+        jail.set_env(
+            "SWITCHYARD_VAULT__KEK__ENDPOINT_URL",
+            "http://127.0.0.1:5055",
+        );
         let config = loader().load().expect("valid");
         assert!(matches!(
             &config.vault.kek,
@@ -230,12 +236,18 @@ fn vault_kek_is_chosen_from_the_environment_and_checked() {
 
         jail.clear_env();
         jail.set_env("SWITCHYARD_VAULT__KEK__PROVIDER", "env");
-        jail.set_env("SWITCHYARD_VAULT__KEK__KEY_BASE64", "c2hvcnQtc2VjcmV0LWtleQ==");
+        jail.set_env(
+            "SWITCHYARD_VAULT__KEK__KEY_BASE64",
+            "c2hvcnQtc2VjcmV0LWtleQ==",
+        );
         let error = loader().load().unwrap_err().to_string();
         assert!(error.contains("vault.kek.key_base64"), "{error}");
         assert!(!error.contains("c2hvcnQtc2VjcmV0LWtleQ"), "{error}");
 
-        jail.set_env("SWITCHYARD_VAULT__KEK__KEY_BASE64", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        jail.set_env(
+            "SWITCHYARD_VAULT__KEK__KEY_BASE64",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        );
         loader().load().expect("32 bytes are valid");
 
         jail.set_env("SWITCHYARD_VAULT__KEK__PROVIDER", "hsm");

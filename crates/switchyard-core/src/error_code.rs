@@ -57,6 +57,7 @@ error_codes! {
     MethodNotAllowed => ("method_not_allowed", 405, "The method is not allowed on this route"),
     // 409, 413, 415, 422
     IdempotencyKeyInUse => ("idempotency_key_in_use", 409, "A request with this idempotency key is still in progress"),
+    Conflict => ("conflict", 409, "The request conflicts with the current state of the resource"),
     PayloadTooLarge => ("payload_too_large", 413, "The request body is too large"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "The request body must be application/json"),
     IdempotencyKeyReused => ("idempotency_key_reused", 422, "The idempotency key was already used with a different request"),

@@ -18,12 +18,16 @@ use tokio_util::sync::CancellationToken;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use tracing::Level;
 
+use switchyard_audit::{AuditLog, AuditOptions, AuditReader, AuditWriter};
+use switchyard_vault::AuditedVault;
+
 use crate::{
     AppState,
     admin_token::{self, AdminTokenError, AdminTokenSource},
     error::{self, ApiError},
-    metrics, request_id, routes,
+    metrics, request_id, retention, routes,
     state::ApiSettings,
+    vault_setup,
 };
 
 /// Why the server could not start.
@@ -49,6 +53,9 @@ pub enum StartupError {
     },
     #[error("cannot install the metrics recorder")]
     Metrics(#[from] metrics_exporter_prometheus::BuildError),
+    /// Fail closed: wrapped keys exist that the configured KEK cannot unwrap.
+    #[error("cannot open the credential vault")]
+    Vault(#[source] switchyard_vault::VaultError),
 }
 
 /// A built server, listening, not yet serving.
@@ -56,6 +63,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    audit_writer: AuditWriter,
     shutdown_grace: std::time::Duration,
 }
 
@@ -65,9 +73,17 @@ impl App {
     /// # Errors
     /// [`StartupError`] saying which step failed.
     pub async fn build(config: &Config) -> Result<App, StartupError> {
+        // First: every later step may record metrics.
+        let metrics = metrics::install_recorder()?;
         create_data_dir(&config.data_dir)?;
         let database = connect(config).await?;
         database.migrate().await.map_err(StartupError::Migrate)?;
+        let vault = vault_setup::open_vault(config, &database)
+            .await
+            .map_err(StartupError::Vault)?;
+        tracing::info!(kek = %vault.kek_id(), "credential vault opened");
+        let (audit, audit_writer) = AuditLog::start(&database, AuditOptions::default());
+        let audit_reader = AuditReader::new(&database);
         let store = switchyard_store::open(database);
 
         match admin_token::ensure_admin_token(
@@ -96,7 +112,12 @@ impl App {
         let state = AppState {
             store,
             api: Arc::new(ApiSettings::from(&config.api)),
-            metrics: metrics::install_recorder()?,
+            metrics,
+            vault: AuditedVault::new(Arc::new(vault), audit.clone()),
+            audit,
+            audit_reader,
+            vault_key_cache_ttl: config.vault.key_cache_ttl,
+            retention_deleted_tenants: config.retention.deleted_tenants,
         };
         let router = build_router(&state);
         let listener =
@@ -110,6 +131,7 @@ impl App {
             listener,
             router,
             state,
+            audit_writer,
             shutdown_grace: config.shutdown.grace_period,
         })
     }
@@ -130,6 +152,11 @@ impl App {
         }
         let upkeep = tokio::spawn(metrics::run_upkeep(
             self.state.metrics.clone(),
+            shutdown.clone(),
+        ));
+        let purge = tokio::spawn(retention::purge_deleted_tenants(
+            Arc::clone(&self.state.store),
+            self.state.retention_deleted_tenants,
             shutdown.clone(),
         ));
         let server = axum::serve(self.listener, self.router)
@@ -153,6 +180,11 @@ impl App {
             result = &mut server => result,
         };
         upkeep.abort();
+        purge.abort();
+        // Requests are done: write what the audit log still holds before the pool closes.
+        if let Err(error) = self.audit_writer.shutdown().await {
+            tracing::error!(%error, "audit entries could not be written before shutdown");
+        }
         self.state.store.database().close().await;
         tracing::info!("stopped");
         result

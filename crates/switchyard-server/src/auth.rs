@@ -7,8 +7,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use switchyard_audit::Actor;
 use switchyard_core::{ErrorCode, Role, TenantId};
 use switchyard_store::ApiKeyPrincipal;
+use switchyard_vault::AuditContext;
 
 use crate::{AppState, admin_token, credentials, error::ApiError};
 
@@ -49,6 +51,19 @@ impl Principal {
             ))),
             Principal::TenantKey(_) => Ok(()),
         }
+    }
+
+    /// How the audit log names this caller.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::PlatformAdmin => Actor::PlatformAdmin,
+            Principal::TenantKey(key) => Actor::ApiKey { key_id: key.key_id },
+        }
+    }
+
+    /// The caller and the current request id, for audited operations.
+    pub fn audit_context(&self) -> AuditContext {
+        AuditContext::new(self.actor()).with_request_id(crate::request_id::current())
     }
 
     /// Separates callers' idempotency keys: a tenant's keys never meet another's.

@@ -13,11 +13,14 @@
 //! - [`auth`], [`credentials`], [`admin_token`]: who is calling, API key material, the
 //!   platform admin token.
 //! - [`idempotency`]: `Idempotency-Key` handling for POSTs.
+//! - [`vault_setup`], [`audit_trail`]: opening the credential vault from configuration, and
+//!   recording API changes in the audit log.
 //! - [`pagination`]: cursors and list envelopes.
 //! - [`routes`]: one module per resource, and [`openapi`] describing them.
 
 pub mod admin_token;
 pub mod app;
+pub mod audit_trail;
 pub mod auth;
 pub mod credentials;
 pub mod error;
@@ -27,8 +30,10 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod request_id;
+mod retention;
 pub mod routes;
 mod state;
+pub mod vault_setup;
 
 pub use app::{App, StartupError};
 pub use state::AppState;

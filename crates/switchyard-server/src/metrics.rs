@@ -2,7 +2,7 @@
 //! macros and `/metrics` renders them all.
 
 use std::{
-    sync::OnceLock,
+    sync::{Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
@@ -13,7 +13,9 @@ use axum::{
 };
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// The installed recorder's handle. A mutex rather than a `OnceLock`: installing can fail, and
+/// two apps built at once in one process (tests) must not both try.
+static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
 
 /// Latency buckets in seconds: fine below 100 ms, where API calls should land.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -21,12 +23,14 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// Installs the process-wide recorder once and returns its handle; later calls (several apps
-/// in one test process) share it.
+/// in one test process) share it. Must run before anything records a metric: the `metrics`
+/// facade settles on a no-op recorder at its first use.
 ///
 /// # Errors
 /// When another recorder was installed by someone else.
 pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
-    if let Some(handle) = HANDLE.get() {
+    let mut installed = HANDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(handle) = installed.as_ref() {
         return Ok(handle.clone());
     }
     let handle = PrometheusBuilder::new()
@@ -34,7 +38,8 @@ pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
         .install_recorder()?;
     describe();
     metrics::gauge!("switchyard_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    *installed = Some(handle.clone());
+    Ok(handle)
 }
 
 fn describe() {

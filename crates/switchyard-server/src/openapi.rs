@@ -21,6 +21,8 @@ use utoipa::{
     tags(
         (name = "tenants", description = "Tenants (platform admin)"),
         (name = "api-keys", description = "A tenant's API keys"),
+        (name = "vault", description = "A tenant's data keys and their rotation"),
+        (name = "audit", description = "The hash-chained audit log"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

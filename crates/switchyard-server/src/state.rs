@@ -2,7 +2,9 @@
 
 use std::{sync::Arc, time::Duration};
 
+use switchyard_audit::{AuditLog, AuditReader};
 use switchyard_store::Store;
+use switchyard_vault::AuditedVault;
 
 /// Shared by every handler and middleware. Cheap to clone.
 #[derive(Clone)]
@@ -10,6 +12,13 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub api: Arc<ApiSettings>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub vault: AuditedVault,
+    pub audit: AuditLog,
+    pub audit_reader: AuditReader,
+    /// How long unwrapped data keys stay cached: a rotated-out key may be retired only after.
+    pub vault_key_cache_ttl: Duration,
+    /// How long a deleted tenant's rows are kept before the purge.
+    pub retention_deleted_tenants: Duration,
 }
 
 /// The API settings handlers consult on each request.

@@ -12,7 +12,13 @@ use crate::{
     ApiKey, ApiKeyPrincipal, Database, IdempotencyStart, StoreError, StoredResponse, Tenant,
 };
 
-type TenantRow = (String, String, Option<String>, OffsetDateTime, Option<OffsetDateTime>);
+type TenantRow = (
+    String,
+    String,
+    Option<String>,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+);
 type ApiKeyRow = (
     String,
     String,

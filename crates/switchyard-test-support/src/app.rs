@@ -20,6 +20,8 @@ pub struct TestApp {
     pub base_url: String,
     pub admin_token: String,
     pub client: reqwest::Client,
+    /// The configuration the server runs with.
+    pub config: Config,
     database: Option<TestDatabase>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -101,7 +103,10 @@ impl TestApp {
 
     /// Starts the server with exactly this configuration.
     pub async fn start(config: Config, database: TestDatabase) -> Self {
-        let app = App::build(&config).await.expect("server starts");
+        let app = match App::build(&config).await {
+            Ok(app) => app,
+            Err(error) => panic!("server does not start: {}", error_chain(&error)),
+        };
         let address = app.local_addr().expect("bound address");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -114,6 +119,7 @@ impl TestApp {
                 .map(|t| secrecy::ExposeSecret::expose_secret(t).to_owned())
                 .unwrap_or_default(),
             client: reqwest::Client::new(),
+            config,
             database: Some(database),
             shutdown,
             server: Some(server),
@@ -241,6 +247,18 @@ pub fn test_figment(database: &TestDatabase) -> Figment {
         .merge(("database_url", database.url()))
         .merge(("admin_token", TEST_ADMIN_TOKEN))
         .merge(("shutdown.grace_period", "5s"))
+}
+
+/// "outer: inner: innermost".
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 async fn read(response: reqwest::Response) -> TestResponse {

@@ -37,10 +37,23 @@ impl ServerProcess {
     /// Starts `binary serve --listen 127.0.0.1:0 --data-dir DIR EXTRA…` with JSON logs at
     /// `log_level` and waits until it listens.
     pub fn start(binary: &Path, data_dir: &Path, extra: &[&str], log_level: &str) -> ServerProcess {
+        Self::start_with_env(binary, data_dir, extra, log_level, &[])
+    }
+
+    /// [`ServerProcess::start`] with extra environment variables (for example a KEK setting).
+    pub fn start_with_env(
+        binary: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        log_level: &str,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let data_dir = data_dir.to_str().expect("utf-8 path");
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir];
         args.extend_from_slice(extra);
-        let mut child = clean_command(binary, &args)
+        let mut command = clean_command(binary, &args);
+        command.envs(env.iter().copied());
+        let mut child = command
             .env("SWITCHYARD_LOG_FORMAT", "json")
             .env("RUST_LOG", log_level)
             .stdout(Stdio::null())

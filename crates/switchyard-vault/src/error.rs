@@ -160,6 +160,36 @@ pub enum VaultError {
 }
 
 impl VaultError {
+    /// A short, stable name of the failure, safe for audit entries and metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::KeyFileMissing { .. } => "key_file_missing",
+            VaultError::KeyFileInvalid { .. } => "key_file_invalid",
+            VaultError::KeyFileIo { .. } => "key_file_io",
+            VaultError::EnvKeyInvalid { .. } => "env_key_invalid",
+            VaultError::KekMismatch { .. } => "kek_mismatch",
+            VaultError::KekUnwrapFailed { .. } => "kek_unwrap_failed",
+            VaultError::Kms { .. } => "kms",
+            VaultError::KekConfig { .. } => "kek_config",
+            VaultError::DecryptionFailed => "decryption_failed",
+            VaultError::EncryptionFailed => "encryption_failed",
+            VaultError::Malformed { .. } => "malformed",
+            VaultError::SecretNotFound { .. } => "secret_not_found",
+            VaultError::SecretDestroyed { .. } => "secret_destroyed",
+            VaultError::RotationPending { .. } => "rotation_pending",
+            VaultError::InvalidTransition { .. } => "invalid_transition",
+            VaultError::TenantShredded { .. } => "tenant_shredded",
+            VaultError::DekNotFound { .. } => "dek_not_found",
+            VaultError::DekRetired { .. } => "dek_retired",
+            VaultError::DekRetireRefused { .. } => "dek_retire_refused",
+            VaultError::DekRetireTooEarly { .. } => "dek_retire_too_early",
+            VaultError::InvalidIdentifier { .. } => "invalid_identifier",
+            VaultError::Conflict { .. } => "conflict",
+            VaultError::Storage(_) => "storage",
+            VaultError::Corrupt { .. } => "corrupt",
+        }
+    }
+
     /// Wraps a backend error.
     pub fn storage(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         VaultError::Storage(Box::new(error))

@@ -14,6 +14,8 @@
 //! never garbage.
 //!
 //! # Layout (one owner per module)
+//! - [`audited`]: [`AuditedVault`], the vault as the rest of Switchyard uses it: every
+//!   operation names its actor and is recorded in the tenant's audit chain.
 //! - [`vault`]: the [`Vault`]: secrets (put, resolve, rotate, confirm, rollback), data-key
 //!   rotation and re-encryption, KEK rotation, crypto-shredding, blob encryption.
 //! - [`kek`]: KEK providers ([`kek::file`], [`kek::env`], [`kek::aws_kms`]) behind
@@ -27,6 +29,7 @@
 //!   `vault_secrets`, migration `0002_vault.sql` in the store's migration folders).
 //! - [`error`]: [`VaultError`]; no variant carries key material or plaintext.
 
+pub mod audited;
 pub mod cache;
 mod crypto;
 pub mod error;
@@ -36,6 +39,7 @@ pub mod secret;
 pub mod storage;
 pub mod vault;
 
+pub use audited::{AuditContext, AuditedVault};
 pub use cache::CacheStats;
 pub use crypto::KeyBytes;
 pub use error::VaultError;

@@ -33,6 +33,76 @@ pub enum Command {
     /// Manage a tenant's API keys (platform admin token or the tenant's admin key).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Credential vault: data keys and key-encryption keys.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// List a tenant's data keys (versions and states, never the keys).
+    DataKeys {
+        /// The tenant id (`ten_…`).
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Rotate a tenant's data key: new writes use a new key at once; the server re-encrypts
+    /// and retires the old key once the key cache TTL has passed.
+    RotateDek {
+        /// The tenant id (`ten_…`).
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Re-encrypt a tenant's secrets onto its active data key and retire rotated-out keys
+    /// now (allowed once the key cache TTL has passed since the rotation).
+    CompleteDekRotation {
+        /// The tenant id (`ten_…`).
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Re-wrap every tenant data key under a key-encryption key, online: no secret is
+    /// re-encrypted and servers keep serving. Works directly on the database, with the
+    /// server's configuration. Without --to, re-wraps under the configured [vault.kek]
+    /// (after a rolling restart with the old KEK as [vault.secondary_kek]; see
+    /// docs/security.md). With --to, re-wraps under that KEK instead.
+    RotateKek {
+        /// The new KEK: `file:PATH`, `env` (base64 key in SWITCHYARD_VAULT_NEW_KEK_BASE64)
+        /// or `aws-kms:KEY_ID` (region and endpoint from the AWS SDK's environment).
+        #[arg(long, value_name = "PROVIDER")]
+        to: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit events of a tenant (newest last).
+    List {
+        /// The tenant id; required with the platform admin token, implied by a tenant key.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this action, such as `api_key.create`.
+        #[arg(long)]
+        action: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Recompute every audit chain from the database and report the first broken link of
+    /// each. Exits 1 if any chain is broken.
+    Verify {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 /// Where the server's configuration comes from. Flags win over the environment, which wins
@@ -114,6 +184,14 @@ pub enum TenantCommand {
     },
     /// List tenants (every page).
     List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a tenant: its data keys are destroyed at once (its secrets become unreadable),
+    /// its API keys stop working, and its data is purged after the retention window.
+    Delete {
+        /// The tenant id (`ten_…`).
+        tenant: String,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -53,13 +53,21 @@ impl ApiClient {
 
     /// Every item of a paginated list, following `next_cursor`.
     pub async fn list_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
+        self.list_all_with(path, &[]).await
+    }
+
+    /// Every item of a paginated list with extra `name=value` query parameters.
+    pub async fn list_all_with(&self, path: &str, query: &[String]) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut base_query = vec!["limit=200".to_owned()];
+        base_query.extend(query.iter().cloned());
         loop {
-            let page_path = match &cursor {
-                Some(cursor) => format!("{path}?limit=200&cursor={cursor}"),
-                None => format!("{path}?limit=200"),
-            };
+            let mut parameters = base_query.clone();
+            if let Some(cursor) = &cursor {
+                parameters.push(format!("cursor={cursor}"));
+            }
+            let page_path = format!("{path}?{}", parameters.join("&"));
             let page = self.get(&page_path).await?;
             if let Some(data) = page["data"].as_array() {
                 items.extend(data.iter().cloned());

@@ -45,5 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi => commands::openapi::print(),
         Command::Tenant(command) => runtime.block_on(commands::tenant::run(command)),
         Command::Key(command) => runtime.block_on(commands::key::run(command)),
+        Command::Vault(command) => runtime.block_on(commands::vault::run(command)),
+        Command::Audit(command) => runtime.block_on(commands::audit::run(command)),
     }
 }

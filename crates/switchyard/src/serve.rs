@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{cli::ServerArgs, telemetry};
 
-fn load_config(args: &ServerArgs) -> anyhow::Result<Config> {
+pub fn load_config(args: &ServerArgs) -> anyhow::Result<Config> {
     let overrides = CliOverrides {
         data_dir: args.data_dir.clone(),
         listen: args.listen.clone(),
@@ -35,16 +35,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 pub async fn migrate(args: ServerArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     telemetry::init(config.log_format);
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create `{}`", config.data_dir.display()))?;
-    let options = DatabaseOptions {
-        max_connections: 1,
-        acquire_timeout: config.database.acquire_timeout,
-    };
-    let database = Database::connect(config.effective_database_url().expose_secret(), &options)
-        .await
-        .context("cannot open the database")?;
-    database.migrate().await?;
+    let database = open_database(&config).await?;
     tracing::info!(
         backend = ?database.backend(),
         schema_version = database.latest_known_migration(),
@@ -52,6 +43,22 @@ pub async fn migrate(args: ServerArgs) -> anyhow::Result<()> {
     );
     database.close().await;
     Ok(())
+}
+
+/// Connects to the configured database and applies migrations (for the admin commands that
+/// work on the database directly).
+pub async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create `{}`", config.data_dir.display()))?;
+    let options = DatabaseOptions {
+        max_connections: 2,
+        acquire_timeout: config.database.acquire_timeout,
+    };
+    let database = Database::connect(config.effective_database_url().expose_secret(), &options)
+        .await
+        .context("cannot open the database")?;
+    database.migrate().await?;
+    Ok(database)
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT (Ctrl-C).

@@ -47,6 +47,15 @@ fn every_command_has_help() {
         &["key", "create"],
         &["key", "list"],
         &["key", "revoke"],
+        &["tenant", "delete"],
+        &["vault"],
+        &["vault", "data-keys"],
+        &["vault", "rotate-dek"],
+        &["vault", "complete-dek-rotation"],
+        &["vault", "rotate-kek"],
+        &["audit"],
+        &["audit", "list"],
+        &["audit", "verify"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -272,7 +281,26 @@ fn serve_with_no_configuration_and_manage_it_with_the_cli() {
         stderr(&refused)
     );
 
+    // The audit log records what the CLI did, and its chains verify.
+    let audit = stdout(&cli(
+        &server,
+        &data_dir,
+        &["audit", "list", "--tenant", tenant_id],
+    ));
+    assert!(
+        audit.contains("tenant.create") && audit.contains("api_key.revoke"),
+        "{audit}"
+    );
+    let deleted = stdout(&cli(&server, &data_dir, &["tenant", "delete", tenant_id]));
+    assert!(
+        deleted.contains("deleted") && deleted.contains(tenant_id),
+        "{deleted}"
+    );
+
     let logs = server.terminate();
+    let verified = run(&["audit", "verify", "--data-dir", data_dir.to_str().unwrap()]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert!(stdout(&verified).contains("ok"), "{}", stdout(&verified));
     let all = logs.join("\n");
     assert!(
         all.contains("received SIGTERM") && all.contains("stopped"),

@@ -9,6 +9,7 @@ use axum::{
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use switchyard_audit::Action;
 use switchyard_core::{ApiKeyId, Role, TenantId};
 use switchyard_store::{ApiKey, NewApiKey};
 use time::OffsetDateTime;
@@ -16,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::validation;
 use crate::{
-    AppState,
+    AppState, audit_trail,
     auth::Principal,
     credentials,
     error::{ApiError, Problem},
@@ -111,6 +112,14 @@ pub async fn create_api_key(
         })
         .await?;
     tracing::info!(tenant_id = %tenant_id, key_id = %key.id, role = %key.role, "api key created");
+    audit_trail::record_change(
+        &state,
+        &principal,
+        tenant_id,
+        Action::API_KEY_CREATE,
+        format!("api_key:{}", key.id),
+    )
+    .await;
 
     let metadata = ApiKeyResponse::from(key);
     let location = format!("/v1/tenants/{tenant_id}/api-keys/{}", metadata.id);
@@ -181,6 +190,14 @@ pub async fn revoke_api_key(
         .await?
         .ok_or_else(|| ApiError::not_found(format_args!("API key `{key_id}`")))?;
     tracing::info!(tenant_id = %tenant_id, key_id = %key_id, "api key revoked");
+    audit_trail::record_change(
+        &state,
+        &principal,
+        tenant_id,
+        Action::API_KEY_REVOKE,
+        format!("api_key:{key_id}"),
+    )
+    .await;
     Ok(axum::Json(key.into()))
 }
 

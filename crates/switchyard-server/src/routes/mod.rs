@@ -1,9 +1,11 @@
 //! The API's routes, one module per resource, assembled with their OpenAPI description.
 
 pub mod api_keys;
+pub mod audit_events;
 pub mod operations;
 pub mod tenants;
 mod validation;
+pub mod vault;
 
 use axum::{Router, middleware};
 use utoipa::OpenApi;
@@ -21,9 +23,13 @@ struct DocumentedRoutes {
 fn documented_routes() -> DocumentedRoutes {
     let (management, management_document) = OpenApiRouter::new()
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
-        .routes(routes!(tenants::get_tenant))
+        .routes(routes!(tenants::get_tenant, tenants::delete_tenant))
         .routes(routes!(api_keys::create_api_key, api_keys::list_api_keys))
         .routes(routes!(api_keys::revoke_api_key))
+        .routes(routes!(vault::list_data_keys))
+        .routes(routes!(vault::rotate_dek))
+        .routes(routes!(vault::complete_dek_rotation))
+        .routes(routes!(audit_events::list_audit_events))
         .split_for_parts();
     let (operations, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(operations::healthz))

@@ -46,10 +46,21 @@ backend_tests! { TestApp;
                 assert!(!response.text().contains("\"name\":\"A\""));
             }
         }
-        // Nothing B tried changed A: A's key works and A still has exactly one key.
+        // Deleting a tenant is a platform operation: a tenant key gets 403 whether or not the
+        // tenant exists, so it learns nothing.
+        let (_, admin_b) = app.create_api_key(&tenant_b, "admin").await;
+        app.delete(&format!("/v1/tenants/{tenant_a}"), &admin_b).await.assert_problem(403, "insufficient_role");
+        app.delete("/v1/tenants/ten_01JD2S5W8X3Q4R5T6V7W8X9Y0Z", &admin_b).await.assert_problem(403, "insufficient_role");
+        // B's own audit log shows none of A's events.
+        let b_events = app.get("/v1/audit-events", &admin_b).await.json();
+        assert!(!b_events.to_string().contains(&tenant_a), "{b_events}");
+
+        // Nothing B tried changed A: A's key works, A still has exactly one key and one data key.
         assert_eq!(app.get(&format!("/v1/tenants/{tenant_a}"), &key_a).await.status, 200);
         let keys = app.get(&format!("/v1/tenants/{tenant_a}/api-keys"), &key_a).await.json();
         assert_eq!(keys["data"].as_array().unwrap().len(), 1);
+        let data_keys = app.get(&format!("/v1/tenants/{tenant_a}/vault/data-keys"), &key_a).await.json();
+        assert!(data_keys["data"].as_array().unwrap().is_empty(), "B's rotate-dek attempts created nothing: {data_keys}");
     }
 
     async fn a_key_id_of_another_tenant_is_not_found_under_ones_own(app) {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_keys;
+mod audit;
 mod auth;
 mod errors;
 mod idempotency;
@@ -12,3 +13,4 @@ mod operations;
 mod pagination;
 mod startup;
 mod tenants;
+mod vault;

@@ -95,3 +95,106 @@ async fn starts_on_postgres_with_the_same_api() {
     );
     app.stop().await;
 }
+
+/// Starts an app, gives a tenant wrapped keys, stops it, and hands back its database.
+async fn database_with_wrapped_keys() -> (TestDatabase, Config) {
+    let database = TestDatabase::sqlite();
+    let config: Config = test_figment(&database).extract().unwrap();
+    let app = TestApp::start(config.clone(), database).await;
+    let tenant = app.create_tenant("Acme").await;
+    let rotated = app
+        .post(
+            &format!("/v1/tenants/{tenant}/vault/rotate-dek"),
+            &app.admin_token,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(rotated.status, 202);
+    (app.stop_and_keep_database().await, config)
+}
+
+fn startup_error(
+    result: Result<switchyard_server::App, switchyard_server::StartupError>,
+) -> String {
+    match result {
+        Ok(_) => panic!("start-up must fail closed"),
+        Err(error) => switchyard_test_support::app::error_chain(&error),
+    }
+}
+
+#[tokio::test]
+async fn refuses_to_start_when_the_key_file_is_missing_but_data_exists() {
+    let (database, config) = database_with_wrapped_keys().await;
+    let key_file = database.path("master.key");
+    std::fs::remove_file(&key_file).unwrap();
+    let message = startup_error(switchyard_server::App::build(&config).await);
+    assert!(
+        message.contains("cannot open the credential vault"),
+        "{message}"
+    );
+    assert!(
+        message.contains("master.key"),
+        "names the missing file: {message}"
+    );
+    assert!(
+        !key_file.try_exists().unwrap(),
+        "never generates a new key over existing data"
+    );
+}
+
+#[tokio::test]
+async fn refuses_to_start_with_the_wrong_key() {
+    let (database, config) = database_with_wrapped_keys().await;
+    // A well-formed key file holding another key.
+    std::fs::write(
+        database.path("master.key"),
+        "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n",
+    )
+    .unwrap();
+    let message = startup_error(switchyard_server::App::build(&config).await);
+    assert!(
+        message.contains("cannot open the credential vault"),
+        "{message}"
+    );
+    assert!(
+        message.contains("file:"),
+        "names the KEK ids involved: {message}"
+    );
+    std::fs::write(database.path("master.key"), "not a key").unwrap();
+    let message = startup_error(switchyard_server::App::build(&config).await);
+    assert!(message.contains("master.key"), "{message}");
+
+    let mut env_config = config.clone();
+    env_config.vault.kek = switchyard_config::KekSettings::Env {
+        key_base64: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+            .to_owned()
+            .into(),
+    };
+    let message = startup_error(switchyard_server::App::build(&env_config).await);
+    assert!(
+        message.contains("cannot open the credential vault"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn creates_the_key_file_privately_on_first_start() {
+    let database = TestDatabase::sqlite();
+    let config: Config = test_figment(&database).extract().unwrap();
+    let app = TestApp::start(config, database).await;
+    let key_file = app.database().path("master.key");
+    let encoded = std::fs::read_to_string(&key_file).unwrap();
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .unwrap();
+    assert_eq!(key.len(), 32, "a 256-bit key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}

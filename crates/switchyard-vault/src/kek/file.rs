@@ -1,5 +1,6 @@
-//! The local key file: 32 random bytes, stored base64-encoded (so an operator can move the
-//! same key into an environment variable) with mode 0600.
+//! The local key file: 32 random bytes, stored base64-encoded with mode 0600. The KEK id and
+//! the wrapping bind the provider, so moving the same bytes to the `env` provider is a KEK
+//! rotation (`switchyard vault rotate-kek`), not a configuration change.
 
 use std::{
     fs,

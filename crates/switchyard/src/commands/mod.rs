@@ -1,6 +1,8 @@
 //! One module per command group.
 
+pub mod audit;
 pub mod config;
 pub mod key;
 pub mod openapi;
 pub mod tenant;
+pub mod vault;

@@ -31,6 +31,20 @@ pub async fn run(command: TenantCommand) -> anyhow::Result<()> {
                 output::print_fields(COLUMNS, &tenant)
             }
         }
+        TenantCommand::Delete { tenant, client } => {
+            let api = ApiClient::from_args(&client)?;
+            let deleted = api.delete(&format!("/v1/tenants/{tenant}")).await?;
+            if client.json {
+                output::print_json(&deleted)
+            } else {
+                output::print_text(&format!(
+                    "deleted {tenant}: its data keys are destroyed; its rows are purged after {}\n",
+                    deleted["purge_after"]
+                        .as_str()
+                        .unwrap_or("the retention window")
+                ))
+            }
+        }
         TenantCommand::List { client } => {
             let api = ApiClient::from_args(&client)?;
             let tenants = api.list_all("/v1/tenants").await?;

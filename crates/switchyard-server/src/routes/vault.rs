@@ -1,0 +1,206 @@
+//! `/v1/tenants/{tenant_id}/vault/…`: a tenant's data keys and their rotation (platform admin
+//! or the tenant's `admin` keys). Secrets themselves are stored by the features that own them
+//! (connections, sources, endpoints), never through a generic secrets API.
+
+use axum::{extract::State, http::StatusCode};
+use serde::Serialize;
+use switchyard_audit::Actor;
+use switchyard_core::{ErrorCode, Role, TenantId};
+use switchyard_vault::{AuditContext, AuditedVault, DataKeyInfo, VaultError};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::{
+    AppState,
+    auth::Principal,
+    error::{ApiError, Problem},
+    extract::ApiPath,
+};
+
+/// One version of a tenant data key (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataKeyResponse {
+    pub version: u32,
+    /// `active` (encrypts new data), `decrypt_only` (rotated out, still readable),
+    /// `retired` or `destroyed`.
+    pub state: &'static str,
+    /// The KEK wrapping it; absent once retired or destroyed.
+    pub kek_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<DataKeyInfo> for DataKeyResponse {
+    fn from(key: DataKeyInfo) -> Self {
+        Self {
+            version: key.version,
+            state: key.state.as_str(),
+            kek_id: key.kek_id,
+            created_at: key.created_at,
+        }
+    }
+}
+
+/// The data keys of a tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DataKeysResponse {
+    pub data: Vec<DataKeyResponse>,
+}
+
+/// A started data-key rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DekRotationResponse {
+    /// The new active data key version.
+    pub version: u32,
+    /// After this time the server re-encrypts the tenant's secrets onto the new key and
+    /// retires the old ones (other processes may cache the old key until then).
+    #[serde(with = "time::serde::rfc3339")]
+    pub completes_after: OffsetDateTime,
+}
+
+/// A completed data-key rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DekCompletionResponse {
+    /// Secret versions moved onto the active key.
+    pub reencrypted: u64,
+    /// Data key versions retired.
+    pub retired: Vec<u32>,
+}
+
+/// Lists the tenant's data keys.
+#[utoipa::path(
+    get, path = "/v1/tenants/{tenant_id}/vault/data-keys", tag = "vault",
+    params(("tenant_id" = TenantId, Path)),
+    responses(
+        (status = 200, body = DataKeysResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_data_keys(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant_id): ApiPath<TenantId>,
+) -> Result<axum::Json<DataKeysResponse>, ApiError> {
+    require_live_tenant(&state, &principal, tenant_id).await?;
+    let keys = state
+        .vault
+        .data_keys(tenant_id)
+        .await
+        .map_err(vault_error)?;
+    Ok(axum::Json(DataKeysResponse {
+        data: keys.into_iter().map(DataKeyResponse::from).collect(),
+    }))
+}
+
+/// Rotates the tenant's data key: new secrets and blobs use a new key at once. Once the key
+/// cache TTL has passed, this server re-encrypts the tenant's secrets onto it and retires the
+/// old key (or run `switchyard vault complete-dek-rotation`).
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant_id}/vault/rotate-dek", tag = "vault",
+    params(("tenant_id" = TenantId, Path)),
+    responses(
+        (status = 202, body = DekRotationResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rotate_dek(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant_id): ApiPath<TenantId>,
+) -> Result<(StatusCode, axum::Json<DekRotationResponse>), ApiError> {
+    require_live_tenant(&state, &principal, tenant_id).await?;
+    let version = state
+        .vault
+        .rotate_dek(&principal.audit_context(), tenant_id)
+        .await
+        .map_err(vault_error)?;
+    let grace = state.vault_key_cache_ttl + std::time::Duration::from_secs(1);
+    tokio::spawn(complete_later(state.vault.clone(), tenant_id, grace));
+    let completes_after =
+        OffsetDateTime::now_utc() + time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO);
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(DekRotationResponse {
+            version,
+            completes_after,
+        }),
+    ))
+}
+
+/// Re-encrypts the tenant's secrets onto the active data key and retires rotated-out keys.
+/// `409 conflict` until the key cache TTL has passed since the rotation.
+#[utoipa::path(
+    post, path = "/v1/tenants/{tenant_id}/vault/complete-dek-rotation", tag = "vault",
+    params(("tenant_id" = TenantId, Path)),
+    responses(
+        (status = 200, body = DekCompletionResponse),
+        (status = "4XX", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn complete_dek_rotation(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(tenant_id): ApiPath<TenantId>,
+) -> Result<axum::Json<DekCompletionResponse>, ApiError> {
+    require_live_tenant(&state, &principal, tenant_id).await?;
+    let report = state
+        .vault
+        .complete_dek_rotation(&principal.audit_context(), tenant_id)
+        .await
+        .map_err(vault_error)?;
+    Ok(axum::Json(DekCompletionResponse {
+        reencrypted: report.reencrypted,
+        retired: report.retired,
+    }))
+}
+
+/// Finishes a rotation after the grace period. Until the job engine owns this work, a process
+/// restart in between leaves the rotation to `complete-dek-rotation` (nothing is lost: the old
+/// key stays readable).
+async fn complete_later(vault: AuditedVault, tenant: TenantId, grace: std::time::Duration) {
+    tokio::time::sleep(grace).await;
+    let context = AuditContext::new(Actor::Internal {
+        component: "vault.rotation".to_owned(),
+        run_id: None,
+    });
+    match vault.complete_dek_rotation(&context, tenant).await {
+        Ok(report) => tracing::info!(
+            tenant_id = %tenant,
+            reencrypted = report.reencrypted,
+            retired = ?report.retired,
+            "data key rotation completed"
+        ),
+        Err(error) => {
+            tracing::warn!(tenant_id = %tenant, %error, "data key rotation not completed")
+        }
+    }
+}
+
+async fn require_live_tenant(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: TenantId,
+) -> Result<(), ApiError> {
+    principal.require_tenant(tenant_id, Role::Admin)?;
+    match state.store.get_tenant(tenant_id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format_args!("tenant `{tenant_id}`"))),
+    }
+}
+
+fn vault_error(error: VaultError) -> ApiError {
+    match error {
+        VaultError::DekRetireTooEarly { .. } | VaultError::DekRetireRefused { .. } => {
+            ApiError::new(ErrorCode::Conflict).with_detail(
+                "the rotated-out key may still be cached by other processes; retry after the key cache TTL",
+            )
+        }
+        VaultError::Conflict { .. } => {
+            ApiError::new(ErrorCode::Conflict).with_detail("a concurrent change won; retry")
+        }
+        other => ApiError::internal(other),
+    }
+}
