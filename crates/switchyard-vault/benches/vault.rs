@@ -2,6 +2,12 @@
 //!
 //! `cargo bench -p switchyard-vault --bench vault`
 //! - `resolve/cached`: data key and ciphertext in the cache (the steady state; target < 5 µs).
+//! - `resolve/cached_audited`: the same through `AuditedVault`, as the server resolves: each
+//!   call also queues an audit entry for the batching writer. Timed in bursts of 1,000 with
+//!   the queue drained between bursts (untimed), so it measures what a resolve costs while
+//!   the audit writer keeps up.
+//! - `resolve/cached_audited_saturated`: back-to-back audited resolves with no pause, so the
+//!   queue fills and every resolve waits for the writer: the audit log's sustained throughput.
 //! - `resolve/uncached`: cache disabled: one SQLite read and one key unwrap per call.
 //! - `put`: a new secret per iteration (encrypt, fingerprint, one SQLite transaction).
 
@@ -16,11 +22,13 @@ use std::{
 };
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use switchyard_audit::{Actor, AuditLog, AuditOptions};
 use switchyard_store::{Database, DatabaseOptions};
-use switchyard_vault::{KekConfig, Vault, VaultOptions, storage_for};
+use switchyard_vault::{AuditContext, AuditedVault, KekConfig, Vault, VaultOptions, storage_for};
 
 struct Setup {
     vault: Arc<Vault>,
+    database: Database,
     _dir: tempfile::TempDir,
 }
 
@@ -39,6 +47,7 @@ async fn setup(options: VaultOptions) -> Setup {
         .unwrap();
     Setup {
         vault: Arc::new(vault),
+        database,
         _dir: dir,
     }
 }
@@ -72,6 +81,59 @@ fn benches(c: &mut Criterion) {
             async move { vault.resolve(&reference).await.unwrap() }
         });
     });
+
+    // The server's path: every resolve is audited (queued; written in batches).
+    let tenant = switchyard_core::TenantId::generate();
+    let (audited, audit, audited_reference, writer) = runtime.block_on(async {
+        let (audit, writer) = AuditLog::start(&cached.database, AuditOptions::default());
+        let audited = AuditedVault::new(Arc::clone(&cached.vault), audit.clone());
+        let stored = cached
+            .vault
+            .put(
+                &tenant.to_string(),
+                "github/token",
+                b"ghp_0123456789abcdefghijklmnopqrstuvwxyz",
+            )
+            .await
+            .unwrap();
+        (audited, audit, stored.reference, writer)
+    });
+    let context = AuditContext::new(Actor::Internal {
+        component: "bench".to_owned(),
+        run_id: None,
+    });
+    group.bench_function("cached_audited", |b| {
+        b.to_async(&runtime).iter_custom(|iterations| {
+            let audited = audited.clone();
+            let audit = audit.clone();
+            let reference = audited_reference.clone();
+            let context = context.clone();
+            async move {
+                let mut timed = Duration::ZERO;
+                let mut done = 0;
+                while done < iterations {
+                    let burst = (iterations - done).min(1_000);
+                    let started = std::time::Instant::now();
+                    for _ in 0..burst {
+                        audited.resolve(&context, &reference).await.unwrap();
+                    }
+                    timed += started.elapsed();
+                    audit.flush().await.unwrap();
+                    done += burst;
+                }
+                timed
+            }
+        });
+    });
+    group.bench_function("cached_audited_saturated", |b| {
+        b.to_async(&runtime).iter(|| {
+            let audited = audited.clone();
+            let reference = audited_reference.clone();
+            let context = context.clone();
+            async move { audited.resolve(&context, &reference).await.unwrap() }
+        });
+    });
+    runtime.block_on(writer.shutdown()).unwrap();
 
     let uncached = runtime.block_on(setup(VaultOptions {
         cache_ttl: Duration::ZERO,
