@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULTS_TOML: &str = include_str!("default.toml");
 
 /// Environment variables with the `SWITCHYARD_` prefix that are not settings of the server:
-/// the CLI's server URL and token, the config file path, and the test suite's variables.
-const NON_SETTING_VARIABLES: &[&str] = &["url", "token", "config"];
+/// the CLI's server URL and token, the config file path, the new key of
+/// `vault rotate-kek --to env`, and the test suite's variables.
+const NON_SETTING_VARIABLES: &[&str] = &["url", "token", "config", "vault_new_kek_base64"];
 
 /// Shortest admin token accepted, so a configured token is not guessable.
 const MIN_ADMIN_TOKEN_LEN: usize = 32;

@@ -73,6 +73,7 @@ fn ignores_client_and_test_variables() {
         jail.set_env("SWITCHYARD_URL", "http://127.0.0.1:8080");
         jail.set_env("SWITCHYARD_TOKEN", "sy_whatever");
         jail.set_env("SWITCHYARD_CONFIG", "x.toml");
+        jail.set_env("SWITCHYARD_VAULT_NEW_KEK_BASE64", "AAEC");
         jail.set_env("SWITCHYARD_TEST_DATABASE_URL", "postgres://x");
         loader().load().expect("these are not server settings");
         Ok(())

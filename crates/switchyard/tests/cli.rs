@@ -342,3 +342,49 @@ fn serve_on_postgres() {
     assert!(tenant["id"].as_str().unwrap().starts_with("ten_"));
     server.terminate();
 }
+
+#[test]
+fn audit_verify_fails_on_a_tampered_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = ServerProcess::start(Path::new(BINARY), &data_dir, &[], "info");
+    cli(&server, &data_dir, &["tenant", "create", "--name", "Acme"]);
+    cli(
+        &server,
+        &data_dir,
+        &["tenant", "create", "--name", "Globex"],
+    );
+    server.terminate();
+    let data_dir_text = data_dir.to_str().unwrap();
+    let verified = run(&["audit", "verify", "--data-dir", data_dir_text]);
+    assert!(verified.status.success(), "{}", stderr(&verified));
+
+    // Edit an entry the way only someone with raw database access could.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", data_dir.join("switchyard.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("DROP TRIGGER audit_events_no_update").execute(&pool).await.unwrap();
+        sqlx::query("UPDATE audit_events SET target = 'tenant:someone-else' WHERE seq = 1 AND chain_id = (SELECT MIN(chain_id) FROM audit_events)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    let verified = run(&["audit", "verify", "--data-dir", data_dir_text]);
+    assert!(
+        !verified.status.success(),
+        "a broken chain must fail: {}",
+        stdout(&verified)
+    );
+    assert!(
+        stderr(&verified).contains("1 audit chain(s) broken"),
+        "{}",
+        stderr(&verified)
+    );
+    assert!(
+        stdout(&verified).contains("ok"),
+        "the other tenant's chain still verifies: {}",
+        stdout(&verified)
+    );
+}

@@ -207,3 +207,122 @@ async fn rotates_from_a_key_file_to_kms_while_serving() {
         b"00a-okta-api-token"
     );
 }
+
+/// `rotate-kek --to` for a single-process deployment: stop, re-wrap under a KEK that is not
+/// configured yet, then start with only that KEK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotates_to_an_unconfigured_env_key_with_to() {
+    let database = TestDatabase::sqlite();
+    let data_dir = database.path("data");
+    let data_dir_text = data_dir.to_str().unwrap().to_owned();
+    let db_args = ["--database-url", database.url()];
+    let server = ServerProcess::start(Path::new(BINARY), &data_dir, &db_args, "info");
+    let url = server.url();
+    let tenant: Value = serde_json::from_str(&run(
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Acme",
+            "--json",
+            "--url",
+            &url,
+            "--data-dir",
+            &data_dir_text,
+        ],
+        &[],
+    ))
+    .unwrap();
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    run(
+        &[
+            "vault",
+            "rotate-dek",
+            "--tenant",
+            &tenant,
+            "--url",
+            &url,
+            "--data-dir",
+            &data_dir_text,
+        ],
+        &[],
+    );
+    server.terminate();
+
+    let new_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let report = run(
+        &[
+            "vault",
+            "rotate-kek",
+            "--to",
+            "env",
+            "--data-dir",
+            &data_dir_text,
+            "--database-url",
+            database.url(),
+        ],
+        &[("SWITCHYARD_VAULT_NEW_KEK_BASE64", new_key)],
+    );
+    assert!(
+        report.contains("re-wrapped") && report.contains("env:"),
+        "{report}"
+    );
+
+    // The key file is no longer needed: the server starts on the env KEK alone.
+    std::fs::remove_file(data_dir.join("master.key")).unwrap();
+    let env_kek = [
+        ("SWITCHYARD_VAULT__KEK__PROVIDER", "env"),
+        ("SWITCHYARD_VAULT__KEK__KEY_BASE64", new_key),
+    ];
+    let server =
+        ServerProcess::start_with_env(Path::new(BINARY), &data_dir, &db_args, "info", &env_kek);
+    let keys: Value = serde_json::from_str(&run(
+        &[
+            "vault",
+            "data-keys",
+            "--tenant",
+            &tenant,
+            "--url",
+            &server.url(),
+            "--data-dir",
+            &data_dir_text,
+            "--json",
+        ],
+        &[],
+    ))
+    .unwrap();
+    let wrapped: Vec<&str> = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kek_id"].as_str())
+        .collect();
+    assert!(
+        !wrapped.is_empty() && wrapped.iter().all(|id| id.starts_with("env:")),
+        "{keys}"
+    );
+    server.terminate();
+
+    let refused = clean_command(
+        Path::new(BINARY),
+        &[
+            "vault",
+            "rotate-kek",
+            "--to",
+            "hsm:1",
+            "--data-dir",
+            &data_dir_text,
+            "--database-url",
+            database.url(),
+        ],
+    )
+    .envs(env_kek)
+    .output()
+    .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--to must be"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
