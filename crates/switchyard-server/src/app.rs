@@ -64,6 +64,7 @@ pub struct App {
     router: Router,
     state: AppState,
     audit_writer: AuditWriter,
+    retention_classes: Vec<switchyard_store::retention::RetentionClass>,
     shutdown_grace: std::time::Duration,
 }
 
@@ -132,6 +133,7 @@ impl App {
             router,
             state,
             audit_writer,
+            retention_classes: retention::classes(config),
             shutdown_grace: config.shutdown.grace_period,
         })
     }
@@ -154,9 +156,9 @@ impl App {
             self.state.metrics.clone(),
             shutdown.clone(),
         ));
-        let purge = tokio::spawn(retention::purge_deleted_tenants(
-            Arc::clone(&self.state.store),
-            self.state.retention_deleted_tenants,
+        let purge = tokio::spawn(retention::purge_periodically(
+            self.state.store.database().clone(),
+            self.retention_classes,
             shutdown.clone(),
         ));
         let server = axum::serve(self.listener, self.router)

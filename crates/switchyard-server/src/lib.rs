@@ -30,7 +30,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod request_id;
-mod retention;
+pub mod retention;
 pub mod routes;
 mod state;
 pub mod vault_setup;

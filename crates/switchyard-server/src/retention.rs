@@ -1,17 +1,28 @@
-//! Purging deleted tenants once their retention window has passed. Runs in every process;
-//! the purge is one idempotent statement, so processes racing each other do no harm. (The job
-//! engine will take this over with the other retention classes.)
+//! Retention in the running server: every data class's expired rows are purged hourly, in
+//! small batches. Runs in every process; a purge is idempotent, so processes racing each
+//! other do no harm. (The job engine will schedule this like any other job.)
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use switchyard_store::Store;
+use switchyard_store::{
+    Database,
+    retention::{DEFAULT_BATCH_SIZE, RetentionClass, cutoff_for, purge_expired},
+};
 use tokio_util::sync::CancellationToken;
 
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
-pub(crate) async fn purge_deleted_tenants(
-    store: Arc<dyn Store>,
-    retention: Duration,
+/// Every retention class of the process, with its period from configuration.
+pub fn classes(config: &switchyard_config::Config) -> Vec<RetentionClass> {
+    switchyard_store::retention::store_classes(
+        config.retention.deleted_tenants,
+        config.api.idempotency_ttl,
+    )
+}
+
+pub(crate) async fn purge_periodically(
+    database: Database,
+    classes: Vec<RetentionClass>,
     shutdown: CancellationToken,
 ) {
     let mut interval = tokio::time::interval(PURGE_INTERVAL);
@@ -20,14 +31,19 @@ pub(crate) async fn purge_deleted_tenants(
             _ = interval.tick() => {}
             () = shutdown.cancelled() => return,
         }
-        let Ok(retention) = time::Duration::try_from(retention) else {
-            return;
-        };
-        let cutoff = time::OffsetDateTime::now_utc() - retention;
-        match store.purge_deleted_tenants(cutoff).await {
-            Ok(purged) if purged.is_empty() => {}
-            Ok(purged) => tracing::info!(count = purged.len(), "purged deleted tenants"),
-            Err(error) => tracing::warn!(%error, "purging deleted tenants failed; will retry"),
+        for class in &classes {
+            let cutoff = cutoff_for(class.default_period);
+            match purge_expired(&database, class, cutoff, DEFAULT_BATCH_SIZE).await {
+                Ok(report) if report.rows == 0 => {}
+                Ok(report) => tracing::info!(
+                    class = class.name,
+                    rows = report.rows,
+                    "purged expired rows"
+                ),
+                Err(error) => {
+                    tracing::warn!(class = class.name, %error, "purge failed; will retry")
+                }
+            }
         }
     }
 }

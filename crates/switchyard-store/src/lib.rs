@@ -11,15 +11,18 @@
 //! - [`model`]: the rows callers see (tenants, API keys, pages).
 //! - [`tenants`], [`api_keys`], [`idempotency`], [`settings`]: one trait per table family.
 //! - [`sql`]: the single SQL implementation, instantiated for SQLite and PostgreSQL.
+//! - [`retention`]: batched purging of rows older than their data class's retention period.
 
 pub mod api_keys;
 pub mod database;
 pub mod error;
 pub mod idempotency;
 pub mod model;
+pub mod retention;
 pub mod settings;
 mod sql;
 pub mod tenants;
+pub mod transaction;
 
 use std::sync::Arc;
 
@@ -31,6 +34,7 @@ pub use model::{ApiKey, ApiKeyPrincipal, NewApiKey, NewTenant, Page, Tenant};
 pub use settings::SettingsStore;
 pub use sql::{PostgresStore, SqliteStore};
 pub use tenants::TenantStore;
+pub use transaction::{BackendTransaction, Transaction};
 
 /// Everything the API needs from the store of record, as one object.
 #[async_trait::async_trait]

@@ -202,31 +202,6 @@ macro_rules! impl_sql_store {
                 transaction.commit().await?;
                 row.map(tenant_from_row).transpose()
             }
-
-            async fn purge_deleted_tenants(
-                &self,
-                deleted_before: OffsetDateTime,
-            ) -> Result<Vec<TenantId>, StoreError> {
-                let mut transaction = self.pool.begin().await?;
-                let ids: Vec<(String,)> = sqlx::query_as(
-                    "DELETE FROM tenants WHERE deleted_at IS NOT NULL AND deleted_at < $1 RETURNING id",
-                )
-                .bind(deleted_before)
-                .fetch_all(&mut *transaction)
-                .await?;
-                // api_keys go with the tenant (ON DELETE CASCADE); idempotency records are
-                // keyed by scope, not by a foreign key.
-                for (id,) in &ids {
-                    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1")
-                        .bind(format!("tenant:{id}"))
-                        .execute(&mut *transaction)
-                        .await?;
-                }
-                transaction.commit().await?;
-                ids.into_iter()
-                    .map(|(id,)| id.parse().map_err(|e| StoreError::corrupt("tenants", e)))
-                    .collect()
-            }
         }
 
         #[async_trait::async_trait]

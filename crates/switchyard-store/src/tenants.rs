@@ -20,14 +20,7 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<Page<Tenant, TenantId>, StoreError>;
 
     /// Marks the tenant deleted and revokes all its API keys, in one transaction. `None` when
-    /// there is no such undeleted tenant.
+    /// there is no such undeleted tenant. The row is purged later by the `deleted_tenants`
+    /// retention class ([`crate::retention`]).
     async fn mark_tenant_deleted(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
-
-    /// Removes tenants deleted before `deleted_before`, with their API keys and idempotency
-    /// records, and returns their ids so other owners can purge their own rows. Platform-wide
-    /// by nature: it runs on behalf of no tenant.
-    async fn purge_deleted_tenants(
-        &self,
-        deleted_before: time::OffsetDateTime,
-    ) -> Result<Vec<TenantId>, StoreError>;
 }

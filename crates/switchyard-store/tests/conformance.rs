@@ -5,6 +5,7 @@
 use switchyard_core::{ApiKeyId, Role, TenantId};
 use switchyard_store::{
     Database, DatabaseOptions, IdempotencyStart, NewApiKey, NewTenant, StoreError, StoredResponse,
+    retention,
 };
 use switchyard_test_support::{TestDatabase, TestStore, backend_tests};
 
@@ -141,21 +142,37 @@ backend_tests! { TestStore;
         let doomed = store.create_tenant(tenant_named("Doomed")).await.unwrap();
         let kept = store.create_tenant(tenant_named("Kept")).await.unwrap();
         store.create_api_key(key_for(doomed.id, "doomed-key", Role::Admin)).await.unwrap();
-        let ttl = time::Duration::hours(1);
-        store.claim_idempotency_key(&format!("tenant:{}", doomed.id), "k", "h", ttl).await.unwrap();
         store.mark_tenant_deleted(doomed.id).await.unwrap();
 
+        let classes = retention::store_classes(std::time::Duration::from_secs(3600), std::time::Duration::from_secs(3600));
+        let tenants = classes.iter().find(|class| class.name == "deleted_tenants").unwrap();
+        let database = store.database().clone();
         let before_deletion = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-        assert!(store.purge_deleted_tenants(before_deletion).await.unwrap().is_empty(), "still inside the window");
+        assert_eq!(retention::purge_expired(&database, tenants, before_deletion, 10).await.unwrap().rows, 0, "still inside the window");
         let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
-        assert_eq!(store.purge_deleted_tenants(later).await.unwrap(), vec![doomed.id]);
-        assert!(store.list_api_keys(doomed.id, None, 10).await.unwrap().items.is_empty());
-        assert_eq!(
-            store.claim_idempotency_key(&format!("tenant:{}", doomed.id), "k", "other", ttl).await.unwrap(),
-            IdempotencyStart::Claimed,
-            "idempotency records went with the tenant"
-        );
+        assert_eq!(retention::purge_expired(&database, tenants, later, 10).await.unwrap().rows, 1, "only the deleted tenant");
+        assert!(store.list_api_keys(doomed.id, None, 10).await.unwrap().items.is_empty(), "keys went with it");
         assert!(store.get_tenant(kept.id).await.unwrap().is_some());
+    }
+
+    async fn purges_expired_rows_in_batches_and_counts_them_dry(store) {
+        let ttl = time::Duration::hours(1);
+        for index in 0..7 {
+            store.claim_idempotency_key("s", &format!("k{index}"), "h", ttl).await.unwrap();
+        }
+        let classes = retention::store_classes(std::time::Duration::from_secs(3600), std::time::Duration::from_secs(3600));
+        let class = classes.iter().find(|class| class.name == "idempotency_keys").unwrap();
+        let database = store.database().clone();
+        let past = time::OffsetDateTime::now_utc() - time::Duration::hours(2);
+        assert_eq!(retention::count_expired(&database, class, past).await.unwrap().rows, 0, "nothing is that old");
+        assert_eq!(retention::purge_expired(&database, class, past, 3).await.unwrap().rows, 0);
+
+        let future = time::OffsetDateTime::now_utc() + time::Duration::seconds(1);
+        assert_eq!(retention::count_expired(&database, class, future).await.unwrap().rows, 7, "dry run counts");
+        assert_eq!(retention::count_expired(&database, class, future).await.unwrap().rows, 7, "and deletes nothing");
+        let purged = retention::purge_expired(&database, class, future, 3).await.unwrap();
+        assert_eq!(purged.rows, 7, "three batches of at most 3");
+        assert_eq!(retention::count_expired(&database, class, future).await.unwrap().rows, 0);
     }
 
     async fn settings_initialise_once(store) {

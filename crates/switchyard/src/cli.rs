@@ -33,6 +33,16 @@ pub enum Command {
     /// Manage a tenant's API keys (platform admin token or the tenant's admin key).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Delete rows older than their data class's retention period, in small batches (the
+    /// server also does this hourly). Works directly on the database, with the server's
+    /// configuration.
+    Purge {
+        /// Only count what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Credential vault: data keys and key-encryption keys.
     #[command(subcommand)]
     Vault(VaultCommand),

@@ -45,6 +45,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi => commands::openapi::print(),
         Command::Tenant(command) => runtime.block_on(commands::tenant::run(command)),
         Command::Key(command) => runtime.block_on(commands::key::run(command)),
+        Command::Purge { dry_run, server } => {
+            runtime.block_on(commands::purge::run(dry_run, server))
+        }
         Command::Vault(command) => runtime.block_on(commands::vault::run(command)),
         Command::Audit(command) => runtime.block_on(commands::audit::run(command)),
     }

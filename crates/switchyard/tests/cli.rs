@@ -56,6 +56,7 @@ fn every_command_has_help() {
         &["audit"],
         &["audit", "list"],
         &["audit", "verify"],
+        &["purge"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -387,4 +388,61 @@ fn audit_verify_fails_on_a_tampered_chain() {
         "the other tenant's chain still verifies: {}",
         stdout(&verified)
     );
+}
+
+#[test]
+fn purge_dry_run_counts_and_purge_deletes_expired_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let server = ServerProcess::start(Path::new(BINARY), &data_dir, &[], "info");
+    let tenant: Value = serde_json::from_slice(
+        &cli(
+            &server,
+            &data_dir,
+            &["tenant", "create", "--name", "Gone", "--json"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    cli(
+        &server,
+        &data_dir,
+        &["tenant", "delete", tenant["id"].as_str().unwrap()],
+    );
+    server.terminate();
+    let data_dir_text = data_dir.to_str().unwrap();
+
+    let kept = stdout(&run(&["purge", "--dry-run", "--data-dir", data_dir_text]));
+    assert!(
+        kept.contains("WOULD DELETE") && kept.contains("deleted_tenants") && kept.contains("30d"),
+        "{kept}"
+    );
+    // With a zero retention period the deleted tenant is due at once.
+    let due = switchyard(&["purge", "--dry-run", "--data-dir", data_dir_text])
+        .env("SWITCHYARD_RETENTION__DELETED_TENANTS", "0s")
+        .output()
+        .unwrap();
+    let due_text = stdout(&due);
+    let deleted_row = due_text
+        .lines()
+        .find(|line| line.starts_with("deleted_tenants"))
+        .unwrap()
+        .to_owned();
+    assert!(deleted_row.trim_end().ends_with('1'), "{due_text}");
+    let purged = switchyard(&["purge", "--data-dir", data_dir_text])
+        .env("SWITCHYARD_RETENTION__DELETED_TENANTS", "0s")
+        .output()
+        .unwrap();
+    assert!(purged.status.success(), "{}", stderr(&purged));
+    assert!(stdout(&purged).contains("DELETED"), "{}", stdout(&purged));
+    let after = switchyard(&["purge", "--dry-run", "--data-dir", data_dir_text])
+        .env("SWITCHYARD_RETENTION__DELETED_TENANTS", "0s")
+        .output()
+        .unwrap();
+    let row = stdout(&after)
+        .lines()
+        .find(|line| line.starts_with("deleted_tenants"))
+        .unwrap()
+        .to_owned();
+    assert!(row.trim_end().ends_with('0'), "{}", stdout(&after));
 }

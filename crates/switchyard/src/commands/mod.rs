@@ -4,5 +4,6 @@ pub mod audit;
 pub mod config;
 pub mod key;
 pub mod openapi;
+pub mod purge;
 pub mod tenant;
 pub mod vault;
