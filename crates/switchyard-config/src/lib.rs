@@ -7,6 +7,7 @@
 //! checks what serde cannot.
 
 use std::{
+    collections::BTreeSet,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -42,6 +43,8 @@ pub struct Config {
     /// May hold a password, hence secret.
     pub database_url: Option<SecretString>,
     pub admin_token: Option<SecretString>,
+    #[serde(deserialize_with = "deserialize_roles")]
+    pub roles: BTreeSet<ProcessRole>,
     pub log_format: LogFormat,
     pub database: DatabaseConfig,
     pub api: ApiConfig,
@@ -56,6 +59,54 @@ pub struct Config {
 pub struct RetentionConfig {
     #[serde(with = "humantime_serde")]
     pub deleted_tenants: Duration,
+}
+
+/// A part of Switchyard a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessRole {
+    /// The HTTP management API.
+    Api,
+    /// Claims and runs jobs.
+    Worker,
+    /// Enqueues the jobs of recurring schedules.
+    Scheduler,
+}
+
+impl std::str::FromStr for ProcessRole {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim() {
+            "api" => Ok(ProcessRole::Api),
+            "worker" => Ok(ProcessRole::Worker),
+            "scheduler" => Ok(ProcessRole::Scheduler),
+            other => Err(format!(
+                "unknown role `{other}`: expected `api`, `worker` or `scheduler`"
+            )),
+        }
+    }
+}
+
+/// Roles as a TOML list or a comma-separated string (how they arrive from the environment).
+fn deserialize_roles<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeSet<ProcessRole>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Roles {
+        List(Vec<String>),
+        Text(String),
+    }
+    let names = match Roles::deserialize(deserializer)? {
+        Roles::List(names) => names,
+        Roles::Text(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    names
+        .iter()
+        .filter(|name| !name.trim().is_empty())
+        .map(|name| name.parse().map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// How logs are written.
@@ -130,6 +181,8 @@ pub struct CliOverrides {
     pub listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<ProcessRole>>,
 }
 
 /// Why the configuration cannot be used.
@@ -234,6 +287,9 @@ impl Config {
                 "listen: `{}` is not an address and port such as 127.0.0.1:8080",
                 self.listen
             ));
+        }
+        if self.roles.is_empty() {
+            problems.push("roles: name at least one of `api`, `worker`, `scheduler`".to_owned());
         }
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".to_owned());

@@ -4,6 +4,8 @@
 use figment::Jail;
 use secrecy::ExposeSecret;
 
+use std::collections::BTreeSet;
+
 use super::*;
 
 fn loader() -> ConfigLoader {
@@ -254,6 +256,49 @@ fn vault_kek_is_chosen_from_the_environment_and_checked() {
         jail.set_env("SWITCHYARD_VAULT__KEK__PROVIDER", "hsm");
         let error = loader().load().unwrap_err().to_string();
         assert!(error.contains("hsm"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn roles_come_from_a_list_a_comma_string_or_flags() {
+    Jail::expect_with(|jail| {
+        let all = loader().load().expect("valid");
+        assert_eq!(
+            all.roles,
+            BTreeSet::from([
+                ProcessRole::Api,
+                ProcessRole::Worker,
+                ProcessRole::Scheduler
+            ])
+        );
+
+        jail.set_env("SWITCHYARD_ROLES", "worker, scheduler");
+        let config = loader().load().expect("valid");
+        assert_eq!(
+            config.roles,
+            BTreeSet::from([ProcessRole::Worker, ProcessRole::Scheduler])
+        );
+
+        let config = loader()
+            .overrides(CliOverrides {
+                roles: Some(vec![ProcessRole::Api]),
+                ..CliOverrides::default()
+            })
+            .load()
+            .expect("valid");
+        assert_eq!(
+            config.roles,
+            BTreeSet::from([ProcessRole::Api]),
+            "flags win"
+        );
+
+        jail.set_env("SWITCHYARD_ROLES", "api,ingester");
+        let error = loader().load().unwrap_err().to_string();
+        assert!(error.contains("ingester"), "{error}");
+        jail.set_env("SWITCHYARD_ROLES", "");
+        let error = loader().load().unwrap_err().to_string();
+        assert!(error.contains("roles"), "{error}");
         Ok(())
     });
 }

@@ -11,7 +11,7 @@ use axum::{
     routing::get,
 };
 use secrecy::ExposeSecret;
-use switchyard_config::Config;
+use switchyard_config::{Config, ProcessRole};
 use switchyard_store::{Database, DatabaseOptions, StoreError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -120,7 +120,9 @@ impl App {
             vault_key_cache_ttl: config.vault.key_cache_ttl,
             retention_deleted_tenants: config.retention.deleted_tenants,
         };
-        let router = build_router(&state);
+        let serve_api = config.roles.contains(&ProcessRole::Api);
+        tracing::info!(roles = ?config.roles, "process roles");
+        let router = build_router(&state, serve_api);
         let listener =
             TcpListener::bind(&config.listen)
                 .await
@@ -222,8 +224,8 @@ fn create_data_dir(path: &std::path::Path) -> Result<(), StartupError> {
 }
 
 /// Routes plus the layers every request passes through. The last layer added runs first.
-fn build_router(state: &AppState) -> Router {
-    let (routes, document) = routes::router(state);
+fn build_router(state: &AppState, serve_api: bool) -> Router {
+    let (routes, document) = routes::router(state, serve_api);
     let document = Arc::new(document);
     routes
         .route("/metrics", get(routes::operations::metrics))

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchyard_config::ProcessRole;
 
 /// Switchyard: connect a SaaS product to its customers' systems, and keep those connections
 /// safe and healthy.
@@ -133,6 +134,14 @@ pub struct ServerArgs {
     /// env: SWITCHYARD_DATABASE_URL].
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// What this process runs, comma-separated: `api`, `worker`, `scheduler` [default: all;
+    /// env: SWITCHYARD_ROLES].
+    #[arg(long = "role", value_name = "ROLES", value_delimiter = ',', value_parser = parse_role)]
+    pub roles: Option<Vec<ProcessRole>>,
+}
+
+fn parse_role(value: &str) -> Result<ProcessRole, String> {
+    value.parse()
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ pub fn load_config(args: &ServerArgs) -> anyhow::Result<Config> {
         data_dir: args.data_dir.clone(),
         listen: args.listen.clone(),
         database_url: args.database_url.clone(),
+        roles: args.roles.clone(),
     };
     Ok(ConfigLoader::new()
         .file(args.config.as_deref())

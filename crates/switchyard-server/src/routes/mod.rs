@@ -48,8 +48,9 @@ pub fn openapi_only() -> utoipa::openapi::OpenApi {
     documented_routes().document
 }
 
-/// Every route, with the `/v1` API authenticated and its POSTs idempotent.
-pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// The operations routes, and with `serve_api` the `/v1` API, authenticated and with
+/// idempotent POSTs. The document always describes the whole API.
+pub fn router(state: &AppState, serve_api: bool) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let DocumentedRoutes {
         management,
         operations,
@@ -66,5 +67,9 @@ pub fn router(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) 
             state.clone(),
             auth::middleware,
         ));
-    (operations.merge(management), document)
+    if serve_api {
+        (operations.merge(management), document)
+    } else {
+        (operations, document)
+    }
 }

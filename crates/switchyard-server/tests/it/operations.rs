@@ -63,3 +63,27 @@ async fn readiness_fails_when_the_database_is_gone() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_without_the_api_role_serves_only_operations() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |figment| {
+        figment.merge(("roles", vec!["worker"]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        app.send(Method::GET, "/healthz", None, None).await.status,
+        200
+    );
+    assert_eq!(
+        app.send(Method::GET, "/readyz", None, None).await.status,
+        200
+    );
+    assert_eq!(
+        app.send(Method::GET, "/metrics", None, None).await.status,
+        200
+    );
+    app.get("/v1/tenants", &app.admin_token)
+        .await
+        .assert_problem(404, "route_not_found");
+}
