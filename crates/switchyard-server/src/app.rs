@@ -19,11 +19,17 @@ use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use tracing::Level;
 
 use switchyard_audit::{AuditLog, AuditOptions, AuditReader, AuditWriter};
+use switchyard_jobs::{
+    runs::RunStore,
+    schedule::{ScheduleStore, Scheduler, SchedulerOptions},
+    worker::{Worker, WorkerOptions},
+};
 use switchyard_vault::AuditedVault;
 
 use crate::{
     AppState,
     admin_token::{self, AdminTokenError, AdminTokenSource},
+    background,
     error::{self, ApiError},
     metrics, request_id, retention, routes,
     state::ApiSettings,
@@ -64,6 +70,7 @@ pub struct App {
     router: Router,
     state: AppState,
     audit_writer: AuditWriter,
+    roles: std::collections::BTreeSet<ProcessRole>,
     retention_classes: Vec<switchyard_store::retention::RetentionClass>,
     shutdown_grace: std::time::Duration,
 }
@@ -85,6 +92,7 @@ impl App {
         tracing::info!(kek = %vault.kek_id(), "credential vault opened");
         let (audit, audit_writer) = AuditLog::start(&database, AuditOptions::default());
         let audit_reader = AuditReader::new(&database);
+        let runs_database = database.clone();
         let store = switchyard_store::open(database);
 
         match admin_token::ensure_admin_token(
@@ -118,6 +126,7 @@ impl App {
             audit,
             audit_reader,
             vault_key_cache_ttl: config.vault.key_cache_ttl,
+            runs: RunStore::new(&runs_database),
             retention_deleted_tenants: config.retention.deleted_tenants,
         };
         let serve_api = config.roles.contains(&ProcessRole::Api);
@@ -135,6 +144,7 @@ impl App {
             router,
             state,
             audit_writer,
+            roles: config.roles.clone(),
             retention_classes: retention::classes(config),
             shutdown_grace: config.shutdown.grace_period,
         })
@@ -158,11 +168,39 @@ impl App {
             self.state.metrics.clone(),
             shutdown.clone(),
         ));
-        let purge = tokio::spawn(retention::purge_periodically(
-            self.state.store.database().clone(),
-            self.retention_classes,
-            shutdown.clone(),
-        ));
+        let database = self.state.store.database().clone();
+        let worker = self.roles.contains(&ProcessRole::Worker).then(|| {
+            let registry = background::registry(
+                self.state.vault.clone(),
+                database.clone(),
+                self.retention_classes.clone(),
+                self.state.runs.clone(),
+            );
+            let options = WorkerOptions {
+                shutdown_grace: self.shutdown_grace,
+                ..WorkerOptions::default()
+            };
+            Worker::start(database.clone(), registry, options, shutdown.clone())
+        });
+        let scheduler = if self.roles.contains(&ProcessRole::Scheduler) {
+            let schedules = ScheduleStore::new(&database);
+            if let Err(error) =
+                background::ensure_retention_schedule(self.state.store.as_ref(), &schedules).await
+            {
+                tracing::error!(%error, "could not create the retention schedule");
+            }
+            let sink = Arc::new(background::QueueTickSink {
+                database: database.clone(),
+            });
+            Some(Scheduler::start(
+                &database,
+                sink,
+                SchedulerOptions::default(),
+                shutdown.clone(),
+            ))
+        } else {
+            None
+        };
         let server = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .into_future();
@@ -184,7 +222,17 @@ impl App {
             result = &mut server => result,
         };
         upkeep.abort();
-        purge.abort();
+        // The worker saw the same token: it lets running jobs finish within the grace period,
+        // then hands the rest back to the queue.
+        if let Some(worker) = worker {
+            match worker.join().await {
+                Ok(report) => tracing::info!(?report, "worker stopped"),
+                Err(error) => tracing::error!(%error, "worker stopped with an error"),
+            }
+        }
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         // Requests are done: write what the audit log still holds before the pool closes.
         if let Err(error) = self.audit_writer.shutdown().await {
             tracing::error!(%error, "audit entries could not be written before shutdown");

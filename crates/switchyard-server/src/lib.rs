@@ -22,6 +22,7 @@ pub mod admin_token;
 pub mod app;
 pub mod audit_trail;
 pub mod auth;
+pub mod background;
 pub mod credentials;
 pub mod error;
 pub mod extract;

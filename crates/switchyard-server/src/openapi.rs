@@ -23,6 +23,7 @@ use utoipa::{
         (name = "api-keys", description = "A tenant's API keys"),
         (name = "vault", description = "A tenant's data keys and their rotation"),
         (name = "audit", description = "The hash-chained audit log"),
+        (name = "runs", description = "The record of work and its attempts"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -19,6 +19,7 @@ pub struct AppState {
     pub vault_key_cache_ttl: Duration,
     /// How long a deleted tenant's rows are kept before the purge.
     pub retention_deleted_tenants: Duration,
+    pub runs: switchyard_jobs::runs::RunStore,
 }
 
 /// The API settings handlers consult on each request.

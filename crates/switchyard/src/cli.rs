@@ -50,6 +50,47 @@ pub enum Command {
     /// The hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Runs: the record of work (key rotations, syncs, …) with their attempts.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only this status: queued, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Platform admin: a tenant's runs (default: the platform's own).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a run with its attempts.
+    Show {
+        /// The run id (`run_…`).
+        run_id: String,
+        /// Platform admin: the run's tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Retry a failed or cancelled run as a new run.
+    Retry {
+        /// The run id (`run_…`).
+        run_id: String,
+        /// Platform admin: the run's tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

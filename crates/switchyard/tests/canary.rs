@@ -78,8 +78,12 @@ async fn run_canary_test(backend: TestBackend) {
     }
     scanner.add_database(&database).await;
     // The whole temporary directory: the data directory and, on SQLite, the database files.
+    // The key-encryption key must not leak either; its own file is the one place it lives.
+    let key_file = std::fs::read_to_string(data_dir.join("master.key")).unwrap();
+    scanner.watch("key-encryption key", key_file.trim());
     scanner.add_dir(database.dir(), |path| {
-        path.file_name().is_some_and(|name| name == "admin-token")
+        path.file_name()
+            .is_some_and(|name| name == "admin-token" || name == "master.key")
     });
     assert!(scanner.haystack_count() > 20);
     scanner.assert_no_leaks();
@@ -188,6 +192,41 @@ async fn exercise_every_route(
             .bearer_auth(admin_token);
         client.send(&format!("revoke {label}"), request).await;
     }
+
+    // The vault, audit and runs routes.
+    for (method, path) in [
+        (Method::GET, format!("/v1/tenants/{tenant}/vault/data-keys")),
+        (
+            Method::POST,
+            format!("/v1/tenants/{tenant}/vault/rotate-dek"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/{tenant}/vault/rotate-dek"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/{tenant}/vault/complete-dek-rotation"),
+        ),
+        (Method::GET, format!("/v1/tenants/{tenant}/vault/data-keys")),
+        (Method::GET, format!("/v1/audit-events?tenant_id={tenant}")),
+        (Method::GET, "/v1/audit-events".to_owned()),
+        (Method::GET, format!("/v1/runs?tenant_id={tenant}")),
+        (Method::GET, "/v1/runs".to_owned()),
+    ] {
+        let request = client
+            .request(method.clone(), &path)
+            .bearer_auth(admin_token)
+            .json(&json!({}));
+        client.send(&format!("{method} {path}"), request).await;
+    }
+
+    // Last, crypto-shred the tenant.
+    let request = client
+        .request(Method::DELETE, &format!("/v1/tenants/{tenant}"))
+        .bearer_auth(admin_token);
+    let (status, _) = client.send("delete tenant", request).await;
+    assert_eq!(status, 200);
     created_keys
 }
 

@@ -57,6 +57,10 @@ fn every_command_has_help() {
         &["audit", "list"],
         &["audit", "verify"],
         &["purge"],
+        &["runs"],
+        &["runs", "list"],
+        &["runs", "show"],
+        &["runs", "retry"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -291,6 +295,35 @@ fn serve_with_no_configuration_and_manage_it_with_the_cli() {
     assert!(
         audit.contains("tenant.create") && audit.contains("api_key.revoke"),
         "{audit}"
+    );
+    // A data-key rotation is a run the CLI can list and show.
+    let rotated: Value = serde_json::from_slice(
+        &cli(
+            &server,
+            &data_dir,
+            &["vault", "rotate-dek", "--tenant", tenant_id, "--json"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let run_id = rotated["run_id"].as_str().unwrap();
+    let runs = stdout(&cli(
+        &server,
+        &data_dir,
+        &["runs", "list", "--tenant", tenant_id],
+    ));
+    assert!(
+        runs.contains(run_id) && runs.contains("vault:data-key:1"),
+        "{runs}"
+    );
+    let shown = stdout(&cli(
+        &server,
+        &data_dir,
+        &["runs", "show", run_id, "--tenant", tenant_id],
+    ));
+    assert!(
+        shown.contains("ATTEMPTS") && shown.contains("vault.complete_dek_rotation"),
+        "{shown}"
     );
     let deleted = stdout(&cli(&server, &data_dir, &["tenant", "delete", tenant_id]));
     assert!(

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit_events;
 pub mod operations;
+pub mod runs;
 pub mod tenants;
 mod validation;
 pub mod vault;
@@ -30,6 +31,9 @@ fn documented_routes() -> DocumentedRoutes {
         .routes(routes!(vault::rotate_dek))
         .routes(routes!(vault::complete_dek_rotation))
         .routes(routes!(audit_events::list_audit_events))
+        .routes(routes!(runs::list_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::retry_run))
         .split_for_parts();
     let (operations, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(operations::healthz))

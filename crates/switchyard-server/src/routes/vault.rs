@@ -4,15 +4,15 @@
 
 use axum::{extract::State, http::StatusCode};
 use serde::Serialize;
-use switchyard_audit::Actor;
 use switchyard_core::{ErrorCode, Role, TenantId};
-use switchyard_vault::{AuditContext, AuditedVault, DataKeyInfo, VaultError};
+use switchyard_vault::{DataKeyInfo, VaultError};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::{
     AppState,
     auth::Principal,
+    background,
     error::{ApiError, Problem},
     extract::ApiPath,
 };
@@ -56,6 +56,9 @@ pub struct DekRotationResponse {
     /// retires the old ones (other processes may cache the old key until then).
     #[serde(with = "time::serde::rfc3339")]
     pub completes_after: OffsetDateTime,
+    /// The run that completes the rotation (see `GET /v1/runs/{run_id}`).
+    #[schema(example = "run_01JD2S5W8X3Q4R5T6V7W8X9Y0Z")]
+    pub run_id: String,
 }
 
 /// A completed data-key rotation.
@@ -94,8 +97,8 @@ pub async fn list_data_keys(
 }
 
 /// Rotates the tenant's data key: new secrets and blobs use a new key at once. Once the key
-/// cache TTL has passed, this server re-encrypts the tenant's secrets onto it and retires the
-/// old key (or run `switchyard vault complete-dek-rotation`).
+/// cache TTL has passed, a job re-encrypts the tenant's secrets onto it and retires the old key
+/// (its run is `run_id`), or run `switchyard vault complete-dek-rotation`.
 #[utoipa::path(
     post, path = "/v1/tenants/{tenant_id}/vault/rotate-dek", tag = "vault",
     params(("tenant_id" = TenantId, Path)),
@@ -116,15 +119,25 @@ pub async fn rotate_dek(
         .rotate_dek(&principal.audit_context(), tenant_id)
         .await
         .map_err(vault_error)?;
+    // Durable: a job in the store of record, run once the key cache has expired everywhere.
     let grace = state.vault_key_cache_ttl + std::time::Duration::from_secs(1);
-    tokio::spawn(complete_later(state.vault.clone(), tenant_id, grace));
     let completes_after =
         OffsetDateTime::now_utc() + time::Duration::try_from(grace).unwrap_or(time::Duration::ZERO);
+    let run_id = background::enqueue_dek_completion(
+        state.store.database(),
+        &state.runs,
+        tenant_id,
+        version,
+        completes_after,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(DekRotationResponse {
             version,
             completes_after,
+            run_id: run_id.to_string(),
         }),
     ))
 }
@@ -155,28 +168,6 @@ pub async fn complete_dek_rotation(
         reencrypted: report.reencrypted,
         retired: report.retired,
     }))
-}
-
-/// Finishes a rotation after the grace period. Until the job engine owns this work, a process
-/// restart in between leaves the rotation to `complete-dek-rotation` (nothing is lost: the old
-/// key stays readable).
-async fn complete_later(vault: AuditedVault, tenant: TenantId, grace: std::time::Duration) {
-    tokio::time::sleep(grace).await;
-    let context = AuditContext::new(Actor::Internal {
-        component: "vault.rotation".to_owned(),
-        run_id: None,
-    });
-    match vault.complete_dek_rotation(&context, tenant).await {
-        Ok(report) => tracing::info!(
-            tenant_id = %tenant,
-            reencrypted = report.reencrypted,
-            retired = ?report.retired,
-            "data key rotation completed"
-        ),
-        Err(error) => {
-            tracing::warn!(tenant_id = %tenant, %error, "data key rotation not completed")
-        }
-    }
 }
 
 async fn require_live_tenant(

@@ -10,6 +10,7 @@ use switchyard_test_support::{TestApp, backend_tests};
 struct TenantResources {
     tenant: String,
     key_id: String,
+    run_id: String,
 }
 
 fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Value>)> {
@@ -27,6 +28,33 @@ fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Valu
             format!("/v1/tenants/{tenant}/api-keys/{}", a.key_id),
             None,
         ),
+        (
+            Method::GET,
+            format!("/v1/tenants/{tenant}/vault/data-keys"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/{tenant}/vault/rotate-dek"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/tenants/{tenant}/vault/complete-dek-rotation"),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/audit-events?tenant_id={tenant}"),
+            None,
+        ),
+        (Method::GET, format!("/v1/runs/{}", a.run_id), None),
+        (
+            Method::POST,
+            format!("/v1/runs/{}/retry", a.run_id),
+            Some(json!({})),
+        ),
+        (Method::GET, format!("/v1/runs?tenant_id={tenant}"), None),
     ]
 }
 
@@ -35,7 +63,10 @@ backend_tests! { TestApp;
         let tenant_a = app.create_tenant("A").await;
         let (key_id_a, key_a) = app.create_api_key(&tenant_a, "admin").await;
         let tenant_b = app.create_tenant("B").await;
-        let resources = TenantResources { tenant: tenant_a.clone(), key_id: key_id_a };
+        // A has a run of its own (its data key rotation).
+        let rotated = app.post(&format!("/v1/tenants/{tenant_a}/vault/rotate-dek"), &key_a, &json!({})).await;
+        let run_id = rotated.json()["run_id"].as_str().unwrap().to_owned();
+        let resources = TenantResources { tenant: tenant_a.clone(), key_id: key_id_a, run_id };
 
         for role in ["admin", "write", "read"] {
             let (_, key_b) = app.create_api_key(&tenant_b, role).await;
@@ -60,7 +91,11 @@ backend_tests! { TestApp;
         let keys = app.get(&format!("/v1/tenants/{tenant_a}/api-keys"), &key_a).await.json();
         assert_eq!(keys["data"].as_array().unwrap().len(), 1);
         let data_keys = app.get(&format!("/v1/tenants/{tenant_a}/vault/data-keys"), &key_a).await.json();
-        assert!(data_keys["data"].as_array().unwrap().is_empty(), "B's rotate-dek attempts created nothing: {data_keys}");
+        assert_eq!(data_keys["data"].as_array().unwrap().len(), 1, "only A's own rotation (version 1): {data_keys}");
+        let runs = app.get("/v1/runs", &key_a).await.json();
+        assert_eq!(runs["data"].as_array().unwrap().len(), 1, "B created no run for A: {runs}");
+        let b_runs = app.get("/v1/runs", &admin_b).await.json();
+        assert!(b_runs["data"].as_array().unwrap().is_empty(), "{b_runs}");
     }
 
     async fn a_key_id_of_another_tenant_is_not_found_under_ones_own(app) {

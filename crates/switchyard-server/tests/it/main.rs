@@ -11,6 +11,7 @@ mod isolation;
 mod openapi;
 mod operations;
 mod pagination;
+mod runs;
 mod startup;
 mod tenants;
 mod vault;

@@ -5,5 +5,6 @@ pub mod config;
 pub mod key;
 pub mod openapi;
 pub mod purge;
+pub mod runs;
 pub mod tenant;
 pub mod vault;

@@ -1,0 +1,650 @@
+//! The worker runtime: claims jobs of the registered kinds, runs their handlers, renews their
+//! leases, and records the outcome.
+//!
+//! One [`Worker`] is one claim loop plus a task per running job. The loop claims when it has
+//! free slots, in batches of up to [`WorkerOptions::claim_batch`] (a deep queue is drained
+//! with one query per batch, not per job), then sleeps until a wake-up (PostgreSQL
+//! `LISTEN switchyard_jobs`, or SQLite's in-process signal), a finished job frees a slot when
+//! all were busy, the next delayed `run_at` is due, or [`WorkerOptions::poll_interval`]
+//! passes (the fallback for missed notifications).
+//!
+//! Side tasks: a heartbeat renewing every lease this worker holds with one statement, a
+//! reaper requeueing jobs whose lease expired (their process died), and the gauge refresher.
+//!
+//! Shutdown (the token given to [`Worker::start`]): stop claiming, let running jobs finish
+//! for up to [`WorkerOptions::shutdown_grace`], then abort the rest and release their leases
+//! (back to `queued`, attempt uncounted) so another process takes them at once.
+
+mod metrics;
+mod registry;
+
+use std::{
+    collections::HashMap,
+    panic::AssertUnwindSafe,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::FutureExt as _;
+use switchyard_store::Database;
+use time::OffsetDateTime;
+use tokio::{
+    sync::watch,
+    task::{JoinHandle, JoinSet},
+};
+use tokio_util::sync::CancellationToken;
+use ulid::Ulid;
+
+pub use registry::{
+    AttemptObserver, AttemptOutcome, AttemptReport, JobHandler, Registry, RetryPolicy,
+};
+
+use crate::queue::{self, ClaimRequest, Job, JobError, JobId, QueueError};
+
+/// Tuning of one worker.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Jobs running at once in this worker.
+    pub concurrency: usize,
+    /// Most jobs per claim query.
+    pub claim_batch: u32,
+    /// Most running jobs of one kind in this worker (kinds not listed: only `concurrency`).
+    pub kind_concurrency: HashMap<String, usize>,
+    /// Most running jobs of one tenant in this worker, so one tenant cannot take every slot
+    /// while others wait. `None`: no cap (claim-time fairness still interleaves tenants).
+    pub tenant_share: Option<usize>,
+    /// How long a claim is valid without a heartbeat; a dead process's jobs wait this long.
+    pub lease: Duration,
+    pub heartbeat_interval: Duration,
+    /// Fallback poll for delayed jobs and missed notifications.
+    pub poll_interval: Duration,
+    /// How often to look for expired leases.
+    pub reap_interval: Duration,
+    /// How long running jobs may finish after shutdown before their leases are released.
+    pub shutdown_grace: Duration,
+    /// How often the queue-depth gauges are refreshed (`None`: never, for tests and benches).
+    pub metrics_interval: Option<Duration>,
+    /// Tenants with a backlog gauge of their own.
+    pub backlog_top_n: u32,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            claim_batch: 32,
+            kind_concurrency: HashMap::new(),
+            tenant_share: None,
+            lease: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            reap_interval: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(30),
+            metrics_interval: Some(Duration::from_secs(15)),
+            backlog_top_n: 10,
+        }
+    }
+}
+
+/// Why a worker stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// Releasing leases at shutdown failed; the jobs come back when their leases expire.
+    #[error("releasing leases at shutdown failed")]
+    Release(#[source] QueueError),
+
+    #[error("the worker task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// What a worker did, returned when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    pub succeeded: u64,
+    pub retried: u64,
+    pub dead: u64,
+    /// Jobs handed back at shutdown.
+    pub released: u64,
+}
+
+/// A running worker. Cancel the token given to [`Worker::start`], then [`Worker::join`].
+#[derive(Debug)]
+pub struct Worker {
+    id: String,
+    ready: watch::Receiver<bool>,
+    task: JoinHandle<Result<WorkerReport, WorkerError>>,
+}
+
+impl Worker {
+    /// Starts a worker on the current Tokio runtime for a connected, migrated database.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (it spawns its tasks).
+    pub fn start(
+        database: Database,
+        registry: Registry,
+        options: WorkerOptions,
+        shutdown: CancellationToken,
+    ) -> Worker {
+        let id = format!("wrk_{}", Ulid::new());
+        let (ready_tx, ready) = watch::channel(false);
+        let options = WorkerOptions {
+            concurrency: options.concurrency.max(1),
+            claim_batch: options.claim_batch.max(1),
+            ..options
+        };
+        let runtime = Runtime {
+            context: Arc::new(Context {
+                database,
+                registry,
+                owner: id.clone(),
+            }),
+            options,
+            shutdown,
+            running: HashMap::new(),
+            per_kind: HashMap::new(),
+            per_tenant: HashMap::new(),
+            tasks: JoinSet::new(),
+            report: WorkerReport::default(),
+        };
+        let task = tokio::spawn(runtime.run(ready_tx));
+        Worker { id, ready, task }
+    }
+
+    /// This worker's lease owner id (`wrk_…`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Waits until the worker listens for wake-ups (immediate on SQLite), so a job enqueued
+    /// afterwards wakes it without waiting for a poll.
+    pub async fn ready(&self) {
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
+
+    /// Waits for the worker to stop (after its shutdown token is cancelled).
+    ///
+    /// # Errors
+    /// [`WorkerError::Release`] when the leases could not be released.
+    pub async fn join(self) -> Result<WorkerReport, WorkerError> {
+        self.task.await?
+    }
+}
+
+/// What a job's task needs.
+struct Context {
+    database: Database,
+    registry: Registry,
+    owner: String,
+}
+
+/// How a job's task ended, for the loop's bookkeeping.
+struct Finished {
+    id: JobId,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Copy)]
+enum Outcome {
+    Succeeded,
+    Retried,
+    Dead,
+    /// The lease was lost or the database failed; the job comes back by lease expiry.
+    Unrecorded,
+}
+
+struct Running {
+    job: Arc<Job>,
+    started_at: OffsetDateTime,
+    clock: Instant,
+}
+
+struct Runtime {
+    context: Arc<Context>,
+    options: WorkerOptions,
+    shutdown: CancellationToken,
+    running: HashMap<JobId, Running>,
+    per_kind: HashMap<String, usize>,
+    per_tenant: HashMap<String, usize>,
+    tasks: JoinSet<Finished>,
+    report: WorkerReport,
+}
+
+fn tenant_key(job: &Job) -> String {
+    job.tenant.map(|t| t.to_string()).unwrap_or_default()
+}
+
+impl Runtime {
+    async fn run(mut self, ready: watch::Sender<bool>) -> Result<WorkerReport, WorkerError> {
+        let side = CancellationToken::new();
+        let mut wake = self.wake_source(&side).await;
+        let _ = ready.send(true);
+        tokio::spawn(heartbeat(
+            Arc::clone(&self.context),
+            self.options.lease,
+            self.options.heartbeat_interval,
+            side.clone(),
+        ));
+        if let Some(interval) = self.options.metrics_interval {
+            tokio::spawn(metrics::refresh_gauges(
+                self.context.database.clone(),
+                interval,
+                self.options.backlog_top_n,
+                side.clone(),
+            ));
+        }
+        let mut last_reap: Option<Instant> = None;
+        let mut error_backoff = Duration::from_millis(50);
+        let mut wake_alive = true;
+
+        'outer: while !self.shutdown.is_cancelled() {
+            if last_reap.is_none_or(|at| at.elapsed() >= self.options.reap_interval) {
+                self.reap().await;
+                last_reap = Some(Instant::now());
+            }
+            // Anything enqueued from here on will show as a change, even during the claim.
+            wake.borrow_and_update();
+            let free = self.options.concurrency.saturating_sub(self.running.len());
+            let mut sleep_for = self.options.poll_interval;
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok((claimed, asked)) => {
+                        error_backoff = Duration::from_millis(50);
+                        if claimed > 0 && claimed == asked {
+                            // Probably more waiting: claim again without sleeping.
+                            continue;
+                        }
+                        if let Ok(Some(next)) = queue::next_run_at(&self.context.database).await {
+                            let until = next - OffsetDateTime::now_utc();
+                            let until = Duration::try_from(until).unwrap_or(Duration::ZERO);
+                            sleep_for = sleep_for.min(until.max(Duration::from_millis(5)));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, "claiming jobs failed");
+                        sleep_for = error_backoff;
+                        error_backoff = (error_backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            let all_busy = self.running.len() >= self.options.concurrency;
+            let deadline = tokio::time::Instant::now() + sleep_for;
+            loop {
+                tokio::select! {
+                    () = self.shutdown.cancelled() => break 'outer,
+                    changed = wake.changed(), if wake_alive => {
+                        if changed.is_err() {
+                            wake_alive = false;
+                            continue;
+                        }
+                        break;
+                    }
+                    Some(finished) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                        self.finished(finished);
+                        // A freed slot matters only if we stopped claiming for lack of one.
+                        if all_busy {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+        }
+
+        self.drain().await;
+        side.cancel();
+        let released = queue::release(&self.context.database, &self.context.owner, None)
+            .await
+            .map_err(WorkerError::Release)?;
+        self.report.released += released;
+        if released > 0 {
+            tracing::info!(released, "released leases of unfinished jobs at shutdown");
+        }
+        Ok(self.report)
+    }
+
+    /// The wake-up signal: SQLite's in-process channel, or a LISTEN connection feeding a
+    /// channel. If LISTEN cannot be set up the worker still runs, on the fallback poll.
+    async fn wake_source(&self, stop: &CancellationToken) -> watch::Receiver<u64> {
+        let Database::Postgres(pool) = &self.context.database else {
+            return queue::sqlite_wake_receiver();
+        };
+        let (sender, receiver) = watch::channel(0u64);
+        match queue::listen(pool).await {
+            Ok(mut listener) => {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            () = stop.cancelled() => return,
+                            received = listener.recv() => {
+                                if let Err(error) = received {
+                                    // PgListener reconnects on the next recv; notifications
+                                    // sent meanwhile are lost, so claim once to be sure.
+                                    tracing::warn!(error = %error, "job notification listener failed");
+                                    tokio::time::sleep(Duration::from_millis(200)).await;
+                                }
+                                sender.send_modify(|n| *n = n.wrapping_add(1));
+                            }
+                        }
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "LISTEN failed; relying on the poll interval");
+            }
+        }
+        receiver
+    }
+
+    async fn reap(&self) {
+        match queue::reap_expired(&self.context.database).await {
+            Ok(kinds) => {
+                for kind in &kinds {
+                    metrics::lease_expired(kind);
+                }
+                if !kinds.is_empty() {
+                    tracing::warn!(count = kinds.len(), "requeued jobs whose lease expired");
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "reaping expired leases failed"),
+        }
+    }
+
+    /// Claims up to `free` jobs of kinds with a free slot and starts them. Returns how many
+    /// were claimed and how many were asked for.
+    async fn claim(&mut self, free: usize) -> Result<(usize, usize), QueueError> {
+        let kinds: Vec<String> = self
+            .context
+            .registry
+            .handlers
+            .keys()
+            .filter(|kind| self.kind_free(kind) > 0)
+            .cloned()
+            .collect();
+        let exclude_tenants: Vec<String> = match self.options.tenant_share {
+            Some(share) => self
+                .per_tenant
+                .iter()
+                .filter(|(_, n)| **n >= share)
+                .map(|(tenant, _)| tenant.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let limit = free.min(self.options.claim_batch as usize);
+        let request = ClaimRequest {
+            owner: self.context.owner.clone(),
+            kinds,
+            exclude_tenants,
+            limit: u32::try_from(limit).unwrap_or(u32::MAX),
+            per_tenant: self
+                .options
+                .tenant_share
+                .map_or(u32::MAX, |s| u32::try_from(s).unwrap_or(u32::MAX)),
+            lease: time::Duration::try_from(self.options.lease).unwrap_or(time::Duration::MINUTE),
+        };
+        let jobs = queue::claim(&self.context.database, &request).await?;
+        let claimed = jobs.len();
+        for job in jobs {
+            self.start_job(job).await;
+        }
+        Ok((claimed, limit))
+    }
+
+    fn kind_free(&self, kind: &str) -> usize {
+        let running = self.per_kind.get(kind).copied().unwrap_or(0);
+        match self.options.kind_concurrency.get(kind) {
+            Some(limit) => limit.saturating_sub(running),
+            None => usize::MAX,
+        }
+    }
+
+    async fn start_job(&mut self, job: Job) {
+        let database = &self.context.database;
+        let owner = &self.context.owner;
+        let tenant = tenant_key(&job);
+        let over_share = self
+            .options
+            .tenant_share
+            .is_some_and(|share| self.per_tenant.get(&tenant).copied().unwrap_or(0) >= share);
+        // One batch can hold more of a kind or tenant than it had room for; give those back.
+        if self.kind_free(&job.kind) == 0 || over_share {
+            if let Err(error) = queue::release(database, owner, Some(job.id)).await {
+                tracing::warn!(error = %error, job = %job.id, "releasing an excess claim failed");
+            }
+            return;
+        }
+        let Some(registered) = self.context.registry.handlers.get(&job.kind).cloned() else {
+            // Cannot happen (we claim only registered kinds); release rather than guess.
+            let _ = queue::release(database, owner, Some(job.id)).await;
+            return;
+        };
+        metrics::claimed(&job);
+        // A job whose earlier attempts all ended in lost leases has used up its budget
+        // without reporting an error; running it again would loop forever.
+        let max_attempts = job.max_attempts.unwrap_or(registered.policy.max_attempts);
+        if job.attempts > max_attempts {
+            let error = JobError::internal("attempts exhausted by expired leases");
+            match queue::fail(database, &job, owner, &error, None).await {
+                Ok(_) => {
+                    metrics::dead(&job.kind);
+                    self.report.dead += 1;
+                }
+                Err(e) => tracing::warn!(error = %e, job = %job.id, "marking a job dead failed"),
+            }
+            return;
+        }
+        let job = Arc::new(job);
+        *self.per_kind.entry(job.kind.clone()).or_default() += 1;
+        *self.per_tenant.entry(tenant).or_default() += 1;
+        let started_at = OffsetDateTime::now_utc();
+        self.running.insert(
+            job.id,
+            Running {
+                job: Arc::clone(&job),
+                started_at,
+                clock: Instant::now(),
+            },
+        );
+        self.tasks.spawn(run_job(
+            Arc::clone(&self.context),
+            registered.handler,
+            registered.policy,
+            job,
+            started_at,
+        ));
+    }
+
+    fn finished(&mut self, result: Result<Finished, tokio::task::JoinError>) {
+        let Ok(finished) = result else {
+            // Job tasks catch handler panics; only an abort ends one this way.
+            return;
+        };
+        match finished.outcome {
+            Outcome::Succeeded => self.report.succeeded += 1,
+            Outcome::Retried => self.report.retried += 1,
+            Outcome::Dead => self.report.dead += 1,
+            Outcome::Unrecorded => {}
+        }
+        self.forget(finished.id);
+    }
+
+    fn forget(&mut self, id: JobId) -> Option<Running> {
+        let running = self.running.remove(&id)?;
+        if let Some(n) = self.per_kind.get_mut(&running.job.kind) {
+            *n = n.saturating_sub(1);
+        }
+        let tenant = tenant_key(&running.job);
+        if let Some(n) = self.per_tenant.get_mut(&tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_tenant.remove(&tenant);
+            }
+        }
+        Some(running)
+    }
+
+    /// Lets running jobs finish within the grace period, then aborts the rest.
+    async fn drain(&mut self) {
+        let grace = tokio::time::sleep(self.options.shutdown_grace);
+        tokio::pin!(grace);
+        while !self.tasks.is_empty() {
+            tokio::select! {
+                Some(finished) = self.tasks.join_next() => self.finished(finished),
+                () = &mut grace => break,
+            }
+        }
+        self.tasks.abort_all();
+        while let Some(finished) = self.tasks.join_next().await {
+            self.finished(finished);
+        }
+        let observer = self.context.registry.observer.clone();
+        let interrupted: Vec<JobId> = self.running.keys().copied().collect();
+        for id in interrupted {
+            let Some(running) = self.forget(id) else {
+                continue;
+            };
+            if let Some(observer) = &observer {
+                let report = AttemptReport {
+                    attempt: running.job.attempts,
+                    started_at: running.started_at,
+                    finished_at: OffsetDateTime::now_utc(),
+                    duration: running.clock.elapsed(),
+                    outcome: AttemptOutcome::Released,
+                };
+                observer.attempt_finished(&running.job, &report).await;
+            }
+        }
+    }
+}
+
+/// Renews this worker's leases until `stop`.
+async fn heartbeat(
+    context: Arc<Context>,
+    lease: Duration,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    let lease = time::Duration::try_from(lease).unwrap_or(time::Duration::MINUTE);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if let Err(error) = queue::heartbeat(&context.database, &context.owner, lease).await {
+            tracing::warn!(error = %error, "renewing job leases failed");
+        }
+    }
+}
+
+/// Runs one attempt and records its outcome.
+async fn run_job(
+    context: Arc<Context>,
+    handler: Arc<dyn JobHandler>,
+    policy: RetryPolicy,
+    job: Arc<Job>,
+    started_at: OffsetDateTime,
+) -> Finished {
+    let observer = context.registry.observer.clone();
+    if let Some(observer) = &observer {
+        observer.attempt_started(&job, started_at).await;
+    }
+    let clock = Instant::now();
+    let result = AssertUnwindSafe(handler.run(&job))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Err(JobError::internal("the handler panicked")));
+    let duration = clock.elapsed();
+    let database = &context.database;
+    let owner = &context.owner;
+    let (outcome, attempt_outcome, label) = match result {
+        Ok(()) => {
+            let recorded = with_retries(|| queue::complete(database, &job, owner)).await;
+            (
+                recorded_or(recorded, Outcome::Succeeded, &job),
+                AttemptOutcome::Succeeded,
+                "succeeded",
+            )
+        }
+        Err(error) => match policy.retry_delay(&job, &error) {
+            Some(delay) => {
+                let retry_at = OffsetDateTime::now_utc()
+                    + time::Duration::try_from(delay).unwrap_or(time::Duration::MINUTE);
+                let recorded =
+                    with_retries(|| queue::fail(database, &job, owner, &error, Some(retry_at)))
+                        .await;
+                metrics::retried(&job.kind, error.class.as_str());
+                (
+                    recorded_or(recorded, Outcome::Retried, &job),
+                    AttemptOutcome::Retrying { error, retry_at },
+                    "retried",
+                )
+            }
+            None => {
+                let recorded =
+                    with_retries(|| queue::fail(database, &job, owner, &error, None)).await;
+                metrics::dead(&job.kind);
+                tracing::warn!(job = %job.id, kind = %job.kind, error = %error, "job is dead");
+                (
+                    recorded_or(recorded, Outcome::Dead, &job),
+                    AttemptOutcome::Dead { error },
+                    "dead",
+                )
+            }
+        },
+    };
+    metrics::finished(&job.kind, label, duration);
+    if let Some(observer) = &observer {
+        let report = AttemptReport {
+            attempt: job.attempts,
+            started_at,
+            finished_at: OffsetDateTime::now_utc(),
+            duration,
+            outcome: attempt_outcome,
+        };
+        observer.attempt_finished(&job, &report).await;
+    }
+    Finished {
+        id: job.id,
+        outcome,
+    }
+}
+
+fn recorded_or(recorded: Result<bool, QueueError>, outcome: Outcome, job: &Job) -> Outcome {
+    match recorded {
+        Ok(true) => outcome,
+        Ok(false) => {
+            tracing::warn!(job = %job.id, "lease lost before the outcome was recorded");
+            Outcome::Unrecorded
+        }
+        Err(error) => {
+            tracing::warn!(job = %job.id, error = %error, "recording the outcome failed");
+            Outcome::Unrecorded
+        }
+    }
+}
+
+/// A completion lost to a passing database error would rerun the job at lease expiry; a few
+/// quick retries make that rare.
+async fn with_retries<F, Fut>(mut operation: F) -> Result<bool, QueueError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool, QueueError>>,
+{
+    let mut delay = Duration::from_millis(20);
+    let mut attempt = 1;
+    loop {
+        match operation().await {
+            Err(QueueError::Database(_)) if attempt < 4 => {
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

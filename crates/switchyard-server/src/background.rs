@@ -1,0 +1,260 @@
+//! The job kinds this server runs, and starting the worker and scheduler by process role.
+//!
+//! Work that must survive a restart is a job in the store of record:
+//! - `vault.complete_dek_rotation`: re-encrypts a tenant's secrets onto its new data key and
+//!   retires the old one, once the key cache TTL has passed (enqueued by the rotate-dek route,
+//!   recorded as a run);
+//! - `retention.purge`: purges every retention class; enqueued hourly by a platform schedule.
+//!
+//! Attempts of jobs whose payload names a `run_id` are recorded on that run.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use serde_json::json;
+use switchyard_audit::Actor;
+use switchyard_core::TenantId;
+use switchyard_jobs::{
+    queue::{self, FailureClass, Job, JobError, NewJob},
+    runs::{AttemptResult, Failure, RunId, RunStore},
+    schedule::{
+        CatchUp, DueTick, NewSchedule, ScheduleError, ScheduleSpec, ScheduleStore, TickSink,
+    },
+    worker::{AttemptObserver, AttemptOutcome, AttemptReport, JobHandler, Registry},
+};
+use switchyard_store::{
+    Database, SettingsStore,
+    retention::{DEFAULT_BATCH_SIZE, RetentionClass, cutoff_for, purge_expired},
+};
+use switchyard_vault::{AuditContext, AuditedVault, VaultError};
+use time::OffsetDateTime;
+
+pub const COMPLETE_DEK_ROTATION: &str = "vault.complete_dek_rotation";
+pub const RETENTION_PURGE: &str = "retention.purge";
+/// Set once the platform's retention schedule exists, so concurrent starts create one.
+const RETENTION_SCHEDULE_SETTING: &str = "schedule.retention_purge";
+
+/// Every job kind of this server with its handler.
+pub fn registry(
+    vault: AuditedVault,
+    database: Database,
+    retention: Vec<RetentionClass>,
+    runs: RunStore,
+) -> Registry {
+    let mut registry = Registry::new();
+    registry
+        .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { vault })
+        .register(
+            RETENTION_PURGE,
+            RetentionPurge {
+                database,
+                classes: retention,
+            },
+        )
+        .observe(Arc::new(RunRecorder { runs }));
+    registry
+}
+
+/// Enqueues the completion of a data-key rotation for when the key cache has expired, as a
+/// run of the tenant so its progress shows in `GET /v1/runs`.
+pub async fn enqueue_dek_completion(
+    database: &Database,
+    runs: &RunStore,
+    tenant: TenantId,
+    version: u32,
+    run_at: OffsetDateTime,
+) -> Result<RunId, Box<dyn std::error::Error + Send + Sync>> {
+    let payload = json!({ "tenant": tenant.to_string(), "version": version });
+    let run = runs
+        .create_run(switchyard_jobs::runs::NewRun {
+            tenant: Some(tenant),
+            subject: format!("vault:data-key:{version}"),
+            trigger: switchyard_jobs::runs::RunTrigger::Manual,
+            kind: COMPLETE_DEK_ROTATION.to_owned(),
+            payload: payload.clone(),
+            job_id: None,
+        })
+        .await?;
+    let mut with_run = payload;
+    with_run["run_id"] = json!(run.id.to_string());
+    let job = NewJob::new(COMPLETE_DEK_ROTATION, with_run)
+        .tenant(tenant)
+        .run_at(run_at)
+        .unique_key(format!("dek-completion:{tenant}:{version}"));
+    let enqueued = queue::enqueue(database, job).await?;
+    runs.attach_job(Some(tenant), run.id, &enqueued.id.to_string())
+        .await?;
+    Ok(run.id)
+}
+
+/// Creates the hourly platform schedule of the retention purge, once per database.
+pub async fn ensure_retention_schedule(
+    settings: &dyn SettingsStore,
+    schedules: &ScheduleStore,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if settings
+        .get_setting(RETENTION_SCHEDULE_SETTING)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    // Claim first: of several processes starting at once, one creates the schedule.
+    if !settings
+        .insert_setting_if_absent(RETENTION_SCHEDULE_SETTING, "creating")
+        .await?
+    {
+        return Ok(());
+    }
+    let schedule = schedules
+        .create(NewSchedule {
+            tenant: None,
+            subject: "retention".to_owned(),
+            kind: RETENTION_PURGE.to_owned(),
+            payload: json!({}),
+            spec: ScheduleSpec::Interval {
+                every_seconds: 3600,
+                jitter_percent: 10,
+            },
+            catch_up: CatchUp::RunOnce,
+            enabled: true,
+        })
+        .await?;
+    settings
+        .put_setting(RETENTION_SCHEDULE_SETTING, &schedule.id.to_string())
+        .await?;
+    Ok(())
+}
+
+/// Turns a schedule's tick into a job; the tick's unique key makes a repeated tick a no-op.
+pub struct QueueTickSink {
+    pub database: Database,
+}
+
+#[async_trait]
+impl TickSink for QueueTickSink {
+    async fn enqueue_tick(&self, tick: &DueTick) -> Result<(), ScheduleError> {
+        let mut job = NewJob::new(tick.kind.clone(), tick.payload.clone())
+            .run_at(tick.run_at)
+            .unique_key(tick.unique_key.clone());
+        if let Some(tenant) = tick.tenant {
+            job = job.tenant(tenant);
+        }
+        queue::enqueue(&self.database, job)
+            .await
+            .map(|_| ())
+            .map_err(|error| ScheduleError::Sink(Box::new(error)))
+    }
+}
+
+struct CompleteDekRotation {
+    vault: AuditedVault,
+}
+
+#[async_trait]
+impl JobHandler for CompleteDekRotation {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        let tenant: TenantId = job.payload["tenant"]
+            .as_str()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| {
+                JobError::new(FailureClass::InvalidResponse, "payload without a tenant")
+            })?;
+        let context = AuditContext::new(Actor::Internal {
+            component: "vault.rotation".to_owned(),
+            run_id: job.payload["run_id"].as_str().map(str::to_owned),
+        });
+        match self.vault.complete_dek_rotation(&context, tenant).await {
+            Ok(_) => Ok(()),
+            // Another process may still cache the old key: try again shortly.
+            Err(VaultError::DekRetireTooEarly { .. } | VaultError::Conflict { .. }) => {
+                Err(JobError::new(
+                    FailureClass::Internal,
+                    "the old data key may still be cached",
+                )
+                .with_retry_after(Duration::from_secs(30)))
+            }
+            Err(error) => Err(JobError::internal(error.code())),
+        }
+    }
+}
+
+struct RetentionPurge {
+    database: Database,
+    classes: Vec<RetentionClass>,
+}
+
+#[async_trait]
+impl JobHandler for RetentionPurge {
+    async fn run(&self, _job: &Job) -> Result<(), JobError> {
+        for class in &self.classes {
+            let cutoff = cutoff_for(class.default_period);
+            let report = purge_expired(&self.database, class, cutoff, DEFAULT_BATCH_SIZE)
+                .await
+                .map_err(|error| JobError::internal(format!("purging {}: {error}", class.name)))?;
+            if report.rows > 0 {
+                tracing::info!(
+                    class = class.name,
+                    rows = report.rows,
+                    "purged expired rows"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records the attempts of jobs that belong to a run.
+struct RunRecorder {
+    runs: RunStore,
+}
+
+impl RunRecorder {
+    fn run_of(job: &Job) -> Option<RunId> {
+        job.payload["run_id"].as_str()?.parse().ok()
+    }
+}
+
+#[async_trait]
+impl AttemptObserver for RunRecorder {
+    async fn attempt_started(&self, job: &Job, _started_at: OffsetDateTime) {
+        if let Some(run) = Self::run_of(job)
+            && let Err(error) = self.runs.start_attempt(job.tenant, run).await
+        {
+            tracing::warn!(%error, run_id = %run, "could not record an attempt start");
+        }
+    }
+
+    async fn attempt_finished(&self, job: &Job, report: &AttemptReport) {
+        let Some(run) = Self::run_of(job) else {
+            return;
+        };
+        let failed = |error: &JobError, will_retry| AttemptResult::Failed {
+            failure: Failure {
+                class: run_failure_class(error.class),
+                message: error.message.clone(),
+            },
+            will_retry,
+        };
+        let result = match &report.outcome {
+            AttemptOutcome::Succeeded => AttemptResult::Succeeded,
+            AttemptOutcome::Retrying { error, .. } => failed(error, true),
+            AttemptOutcome::Dead { error } => failed(error, false),
+            AttemptOutcome::Released => return,
+        };
+        if let Err(error) = self
+            .runs
+            .finish_attempt(job.tenant, run, report.attempt, result, Default::default())
+            .await
+        {
+            tracing::warn!(%error, run_id = %run, "could not record an attempt end");
+        }
+    }
+}
+
+fn run_failure_class(class: FailureClass) -> switchyard_jobs::runs::FailureClass {
+    class
+        .as_str()
+        .parse()
+        .unwrap_or(switchyard_jobs::runs::FailureClass::Internal)
+}
