@@ -612,6 +612,31 @@ pub async fn complete(database: &Database, job: &Job, owner: &str) -> Result<boo
     .await?))
 }
 
+/// Marks several claimed attempts succeeded in one statement (`(job, attempt)` pairs, as
+/// claimed). Returns the ids recorded; a missing id had lost its lease.
+///
+/// # Errors
+/// [`QueueError::Database`] on a database failure.
+pub async fn complete_many(
+    database: &Database,
+    owner: &str,
+    attempts: &[(JobId, u32)],
+) -> Result<Vec<JobId>, QueueError> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = attempts
+        .iter()
+        .map(|(id, attempt)| format!("{id}:{attempt}"))
+        .collect();
+    let now = now();
+    let rows = on_connection!(database, |m, conn| m::complete_many(
+        conn, owner, &keys, now
+    )
+    .await?);
+    rows.into_iter().map(|(id,)| id.parse()).collect()
+}
+
 /// Records a failed attempt: `failed` with a retry at `retry_at`, or `dead` when `None`.
 /// `false` when the lease was lost meanwhile.
 ///

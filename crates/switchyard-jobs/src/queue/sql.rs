@@ -116,8 +116,21 @@ const POSTGRES_CLAIM: &str = "WITH ranked AS ( \
         lease_owner = $6, lease_expires_at = $7, started_at = $1, updated_at = $1 \
      FROM locked WHERE jobs.id = locked.locked_id RETURNING ";
 
+/// Completes a batch in one statement. The `id:attempt` keys make each completion apply only
+/// to the attempt that ran; the owner filter uses the partial index first, so the expression
+/// is evaluated only over this worker's running jobs.
+const SQLITE_COMPLETE_MANY: &str = "UPDATE jobs SET status = 'succeeded', lease_owner = NULL, \
+        lease_expires_at = NULL, finished_at = $3, updated_at = $3 \
+     WHERE lease_owner = $1 AND status = 'running' \
+       AND (id || ':' || attempts) IN (SELECT value FROM json_each($2)) RETURNING id";
+
+const POSTGRES_COMPLETE_MANY: &str = "UPDATE jobs SET status = 'succeeded', lease_owner = NULL, \
+        lease_expires_at = NULL, finished_at = $3, updated_at = $3 \
+     WHERE lease_owner = $1 AND status = 'running' \
+       AND (id || ':' || attempts) = ANY($2) RETURNING id";
+
 macro_rules! queue_statements {
-    ($module:ident, $conn:ty, $time:path, $list:path, $claim:expr) => {
+    ($module:ident, $conn:ty, $time:path, $list:path, $claim:expr, $complete_many:expr) => {
         pub(super) mod $module {
             use sqlx::types::Json;
             use time::OffsetDateTime;
@@ -231,6 +244,21 @@ macro_rules! queue_statements {
                 .await?
                 .rows_affected();
                 Ok(done == 1)
+            }
+
+            /// Marks several attempts (`id:attempt` keys) succeeded; returns the ids recorded.
+            pub(in crate::queue) async fn complete_many(
+                conn: &mut $conn,
+                owner: &str,
+                keys: &[String],
+                now: OffsetDateTime,
+            ) -> Result<Vec<(String,)>, sqlx::Error> {
+                sqlx::query_as($complete_many)
+                    .bind(owner)
+                    .bind($list(keys))
+                    .bind($time(now))
+                    .fetch_all(&mut *conn)
+                    .await
             }
 
             /// Records a failed attempt: `failed` with a retry time, or `dead` without one.
@@ -399,12 +427,14 @@ queue_statements!(
     sqlx::SqliteConnection,
     super::sqlite_time,
     super::sqlite_list,
-    super::SQLITE_CLAIM
+    super::SQLITE_CLAIM,
+    super::SQLITE_COMPLETE_MANY
 );
 queue_statements!(
     postgres,
     sqlx::PgConnection,
     super::postgres_time,
     super::postgres_list,
-    super::POSTGRES_CLAIM
+    super::POSTGRES_CLAIM,
+    super::POSTGRES_COMPLETE_MANY
 );

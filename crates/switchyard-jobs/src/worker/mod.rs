@@ -19,7 +19,7 @@ mod metrics;
 mod registry;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     panic::AssertUnwindSafe,
     sync::Arc,
     time::{Duration, Instant},
@@ -29,7 +29,7 @@ use futures::FutureExt as _;
 use switchyard_store::Database;
 use time::OffsetDateTime;
 use tokio::{
-    sync::watch,
+    sync::{mpsc, oneshot, watch},
     task::{JoinHandle, JoinSet},
 };
 use tokio_util::sync::CancellationToken;
@@ -128,6 +128,12 @@ impl Worker {
     ) -> Worker {
         let id = format!("wrk_{}", Ulid::new());
         let (ready_tx, ready) = watch::channel(false);
+        let (completions, completion_receiver) = mpsc::unbounded_channel();
+        tokio::spawn(record_completions(
+            database.clone(),
+            id.clone(),
+            completion_receiver,
+        ));
         let options = WorkerOptions {
             concurrency: options.concurrency.max(1),
             claim_batch: options.claim_batch.max(1),
@@ -138,6 +144,7 @@ impl Worker {
                 database,
                 registry,
                 owner: id.clone(),
+                completions,
             }),
             options,
             shutdown,
@@ -177,6 +184,50 @@ struct Context {
     database: Database,
     registry: Registry,
     owner: String,
+    completions: mpsc::UnboundedSender<Completion>,
+}
+
+/// A succeeded attempt waiting to be recorded by the completer. `ack` answers whether it was
+/// recorded (`None`: the database failed; the job returns at lease expiry).
+struct Completion {
+    id: JobId,
+    attempt: u32,
+    ack: oneshot::Sender<Option<bool>>,
+}
+
+/// Most completions per statement.
+const COMPLETION_BATCH: usize = 512;
+
+/// Records successes in batches: one UPDATE for whatever finished while the previous one
+/// ran. Per-job UPDATEs made many small write transactions compete for SQLite's single write
+/// lock (its busy handler sleeps) and cost a round trip per job on PostgreSQL.
+async fn record_completions(
+    database: Database,
+    owner: String,
+    mut receiver: mpsc::UnboundedReceiver<Completion>,
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < COMPLETION_BATCH {
+            match receiver.try_recv() {
+                Ok(completion) => batch.push(completion),
+                Err(_) => break,
+            }
+        }
+        let attempts: Vec<(JobId, u32)> = batch.iter().map(|c| (c.id, c.attempt)).collect();
+        let result = with_retries(|| queue::complete_many(&database, &owner, &attempts)).await;
+        let recorded: Option<HashSet<JobId>> = match result {
+            Ok(ids) => Some(ids.into_iter().collect()),
+            Err(error) => {
+                tracing::warn!(error = %error, jobs = batch.len(), "recording completions failed");
+                None
+            }
+        };
+        for completion in batch {
+            let answer = recorded.as_ref().map(|ids| ids.contains(&completion.id));
+            let _ = completion.ack.send(answer);
+        }
+    }
 }
 
 /// How a job's task ended, for the loop's bookkeeping.
@@ -236,6 +287,7 @@ impl Runtime {
         }
         let mut last_reap: Option<Instant> = None;
         let mut error_backoff = Duration::from_millis(50);
+        let refill = (self.options.concurrency / 4).max(1);
         let mut wake_alive = true;
 
         'outer: while !self.shutdown.is_cancelled() {
@@ -282,8 +334,10 @@ impl Runtime {
                     }
                     Some(finished) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                         self.finished(finished);
-                        // A freed slot matters only if we stopped claiming for lack of one.
-                        if all_busy {
+                        // A freed slot matters only if we stopped claiming for lack of one,
+                        // and one claim query per freed slot would cost a backlog scan per
+                        // job: refill once a quarter of the slots are free.
+                        if all_busy && self.running.len() + refill <= self.options.concurrency {
                             break;
                         }
                     }
@@ -563,7 +617,16 @@ async fn run_job(
     let owner = &context.owner;
     let (outcome, attempt_outcome, label) = match result {
         Ok(()) => {
-            let recorded = with_retries(|| queue::complete(database, &job, owner)).await;
+            let (ack, answer) = oneshot::channel();
+            let sent = context.completions.send(Completion {
+                id: job.id,
+                attempt: job.attempts,
+                ack,
+            });
+            let recorded = match (sent, answer.await) {
+                (Ok(()), Ok(Some(recorded))) => Ok(recorded),
+                _ => Err(QueueError::Corrupt("completion not recorded".into())),
+            };
             (
                 recorded_or(recorded, Outcome::Succeeded, &job),
                 AttemptOutcome::Succeeded,
@@ -630,10 +693,10 @@ fn recorded_or(recorded: Result<bool, QueueError>, outcome: Outcome, job: &Job) 
 
 /// A completion lost to a passing database error would rerun the job at lease expiry; a few
 /// quick retries make that rare.
-async fn with_retries<F, Fut>(mut operation: F) -> Result<bool, QueueError>
+async fn with_retries<T, F, Fut>(mut operation: F) -> Result<T, QueueError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, QueueError>>,
+    Fut: Future<Output = Result<T, QueueError>>,
 {
     let mut delay = Duration::from_millis(20);
     let mut attempt = 1;
