@@ -7,7 +7,7 @@
 //! The processes are `examples/worker_process.rs`, which `cargo test` and nextest build next
 //! to the test binaries.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::{
     path::PathBuf,
