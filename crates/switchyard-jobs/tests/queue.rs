@@ -113,7 +113,9 @@ backend_tests! { TestStore;
         let db = database(&store);
         let id = queue::enqueue(&db, NewJob::new("test", json!(null))).await.unwrap().id;
         let mut short = request("wrk_dead", 1);
-        short.lease = time::Duration::milliseconds(200);
+        // Generous margins: a loaded CI machine may pause any step by a few hundred ms. The
+        // "still leased" checks have 500 ms of slack; the "expired" check can only wait longer.
+        short.lease = time::Duration::milliseconds(1_000);
         let job = queue::claim(&db, &short).await.unwrap().pop().unwrap();
         assert_eq!(job.id, id);
 
@@ -122,13 +124,14 @@ backend_tests! { TestStore;
         assert!(claim_one(&db, "wrk_b").await.is_none());
 
         // A heartbeat extends the lease.
-        tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(queue::heartbeat(&db, "wrk_dead", time::Duration::milliseconds(200)).await.unwrap(), 1);
-        tokio::time::sleep(Duration::from_millis(120)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(queue::heartbeat(&db, "wrk_dead", time::Duration::milliseconds(1_000)).await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(queue::reap_expired(&db).await.unwrap().is_empty(), "the heartbeat kept it");
 
-        // The process "dies": no more heartbeats.
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // The process "dies": no more heartbeats. 500 + 700 ms after the heartbeat its
+        // one-second lease has certainly expired.
+        tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(queue::reap_expired(&db).await.unwrap(), vec!["test".to_owned()]);
         let reaped = queue::get(&db, id).await.unwrap().unwrap();
         assert_eq!(reaped.status, JobStatus::Queued);

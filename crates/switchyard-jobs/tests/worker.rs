@@ -362,7 +362,9 @@ backend_tests! { TestStore;
             latencies.push(started - enqueued_at);
         }
         let worst = latencies.iter().max().unwrap();
-        assert!(*worst < Duration::from_millis(500), "wake-up latencies {latencies:?}");
+        // The poll interval is 60 s: anything near a second proves the wake-up, with room
+        // for a loaded CI machine (typical figures are in docs/benchmarks.md).
+        assert!(*worst < Duration::from_secs(2), "wake-up latencies {latencies:?}");
         shutdown.cancel();
         worker.join().await.unwrap();
     }

@@ -231,7 +231,7 @@ impl AttemptObserver for RunRecorder {
         };
         let failed = |error: &JobError, will_retry| AttemptResult::Failed {
             failure: Failure {
-                class: run_failure_class(error.class),
+                class: error.class,
                 message: error.message.clone(),
             },
             will_retry,
@@ -250,11 +250,4 @@ impl AttemptObserver for RunRecorder {
             tracing::warn!(%error, run_id = %run, "could not record an attempt end");
         }
     }
-}
-
-fn run_failure_class(class: FailureClass) -> switchyard_jobs::runs::FailureClass {
-    class
-        .as_str()
-        .parse()
-        .unwrap_or(switchyard_jobs::runs::FailureClass::Internal)
 }

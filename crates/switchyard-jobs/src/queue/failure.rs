@@ -2,9 +2,11 @@
 
 use std::{fmt, str::FromStr, time::Duration};
 
-/// What kind of failure an attempt ended with. The retry policy decides per class whether
-/// another attempt can help (a bad credential will not fix itself; a timeout may).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What kind of failure an attempt ended with, shared by the queue (retry policy), runs and
+/// attempts (what users see) and alerts. The retry policy decides per class whether another
+/// attempt can help (a bad credential will not fix itself; a timeout may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     /// The provider rejected the credential.
     Auth,
@@ -29,6 +31,20 @@ impl FailureClass {
         FailureClass::InvalidResponse,
         FailureClass::Internal,
     ];
+
+    /// Whether trying again later may succeed without anyone changing anything: rate limits,
+    /// outages, timeouts and `internal` (mostly our own database or network hiccuping). Not
+    /// `auth` (the credential must be fixed; retrying can lock the account) nor
+    /// `invalid_response` (the same request gets the same unusable answer, and costs quota).
+    pub fn is_retryable(self) -> bool {
+        match self {
+            FailureClass::RateLimited
+            | FailureClass::ProviderUnavailable
+            | FailureClass::Timeout
+            | FailureClass::Internal => true,
+            FailureClass::Auth | FailureClass::InvalidResponse => false,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -54,53 +54,8 @@ macro_rules! stored_word {
     };
 }
 
-/// Why an attempt failed, in words a user can act on. Self-contained: the queue may have its
-/// own classification, to be unified later; the words here are stored in `runs` and
-/// `run_attempts` and checked by the migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// The provider rejected the credential (401/403, revoked token). Needs a person.
-    Auth,
-    /// The provider asked us to slow down (429, quota).
-    RateLimited,
-    /// The provider was down or unreachable (5xx, connection refused, DNS).
-    ProviderUnavailable,
-    /// The work or a request took longer than allowed.
-    Timeout,
-    /// The provider answered with something we cannot use (bad JSON, schema mismatch).
-    InvalidResponse,
-    /// Our own fault: a bug, or our database or network failing.
-    Internal,
-}
-
-stored_word!(FailureClass, "failure class", {
-    Auth => "auth",
-    RateLimited => "rate_limited",
-    ProviderUnavailable => "provider_unavailable",
-    Timeout => "timeout",
-    InvalidResponse => "invalid_response",
-    Internal => "internal",
-});
-
-impl FailureClass {
-    /// Whether trying again later may succeed without anyone changing anything.
-    ///
-    /// Transient conditions are: rate limits, provider outages and timeouts, and `internal`,
-    /// which mostly means our own database or network hiccuping (a deterministic bug only
-    /// wastes the few attempts the queue allows). Not retryable: `auth` (the credential must
-    /// be fixed; retrying can also lock the account) and `invalid_response` (the same request
-    /// gets the same unusable answer, and costs quota).
-    pub fn is_retryable(self) -> bool {
-        match self {
-            FailureClass::RateLimited
-            | FailureClass::ProviderUnavailable
-            | FailureClass::Timeout
-            | FailureClass::Internal => true,
-            FailureClass::Auth | FailureClass::InvalidResponse => false,
-        }
-    }
-}
+/// Why an attempt failed: the queue's classes, so a retry decision and what users see agree.
+pub use crate::queue::FailureClass;
 
 /// Where a run's status stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -33,13 +33,10 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
-            // A bad credential or an answer we cannot parse will be the same next time.
-            retryable: vec![
-                FailureClass::RateLimited,
-                FailureClass::ProviderUnavailable,
-                FailureClass::Timeout,
-                FailureClass::Internal,
-            ],
+            retryable: FailureClass::ALL
+                .into_iter()
+                .filter(|class| class.is_retryable())
+                .collect(),
         }
     }
 }
