@@ -116,6 +116,21 @@ prefixed_id!(
     ApiKeyId,
     "key"
 );
+prefixed_id!(
+    /// Identifies a job of the durable queue.
+    JobId,
+    "job"
+);
+prefixed_id!(
+    /// Identifies a recurring schedule.
+    ScheduleId,
+    "sch"
+);
+prefixed_id!(
+    /// Identifies a run, the user-visible record of a unit of work.
+    RunId,
+    "run"
+);
 
 #[cfg(test)]
 mod tests {

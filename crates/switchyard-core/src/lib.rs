@@ -1,7 +1,8 @@
 //! The vocabulary every Switchyard crate shares, with no I/O of its own.
 //!
 //! # Layout
-//! - [`id`]: prefixed, time-ordered identifiers (`ten_…`, `key_…`) that parse strictly.
+//! - [`id`]: prefixed, time-ordered identifiers (`ten_…`, `key_…`, `job_…`, `sch_…`, `run_…`)
+//!   that parse strictly.
 //! - [`role`]: the roles an API key can hold and what each allows.
 //! - [`error_code`]: the one table of stable error codes, their HTTP status and title.
 
@@ -10,5 +11,5 @@ pub mod id;
 pub mod role;
 
 pub use error_code::ErrorCode;
-pub use id::{ApiKeyId, IdParseError, TenantId};
+pub use id::{ApiKeyId, IdParseError, JobId, RunId, ScheduleId, TenantId};
 pub use role::Role;

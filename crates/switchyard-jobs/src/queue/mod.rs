@@ -18,18 +18,13 @@
 mod failure;
 mod sql;
 
-use std::{
-    fmt,
-    str::FromStr,
-    sync::{LazyLock, Mutex, PoisonError},
-};
+use std::{fmt, str::FromStr, sync::LazyLock};
 
 use serde_json::Value;
 use switchyard_core::TenantId;
 use switchyard_store::{BackendTransaction, Database, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::watch;
-use ulid::{Generator, Ulid};
 
 pub use failure::{FailureClass, JobError, UnknownFailureClass};
 use sql::{ClaimParams, JobRow};
@@ -57,37 +52,12 @@ pub enum QueueError {
 // ---------------------------------------------------------------------------------------------
 // Ids
 
-static GENERATOR: Mutex<Generator> = Mutex::new(Generator::new());
+pub use switchyard_core::JobId;
 
-/// Identifies a job: `job_` and a ULID, so `ORDER BY id` is enqueue order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct JobId(Ulid);
-
-impl JobId {
-    pub const PREFIX: &'static str = "job";
-
-    pub fn generate() -> Self {
-        let mut generator = GENERATOR.lock().unwrap_or_else(PoisonError::into_inner);
-        // Overflow needs 2^80 ids in one millisecond; fall back to a random one.
-        JobId(generator.generate().unwrap_or_else(|_| Ulid::new()))
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}_{}", Self::PREFIX, self.0)
-    }
-}
-
-impl FromStr for JobId {
-    type Err = QueueError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.strip_prefix("job_")
-            .and_then(|rest| Ulid::from_string(rest).ok())
-            .map(JobId)
-            .ok_or_else(|| QueueError::InvalidId(s.to_owned()))
-    }
+/// A stored job id that does not parse is a corrupt row, reported with its text.
+fn parse_job_id(text: &str) -> Result<JobId, QueueError> {
+    text.parse()
+        .map_err(|_| QueueError::InvalidId(text.to_owned()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,7 +198,7 @@ impl TryFrom<JobRow> for Job {
     fn try_from(row: JobRow) -> Result<Self, Self::Error> {
         let corrupt = |e: &dyn fmt::Display| QueueError::Corrupt(e.to_string());
         Ok(Job {
-            id: row.id.parse()?,
+            id: parse_job_id(&row.id)?,
             kind: row.kind,
             tenant: row
                 .tenant_id
@@ -337,7 +307,7 @@ macro_rules! enqueue_on {
                     QueueError::Corrupt(format!("unique key `{key}` conflicted but is gone"))
                 })?;
             results.push(Enqueued {
-                id: existing.parse()?,
+                id: parse_job_id(&existing)?,
                 created: false,
             });
         }
@@ -634,7 +604,7 @@ pub async fn complete_many(
         conn, owner, &keys, now
     )
     .await?);
-    rows.into_iter().map(|(id,)| id.parse()).collect()
+    rows.into_iter().map(|(id,)| parse_job_id(&id)).collect()
 }
 
 /// Records a failed attempt: `failed` with a retry at `retry_at`, or `dead` when `None`.

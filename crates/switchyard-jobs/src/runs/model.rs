@@ -6,13 +6,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_core::TenantId;
 use time::OffsetDateTime;
 
-use crate::schedule::id::prefixed_id;
-
-prefixed_id!(
-    /// Identifies a run.
-    RunId,
-    "run"
-);
+pub use switchyard_core::RunId;
 
 /// Named integer counters of a run or attempt (`pages`, `records_added`, …). An attempt's
 /// counters are added to its run's: work an attempt did before failing was still done.

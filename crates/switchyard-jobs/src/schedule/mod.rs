@@ -11,11 +11,11 @@
 //! - [`store`]: [`Schedule`] and tenant-scoped CRUD in [`ScheduleStore`].
 //! - [`scheduler`]: [`Scheduler`], [`TickSink`], [`DueTick`]; why each tick fires once.
 //! - [`clock`]: [`Clock`], with [`SystemClock`] and [`ManualClock`] for tests.
-//! - `id`: [`ScheduleId`] (`sch_…`); `db`: time binding shared with [`crate::runs`].
+//! - `db`: time binding shared with [`crate::runs`]. Ids ([`ScheduleId`]) come from
+//!   `switchyard-core`.
 
 pub mod clock;
 pub(crate) mod db;
-pub(crate) mod id;
 pub mod scheduler;
 pub mod spec;
 pub mod store;
@@ -24,7 +24,7 @@ mod error;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ScheduleError;
-pub use id::ScheduleId;
 pub use scheduler::{DueTick, PollReport, Scheduler, SchedulerOptions, TickSink};
 pub use spec::{CompiledSpec, MAX_INTERVAL_SECONDS, MAX_JITTER_PERCENT, ScheduleSpec};
 pub use store::{CatchUp, NewSchedule, Schedule, ScheduleStore, ScheduleUpdate};
+pub use switchyard_core::ScheduleId;
