@@ -1,15 +1,14 @@
 //! Persistence of entries and chain heads over SQLite and PostgreSQL.
 //!
 //! The statements are written once in the dialect both engines accept and expanded per pool
-//! type by [`impl_audit_storage!`]. Two things differ and are macro arguments:
-//! - how a batch transaction starts and locks its chain heads: PostgreSQL runs at READ
-//!   COMMITTED and takes `SELECT … FOR UPDATE` on each head row, so a second process appending
-//!   to the same chain waits and then reads the new head; SQLite has no row locks, so the
-//!   transaction starts with `BEGIN IMMEDIATE`, which takes the database's single write lock
-//!   up front and serialises writers (including other processes on the same file);
-//! - how a time is bound: `timestamptz` on PostgreSQL; on SQLite fixed-width RFC 3339 text
-//!   with six fraction digits, so that `since`/`until` compare correctly as text (the default
-//!   encoding drops trailing zeros, and `…:05Z` would sort after `…:05.1Z`).
+//! type by [`impl_audit_storage!`]. One thing differs and is a macro argument: how a batch
+//! transaction starts and locks its chain heads. PostgreSQL runs at READ COMMITTED and takes
+//! `SELECT … FOR UPDATE` on each head row, so a second process appending to the same chain
+//! waits and then reads the new head; SQLite has no row locks, so the transaction starts with
+//! `BEGIN IMMEDIATE`, which takes the database's single write lock up front and serialises
+//! writers (including other processes on the same file).
+//!
+//! Times are bound as [`DbTime`], so `since`/`until` compare correctly as text on SQLite.
 //!
 //! Tables (`switchyard-store/migrations/*/0003_audit.sql`): `audit_events`, append-only, and
 //! `audit_chain_heads`, the last sequence number and hash of each chain.
@@ -17,7 +16,8 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use time::{OffsetDateTime, UtcOffset, format_description::BorrowedFormatItem};
+use switchyard_store::DbTime;
+use time::OffsetDateTime;
 
 use crate::{
     Actor, AuditEntry, AuditError, AuditEvent, AuditEventId, AuditFilter, Outcome,
@@ -55,7 +55,7 @@ type Row = (
     String,
     i64,
     String,
-    OffsetDateTime,
+    DbTime,
     String,
     Option<String>,
     Option<String>,
@@ -84,7 +84,7 @@ impl StoredRow {
             seq: seq_from_db(seq)?,
             chain_id,
             id,
-            occurred_at,
+            occurred_at: occurred_at.get(),
             actor_kind,
             actor_id,
             actor_run_id,
@@ -208,26 +208,10 @@ pub(crate) trait AuditStorage: Send + Sync + fmt::Debug {
     async fn chains(&self) -> Result<Vec<String>, AuditError>;
 }
 
-/// Fixed-width UTC RFC 3339 with microseconds, so SQLite text comparison is time order.
-const SQLITE_TIME: &[BorrowedFormatItem<'static>] = time::macros::format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-);
-
-fn sqlite_time(time: OffsetDateTime) -> Result<String, AuditError> {
-    time.to_offset(UtcOffset::UTC)
-        .format(SQLITE_TIME)
-        .map_err(AuditError::corrupt)
-}
-
-#[allow(clippy::unnecessary_wraps)] // same shape as `sqlite_time` for the macro
-fn postgres_time(time: OffsetDateTime) -> Result<OffsetDateTime, AuditError> {
-    Ok(time)
-}
-
 macro_rules! impl_audit_storage {
     (
         $(#[$meta:meta])* $name:ident, $db:ty, $pool:ty,
-        begin: $begin:literal, lock_head: $lock:literal, time: $time:path
+        begin: $begin:literal, lock_head: $lock:literal
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone)]
@@ -332,7 +316,7 @@ macro_rules! impl_audit_storage {
                 for chunk in rows.chunks(INSERT_CHUNK) {
                     let mut bound = Vec::with_capacity(chunk.len());
                     for (_, row) in chunk {
-                        bound.push((seq_to_db(row.seq)?, $time(row.occurred_at)?, row));
+                        bound.push((seq_to_db(row.seq)?, DbTime::new(row.occurred_at), row));
                     }
                     let mut insert = sqlx::QueryBuilder::<$db>::new(format!(
                         "INSERT INTO audit_events ({COLUMNS}) "
@@ -380,8 +364,8 @@ macro_rules! impl_audit_storage {
                 .bind(after.map(seq_to_db).transpose()?)
                 .bind(filter.action.as_ref().map(|action| action.as_str()))
                 .bind(filter.target.as_deref())
-                .bind(filter.since.map($time).transpose()?)
-                .bind(filter.until.map($time).transpose()?)
+                .bind(filter.since.map(DbTime::new))
+                .bind(filter.until.map(DbTime::new))
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
@@ -434,14 +418,14 @@ macro_rules! impl_audit_storage {
 impl_audit_storage!(
     /// The audit tables on SQLite.
     SqliteAuditStorage, sqlx::Sqlite, sqlx::SqlitePool,
-    begin: "BEGIN IMMEDIATE", lock_head: "", time: sqlite_time
+    begin: "BEGIN IMMEDIATE", lock_head: ""
 );
 impl_audit_storage!(
     /// The audit tables on PostgreSQL. READ COMMITTED is explicit: under a stricter server
     /// default, two processes locking the same head would fail with serialization errors
     /// instead of waiting for each other.
     PostgresAuditStorage, sqlx::Postgres, sqlx::PgPool,
-    begin: "BEGIN ISOLATION LEVEL READ COMMITTED", lock_head: " FOR UPDATE", time: postgres_time
+    begin: "BEGIN ISOLATION LEVEL READ COMMITTED", lock_head: " FOR UPDATE"
 );
 
 /// Picks the implementation for a connected, migrated database.
@@ -454,32 +438,6 @@ pub(crate) fn storage_for(
         }
         switchyard_store::Database::Postgres(pool) => {
             std::sync::Arc::new(PostgresAuditStorage::new(pool.clone()))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use time::macros::datetime;
-
-    use super::*;
-
-    #[test]
-    fn sqlite_times_are_fixed_width_and_sort_as_text() {
-        let times = [
-            datetime!(2025-01-02 03:04:05 UTC),
-            datetime!(2025-01-02 03:04:05.1 UTC),
-            datetime!(2025-01-02 03:04:05.123456 UTC),
-            datetime!(2025-01-02 05:04:06 +02:00),
-        ];
-        let texts: Vec<String> = times.iter().map(|t| sqlite_time(*t).unwrap()).collect();
-        assert_eq!(texts[0], "2025-01-02T03:04:05.000000Z");
-        assert_eq!(texts[3], "2025-01-02T03:04:06.000000Z", "converted to UTC");
-        assert!(texts.windows(2).all(|pair| pair[0] < pair[1]));
-        for (text, time) in texts.iter().zip(times) {
-            let parsed =
-                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339);
-            assert_eq!(parsed.unwrap(), time, "the text is RFC 3339 and reads back");
         }
     }
 }

@@ -51,6 +51,27 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub retention: RetentionConfig,
     pub vault: VaultConfig,
+    pub worker: WorkerConfig,
+}
+
+/// How a process with the `worker` role claims and runs jobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Jobs running at once in this process.
+    pub concurrency: usize,
+    /// Most jobs one claim query takes.
+    pub claim_batch: u32,
+    /// Most running jobs of one tenant in this process; 0: no cap.
+    pub tenant_share: usize,
+    /// How long a claim lasts without a heartbeat: a dead process's jobs wait this long.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Most running jobs of a kind in this process, by kind name.
+    #[serde(default)]
+    pub kind_concurrency: std::collections::BTreeMap<String, usize>,
 }
 
 /// How long data classes are kept.
@@ -59,6 +80,15 @@ pub struct Config {
 pub struct RetentionConfig {
     #[serde(with = "humantime_serde")]
     pub deleted_tenants: Duration,
+    /// Finished runs and their attempts.
+    #[serde(with = "humantime_serde")]
+    pub runs: Duration,
+    /// Jobs that succeeded (the run, if any, keeps the user-visible record).
+    #[serde(with = "humantime_serde")]
+    pub jobs_succeeded: Duration,
+    /// Jobs that exhausted their attempts, kept for inspection and re-queueing.
+    #[serde(with = "humantime_serde")]
+    pub jobs_dead: Duration,
 }
 
 /// A part of Switchyard a process runs.
@@ -318,6 +348,18 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".to_owned());
+        }
+        if self.worker.concurrency == 0 || self.worker.claim_batch == 0 {
+            problems
+                .push("worker.concurrency and worker.claim_batch: must be at least 1".to_owned());
+        }
+        if self.worker.heartbeat_interval.is_zero()
+            || self.worker.heartbeat_interval >= self.worker.lease
+        {
+            problems.push(
+                "worker.heartbeat_interval: must be above zero and shorter than worker.lease"
+                    .to_owned(),
+            );
         }
         if self.api.body_limit_bytes == 0 {
             problems.push("api.body_limit_bytes: must be at least 1".to_owned());

@@ -12,8 +12,13 @@
 //!   exactly once per tick across schedulers. (owner: schedule)
 //! - [`runs`]: runs and run attempts, the user-visible record of work, with failure classes.
 //!   (owner: schedule)
+//! - [`probe`]: `diagnostics.probe` jobs, whose ledger shows that workers run every job.
+//!   (owner: queue)
+//! - [`retention`]: how long finished runs and jobs are kept. (owner: schedule)
 
+pub mod probe;
 pub mod queue;
+pub mod retention;
 pub mod runs;
 pub mod schedule;
 pub mod worker;

@@ -73,6 +73,7 @@ pub struct App {
     roles: std::collections::BTreeSet<ProcessRole>,
     retention_classes: Vec<switchyard_store::retention::RetentionClass>,
     shutdown_grace: std::time::Duration,
+    worker: switchyard_config::WorkerConfig,
 }
 
 impl App {
@@ -147,6 +148,7 @@ impl App {
             roles: config.roles.clone(),
             retention_classes: retention::classes(config),
             shutdown_grace: config.shutdown.grace_period,
+            worker: config.worker.clone(),
         })
     }
 
@@ -176,10 +178,7 @@ impl App {
                 self.retention_classes.clone(),
                 self.state.runs.clone(),
             );
-            let options = WorkerOptions {
-                shutdown_grace: self.shutdown_grace,
-                ..WorkerOptions::default()
-            };
+            let options = worker_options(&self.worker, self.shutdown_grace);
             Worker::start(database.clone(), registry, options, shutdown.clone())
         });
         let scheduler = if self.roles.contains(&ProcessRole::Scheduler) {
@@ -302,4 +301,21 @@ fn build_router(state: &AppState, serve_api: bool) -> Router {
         )
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(state.clone())
+}
+
+/// The worker's options from configuration.
+fn worker_options(
+    config: &switchyard_config::WorkerConfig,
+    shutdown_grace: std::time::Duration,
+) -> WorkerOptions {
+    WorkerOptions {
+        concurrency: config.concurrency,
+        claim_batch: config.claim_batch,
+        kind_concurrency: config.kind_concurrency.clone().into_iter().collect(),
+        tenant_share: (config.tenant_share > 0).then_some(config.tenant_share),
+        lease: config.lease,
+        heartbeat_interval: config.heartbeat_interval,
+        shutdown_grace,
+        ..WorkerOptions::default()
+    }
 }

@@ -4,7 +4,9 @@
 //! - `vault.complete_dek_rotation`: re-encrypts a tenant's secrets onto its new data key and
 //!   retires the old one, once the key cache TTL has passed (enqueued by the rotate-dek route,
 //!   recorded as a run);
-//! - `retention.purge`: purges every retention class; enqueued hourly by a platform schedule.
+//! - `retention.purge`: purges every retention class; enqueued hourly by a platform schedule;
+//! - `diagnostics.probe`: a no-op whose effect is its row in `job_probes`
+//!   (`switchyard jobs probe`).
 //!
 //! Attempts of jobs whose payload names a `run_id` are recorded on that run.
 
@@ -15,6 +17,7 @@ use serde_json::json;
 use switchyard_audit::Actor;
 use switchyard_core::TenantId;
 use switchyard_jobs::{
+    probe::{PROBE, ProbeHandler},
     queue::{self, FailureClass, Job, JobError, NewJob},
     runs::{AttemptResult, Failure, RunId, RunStore},
     schedule::{
@@ -44,6 +47,7 @@ pub fn registry(
     let mut registry = Registry::new();
     registry
         .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { vault })
+        .register(PROBE, ProbeHandler::new(database.clone()))
         .register(
             RETENTION_PURGE,
             RetentionPurge {

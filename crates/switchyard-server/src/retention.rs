@@ -5,8 +5,17 @@ use switchyard_store::retention::RetentionClass;
 
 /// Every retention class of the process, with its period from configuration.
 pub fn classes(config: &switchyard_config::Config) -> Vec<RetentionClass> {
-    switchyard_store::retention::store_classes(
-        config.retention.deleted_tenants,
+    let retention = &config.retention;
+    let mut classes = switchyard_store::retention::store_classes(
+        retention.deleted_tenants,
         config.api.idempotency_ttl,
-    )
+    );
+    classes.extend(switchyard_jobs::retention::classes(
+        switchyard_jobs::retention::RetentionPeriods {
+            runs: retention.runs,
+            jobs_succeeded: retention.jobs_succeeded,
+            jobs_dead: retention.jobs_dead,
+        },
+    ));
+    classes
 }

@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`database`]: connecting, pool settings, migrations and the schema-version check.
+//! - [`db_time`]: the one encoding of times on both engines ([`DbTime`]).
 //! - [`model`]: the rows callers see (tenants, API keys, pages).
 //! - [`tenants`], [`api_keys`], [`idempotency`], [`settings`]: one trait per table family.
 //! - [`sql`]: the single SQL implementation, instantiated for SQLite and PostgreSQL.
@@ -15,6 +16,7 @@
 
 pub mod api_keys;
 pub mod database;
+pub mod db_time;
 pub mod error;
 pub mod idempotency;
 pub mod model;
@@ -28,6 +30,7 @@ use std::sync::Arc;
 
 pub use api_keys::ApiKeyStore;
 pub use database::{Backend, Database, DatabaseOptions};
+pub use db_time::DbTime;
 pub use error::StoreError;
 pub use idempotency::{IdempotencyStart, IdempotencyStore, StoredResponse};
 pub use model::{ApiKey, ApiKeyPrincipal, NewApiKey, NewTenant, Page, Tenant};

@@ -65,7 +65,5 @@ pub struct Page<T, Id> {
 /// The current time as stored: UTC, truncated to microseconds (PostgreSQL's precision), so a
 /// value reads back equal to what was written on both backends.
 pub fn now_for_storage() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now)
+    crate::DbTime::now().get()
 }

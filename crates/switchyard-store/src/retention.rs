@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::{Database, StoreError};
+use crate::{Database, DbTime, StoreError};
 
 /// Rows deleted per statement: small enough that each delete is a short transaction.
 pub const DEFAULT_BATCH_SIZE: u32 = 500;
@@ -70,13 +70,13 @@ pub async fn count_expired(
     let rows: i64 = match database {
         Database::Sqlite(pool) => {
             sqlx::query_scalar(&sql)
-                .bind(cutoff)
+                .bind(DbTime::new(cutoff))
                 .fetch_one(pool)
                 .await?
         }
         Database::Postgres(pool) => {
             sqlx::query_scalar(&sql)
-                .bind(cutoff)
+                .bind(DbTime::new(cutoff))
                 .fetch_one(pool)
                 .await?
         }
@@ -117,13 +117,13 @@ pub async fn purge_expired(
     loop {
         let deleted = match database {
             Database::Sqlite(pool) => sqlx::query(&sqlite)
-                .bind(cutoff)
+                .bind(DbTime::new(cutoff))
                 .bind(i64::from(batch_size))
                 .execute(pool)
                 .await?
                 .rows_affected(),
             Database::Postgres(pool) => sqlx::query(&postgres)
-                .bind(cutoff)
+                .bind(DbTime::new(cutoff))
                 .bind(i64::from(batch_size))
                 .execute(pool)
                 .await?

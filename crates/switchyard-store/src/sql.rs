@@ -5,28 +5,20 @@
 //! backends cannot drift apart. A statement that truly differs between engines belongs in a
 //! backend-specific method, not here.
 
-use switchyard_core::{ApiKeyId, Role, TenantId};
-use time::OffsetDateTime;
-
 use crate::{
-    ApiKey, ApiKeyPrincipal, Database, IdempotencyStart, StoreError, StoredResponse, Tenant,
+    ApiKey, ApiKeyPrincipal, Database, DbTime, IdempotencyStart, StoreError, StoredResponse, Tenant,
 };
+use switchyard_core::{ApiKeyId, Role, TenantId};
 
-type TenantRow = (
-    String,
-    String,
-    Option<String>,
-    OffsetDateTime,
-    Option<OffsetDateTime>,
-);
+type TenantRow = (String, String, Option<String>, DbTime, Option<DbTime>);
 type ApiKeyRow = (
     String,
     String,
     String,
     String,
     String,
-    OffsetDateTime,
-    Option<OffsetDateTime>,
+    DbTime,
+    Option<DbTime>,
 );
 type IdempotencyRow = (String, Option<i32>, Option<String>, Option<Vec<u8>>);
 
@@ -40,8 +32,8 @@ fn tenant_from_row(
         id: id.parse().map_err(|e| StoreError::corrupt("tenants", e))?,
         name,
         environment,
-        created_at,
-        deleted_at,
+        created_at: created_at.get(),
+        deleted_at: deleted_at.map(DbTime::get),
     })
 }
 
@@ -57,8 +49,8 @@ fn api_key_from_row(row: ApiKeyRow) -> Result<ApiKey, StoreError> {
             .parse::<Role>()
             .map_err(|e| StoreError::corrupt("api_keys", e))?,
         prefix,
-        created_at,
-        revoked_at,
+        created_at: created_at.get(),
+        revoked_at: revoked_at.map(DbTime::get),
     })
 }
 
@@ -142,7 +134,7 @@ macro_rules! impl_sql_store {
                 .bind(TenantId::generate().to_string())
                 .bind(tenant.name)
                 .bind(tenant.environment)
-                .bind(crate::model::now_for_storage())
+                .bind(DbTime::now())
                 .fetch_one(&self.pool)
                 .await?;
                 tenant_from_row(row)
@@ -179,7 +171,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn mark_tenant_deleted(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
-                let now = crate::model::now_for_storage();
+                let now = DbTime::now();
                 let mut transaction = self.pool.begin().await?;
                 let row: Option<TenantRow> = sqlx::query_as(&format!(
                     "UPDATE tenants SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL \
@@ -217,7 +209,7 @@ macro_rules! impl_sql_store {
                 .bind(key.role.as_str())
                 .bind(key.key_hash)
                 .bind(key.prefix)
-                .bind(crate::model::now_for_storage())
+                .bind(DbTime::now())
                 .fetch_one(&self.pool)
                 .await?;
                 api_key_from_row(row)
@@ -271,7 +263,7 @@ macro_rules! impl_sql_store {
                 ))
                 .bind(tenant.to_string())
                 .bind(id.to_string())
-                .bind(crate::model::now_for_storage())
+                .bind(DbTime::now())
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(api_key_from_row).transpose()
@@ -301,7 +293,7 @@ macro_rules! impl_sql_store {
                 request_hash: &str,
                 ttl: time::Duration,
             ) -> Result<IdempotencyStart, StoreError> {
-                let now = crate::model::now_for_storage();
+                let now = DbTime::now();
                 // Forget an expired record first so the key can be claimed afresh.
                 sqlx::query(
                     "DELETE FROM idempotency_keys \
@@ -309,7 +301,7 @@ macro_rules! impl_sql_store {
                 )
                 .bind(scope)
                 .bind(key)
-                .bind(now - ttl)
+                .bind(DbTime::new(now.get() - ttl))
                 .execute(&self.pool)
                 .await?;
                 // The primary key makes the claim atomic: of two racing requests one inserts.

@@ -108,6 +108,12 @@ impl ServerProcess {
         self.logs.lock().expect("log buffer").clone()
     }
 
+    /// Kills the process with SIGKILL (no chance to release anything) and waits for it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the killed server");
+    }
+
     /// Sends SIGTERM, asserts a clean exit within 15 s, and returns every log line.
     pub fn terminate(mut self) -> Vec<String> {
         let status = Command::new("kill")

@@ -53,6 +53,28 @@ pub enum Command {
     /// Runs: the record of work (key rotations, syncs, …) with their attempts.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// The job queue, directly on the database with the server's configuration.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Enqueue a batch of no-op probe jobs and wait until the workers have run them all:
+    /// shows that workers are running and how fast they drain a batch.
+    Probe {
+        /// Probe jobs to enqueue.
+        #[arg(long, default_value_t = 100)]
+        count: u32,
+        /// Give up waiting after this long (the jobs stay queued).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -51,5 +51,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Vault(command) => runtime.block_on(commands::vault::run(command)),
         Command::Audit(command) => runtime.block_on(commands::audit::run(command)),
         Command::Runs(command) => runtime.block_on(commands::runs::run(command)),
+        Command::Jobs(command) => runtime.block_on(commands::jobs::run(command)),
     }
 }

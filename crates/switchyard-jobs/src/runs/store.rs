@@ -22,7 +22,7 @@ use super::{
 };
 use crate::schedule::{
     Clock, SystemClock,
-    db::{on_backend, owner_condition, owner_param, postgres_time, sqlite_time, to_micros},
+    db::{bind_time, on_backend, owner_condition, owner_param, to_micros},
 };
 
 /// Largest page of [`RunStore::list_runs`].
@@ -712,5 +712,5 @@ impl PoolDb for sqlx::PgPool {
     type Db = sqlx::Postgres;
 }
 
-run_sql!(sqlite, sqlx::SqlitePool, begin: "BEGIN IMMEDIATE", lock: "", time: sqlite_time);
-run_sql!(postgres, sqlx::PgPool, begin: "BEGIN", lock: " FOR UPDATE", time: postgres_time);
+run_sql!(sqlite, sqlx::SqlitePool, begin: "BEGIN IMMEDIATE", lock: "", time: bind_time);
+run_sql!(postgres, sqlx::PgPool, begin: "BEGIN", lock: " FOR UPDATE", time: bind_time);

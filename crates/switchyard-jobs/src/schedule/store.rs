@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::{
     Clock, ScheduleError, ScheduleId, ScheduleSpec, SystemClock,
-    db::{on_backend, owner_condition, owner_param, postgres_time, sqlite_time, to_micros},
+    db::{bind_time, on_backend, owner_condition, owner_param, to_micros},
 };
 
 /// What a schedule does with ticks it missed while no scheduler ran (or while it was late by
@@ -566,5 +566,5 @@ macro_rules! schedule_sql {
     };
 }
 
-schedule_sql!(sqlite, sqlx::SqlitePool, time: sqlite_time);
-schedule_sql!(postgres, sqlx::PgPool, time: postgres_time);
+schedule_sql!(sqlite, sqlx::SqlitePool, time: bind_time);
+schedule_sql!(postgres, sqlx::PgPool, time: bind_time);

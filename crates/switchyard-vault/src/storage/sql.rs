@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use switchyard_store::DbTime;
 use time::OffsetDateTime;
 
 use super::{
@@ -38,8 +39,8 @@ type KeyRow = (
     String,
     Option<String>,
     Option<Vec<u8>>,
-    OffsetDateTime,
-    OffsetDateTime,
+    DbTime,
+    DbTime,
 );
 type SecretRow = (
     String,
@@ -49,8 +50,8 @@ type SecretRow = (
     i64,
     Option<Vec<u8>>,
     String,
-    OffsetDateTime,
-    OffsetDateTime,
+    DbTime,
+    DbTime,
 );
 
 const KEY_COLUMNS: &str =
@@ -85,8 +86,8 @@ fn key_from_row(row: KeyRow) -> Result<TenantKeyRecord> {
             .ok_or_else(|| VaultError::corrupt(format!("unknown key state `{state}`")))?,
         tenant_id,
         wrapped,
-        created_at,
-        state_changed_at,
+        created_at: created_at.get(),
+        state_changed_at: state_changed_at.get(),
     })
 }
 
@@ -102,8 +103,8 @@ fn secret_from_row(row: SecretRow) -> Result<SecretRecord> {
         name,
         ciphertext,
         fingerprint,
-        created_at: created,
-        updated_at: updated,
+        created_at: created.get(),
+        updated_at: updated.get(),
     })
 }
 
@@ -141,7 +142,7 @@ macro_rules! impl_sql_storage {
                 for transition in transitions {
                     let done = sqlx::query(transition_sql(transition))
                         .bind(transition.to.as_str())
-                        .bind(now)
+                        .bind(DbTime::new(now))
                         .bind(tenant)
                         .bind(name)
                         .bind(i64::from(transition.version))
@@ -204,7 +205,7 @@ macro_rules! impl_sql_storage {
                         "UPDATE vault_tenant_keys SET state = 'decrypt_only', state_changed_at = $1 \
                          WHERE tenant_id = $2 AND purpose = $3 AND version = $4 AND state = 'active'",
                     )
-                    .bind(key.created_at)
+                    .bind(DbTime::new(key.created_at))
                     .bind(&key.tenant_id)
                     .bind(key.purpose.as_str())
                     .bind(i64::from(old))
@@ -230,8 +231,8 @@ macro_rules! impl_sql_storage {
                     .bind(key.state.as_str())
                     .bind(kek_id)
                     .bind(wrapped)
-                    .bind(key.created_at)
-                    .bind(key.state_changed_at)
+                    .bind(DbTime::new(key.created_at))
+                    .bind(DbTime::new(key.state_changed_at))
                     .execute(&mut *tx)
                     .await;
                 match inserted {
@@ -261,7 +262,7 @@ macro_rules! impl_sql_storage {
                 )
                 .bind(tenant)
                 .bind(i64::from(version))
-                .bind(now)
+                .bind(DbTime::new(now))
                 .execute(&self.pool)
                 .await
                 .map_err(db)?;
@@ -297,7 +298,7 @@ macro_rules! impl_sql_storage {
                      WHERE tenant_id = $1 AND state <> 'destroyed'",
                 )
                 .bind(tenant)
-                .bind(now)
+                .bind(DbTime::new(now))
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?
@@ -311,7 +312,7 @@ macro_rules! impl_sql_storage {
                      WHERE NOT EXISTS (SELECT 1 FROM vault_tenant_keys WHERE tenant_id = $1)",
                 )
                 .bind(tenant)
-                .bind(now)
+                .bind(DbTime::new(now))
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
@@ -320,7 +321,7 @@ macro_rules! impl_sql_storage {
                      WHERE tenant_id = $1 AND state <> 'destroyed'",
                 )
                 .bind(tenant)
-                .bind(now)
+                .bind(DbTime::new(now))
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?
@@ -470,8 +471,8 @@ macro_rules! impl_sql_storage {
                     .bind(i64::from(record.dek_version))
                     .bind(record.ciphertext.as_deref())
                     .bind(&record.fingerprint)
-                    .bind(record.created_at)
-                    .bind(record.updated_at)
+                    .bind(DbTime::new(record.created_at))
+                    .bind(DbTime::new(record.updated_at))
                     .execute(&mut *tx)
                     .await;
                 match inserted {
@@ -552,7 +553,7 @@ macro_rules! impl_sql_storage {
                 )
                 .bind(i64::from(new_dek))
                 .bind(ciphertext)
-                .bind(now)
+                .bind(DbTime::new(now))
                 .bind(tenant)
                 .bind(name)
                 .bind(i64::from(version))

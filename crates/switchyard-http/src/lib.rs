@@ -1,0 +1,33 @@
+//! Outbound HTTP foundations: what every call Switchyard makes to the outside world goes
+//! through. See `docs/outbound-http.md` for the policy behind each piece.
+//!
+//! - [`ssrf`]: [`SsrfPolicy`], the pure decision which destinations are allowed.
+//! - [`client`]: [`GuardedClient`], a reqwest client that enforces the policy on resolved
+//!   addresses at connect time and on literal addresses before sending; no redirects, no
+//!   proxies.
+//! - [`retry_after`]: `Retry-After` parsing, clamped to a window.
+//! - [`backoff`]: exponential backoff with full jitter and the jittered fixed schedule.
+//! - [`breaker`]: per-key circuit breakers driven by a [`clock::Clock`].
+//! - [`rate_limit`]: per-key GCRA rate limits that wait for a slot up to a deadline.
+//! - [`metrics`]: the metric names this crate records.
+
+pub mod backoff;
+pub mod breaker;
+pub mod client;
+pub mod clock;
+pub mod metrics;
+pub mod rate_limit;
+pub mod retry_after;
+pub mod ssrf;
+
+pub use backoff::{ExponentialBackoff, JitteredSchedule};
+pub use breaker::{
+    BreakerConfig, BreakerRegistry, BreakerRejected, BreakerState, CircuitBreaker, Permit,
+};
+pub use client::{GuardedClient, GuardedClientBuilder, GuardedResolver, OutboundError};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use rate_limit::{
+    Admission, InMemoryBackend, Rate, RateLimitBackend, RateLimitError, RateLimiter,
+};
+pub use retry_after::RetryAfterWindow;
+pub use ssrf::{Denied, RangeClass, SsrfPolicy};
