@@ -3,7 +3,7 @@
 //! effect exactly once (the probe ledger has one row per job id), nothing is stuck past its
 //! lease, and the ledger balances: enqueued = succeeded + dead.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 use std::{
     path::Path,
