@@ -222,6 +222,13 @@ impl Action {
     pub const TENANT_SHRED: Action = Action::known("tenant.shred");
     pub const API_KEY_CREATE: Action = Action::known("api_key.create");
     pub const API_KEY_REVOKE: Action = Action::known("api_key.revoke");
+    pub const SOURCE_CREATE: Action = Action::known("source.create");
+    pub const SOURCE_UPDATE: Action = Action::known("source.update");
+    pub const SOURCE_DELETE: Action = Action::known("source.delete");
+    pub const SOURCE_ROTATE_SECRET: Action = Action::known("source.rotate_secret");
+    /// A person read an inbound event's decrypted raw payload.
+    pub const INBOUND_PAYLOAD_READ: Action = Action::known("inbound_event.payload_read");
+    pub const INBOUND_REPLAY: Action = Action::known("inbound_event.replay");
 
     /// Every action named by a constant above.
     pub const KNOWN: &'static [Action] = &[
@@ -237,6 +244,12 @@ impl Action {
         Self::TENANT_SHRED,
         Self::API_KEY_CREATE,
         Self::API_KEY_REVOKE,
+        Self::SOURCE_CREATE,
+        Self::SOURCE_UPDATE,
+        Self::SOURCE_DELETE,
+        Self::SOURCE_ROTATE_SECRET,
+        Self::INBOUND_PAYLOAD_READ,
+        Self::INBOUND_REPLAY,
     ];
 
     /// For the constants; a unit test checks they are all valid.

@@ -52,6 +52,63 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub vault: VaultConfig,
     pub worker: WorkerConfig,
+    /// Where raw payloads and bodies are stored (`docs/blob-storage.md`).
+    #[serde(default)]
+    pub blob: switchyard_blob::BlobConfig,
+    pub inbound: InboundConfig,
+    pub outbound: OutboundConfig,
+}
+
+/// The inbound webhook gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundConfig {
+    /// The URL providers reach this server at (scheme, host, optional path prefix), used for
+    /// `ingest_url` and for schemes that sign the URL (Twilio). Unset: `http://{listen}`.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The largest body a source accepts unless its `options.body_limit_bytes` says otherwise.
+    pub body_limit_bytes: usize,
+    /// How long a delivery id is remembered for dedup unless a source says otherwise; longer
+    /// than every provider's retry horizon.
+    #[serde(with = "humantime_serde")]
+    pub dedup_window: Duration,
+    /// How long a process keeps a source (and its secrets) in memory between reads.
+    #[serde(with = "humantime_serde")]
+    pub source_cache_ttl: Duration,
+}
+
+/// Calls Switchyard makes to other hosts (webhook deliveries, SNS confirmations, key fetches).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// CIDRs exempt from the SSRF guard's deny list, e.g. `10.1.0.0/16` for an internal
+    /// receiver. A list, or a comma-separated string from the environment.
+    #[serde(deserialize_with = "deserialize_list")]
+    pub allow_cidrs: Vec<String>,
+    /// Allow `http://` targets (default: https only).
+    pub allow_http: bool,
+}
+
+/// A list as TOML or a comma-separated string (how lists arrive from the environment).
+fn deserialize_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Items(Vec<String>),
+        Text(String),
+    }
+    Ok(match List::deserialize(deserializer)? {
+        List::Items(items) => items,
+        List::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 /// How a process with the `worker` role claims and runs jobs.
@@ -89,6 +146,12 @@ pub struct RetentionConfig {
     /// Jobs that exhausted their attempts, kept for inspection and re-queueing.
     #[serde(with = "humantime_serde")]
     pub jobs_dead: Duration,
+    /// Inbound event metadata.
+    #[serde(with = "humantime_serde")]
+    pub inbound_events: Duration,
+    /// Inbound raw payloads (encrypted request segments in the blob store), by day.
+    #[serde(with = "humantime_serde")]
+    pub inbound_payloads: Duration,
 }
 
 /// A part of Switchyard a process runs.
@@ -278,6 +341,15 @@ impl ConfigLoader {
         if self.environment {
             figment = figment.merge(
                 Env::prefixed("SWITCHYARD_")
+                    .map(|key| {
+                        // The issue-documented single-underscore names of two outbound
+                        // settings, accepted beside the nested `OUTBOUND__…` forms.
+                        match key.as_str().to_ascii_lowercase().as_str() {
+                            "outbound_allow_cidrs" => "outbound__allow_cidrs".into(),
+                            "outbound_allow_http" => "outbound__allow_http".into(),
+                            _ => key.into(),
+                        }
+                    })
                     .split("__")
                     .ignore(NON_SETTING_VARIABLES)
                     .filter(|key| !key.as_str().to_ascii_lowercase().starts_with("test_")),

@@ -302,3 +302,27 @@ fn roles_come_from_a_list_a_comma_string_or_flags() {
         Ok(())
     });
 }
+
+#[test]
+fn outbound_lists_and_issue_spelled_variables() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "SWITCHYARD_OUTBOUND_ALLOW_CIDRS",
+            "127.0.0.1/32, 10.0.0.0/8",
+        );
+        jail.set_env("SWITCHYARD_OUTBOUND_ALLOW_HTTP", "true");
+        let config = loader().load().expect("valid");
+        assert_eq!(config.outbound.allow_cidrs, ["127.0.0.1/32", "10.0.0.0/8"]);
+        assert!(config.outbound.allow_http);
+
+        jail.clear_env();
+        jail.set_env("SWITCHYARD_OUTBOUND__ALLOW_CIDRS", "192.168.1.0/24");
+        jail.set_env("SWITCHYARD_BLOB__PROVIDER", "s3");
+        jail.set_env("SWITCHYARD_BLOB__BUCKET", "payloads");
+        let config = loader().load().expect("valid");
+        assert_eq!(config.outbound.allow_cidrs, ["192.168.1.0/24"]);
+        assert!(!config.outbound.allow_http, "https only by default");
+        assert_eq!(config.blob.backend(), "s3");
+        Ok(())
+    });
+}

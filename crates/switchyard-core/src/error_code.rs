@@ -50,6 +50,7 @@ error_codes! {
     ValidationFailed => ("validation_failed", 400, "A field has an invalid value"),
     // 401, 403
     Unauthenticated => ("unauthenticated", 401, "Missing or invalid credentials"),
+    WebhookVerificationFailed => ("webhook_verification_failed", 401, "The webhook request could not be verified; `reason` says why"),
     InsufficientRole => ("insufficient_role", 403, "The API key's role does not allow this operation"),
     // 404, 405
     NotFound => ("not_found", 404, "The resource was not found"),

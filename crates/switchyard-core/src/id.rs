@@ -131,6 +131,31 @@ prefixed_id!(
     RunId,
     "run"
 );
+prefixed_id!(
+    /// Identifies an outbound webhook endpoint (a tenant's subscriber).
+    EndpointId,
+    "ep"
+);
+prefixed_id!(
+    /// Identifies an outbound event (message); the default `webhook-id` of its deliveries.
+    MessageId,
+    "msg"
+);
+prefixed_id!(
+    /// Identifies one delivery of an outbound event to one endpoint.
+    DeliveryId,
+    "dlv"
+);
+prefixed_id!(
+    /// Identifies an inbound webhook source (a URL a provider pushes to).
+    SourceId,
+    "src"
+);
+prefixed_id!(
+    /// Identifies one inbound webhook delivery as received and stored.
+    InboundEventId,
+    "inb"
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,5 +11,8 @@ pub mod id;
 pub mod role;
 
 pub use error_code::ErrorCode;
-pub use id::{ApiKeyId, IdParseError, JobId, RunId, ScheduleId, TenantId};
+pub use id::{
+    ApiKeyId, DeliveryId, EndpointId, IdParseError, InboundEventId, JobId, MessageId, RunId,
+    ScheduleId, SourceId, TenantId,
+};
 pub use role::Role;

@@ -19,6 +19,11 @@ use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 use tracing::Level;
 
 use switchyard_audit::{AuditLog, AuditOptions, AuditReader, AuditWriter};
+use switchyard_inbound::{
+    events::InboundEvents,
+    sources::{IngestSources, SourceStore},
+    writer::{IngestWriter, WriterOptions},
+};
 use switchyard_jobs::{
     runs::RunStore,
     schedule::{ScheduleStore, Scheduler, SchedulerOptions},
@@ -31,7 +36,7 @@ use crate::{
     admin_token::{self, AdminTokenError, AdminTokenSource},
     background,
     error::{self, ApiError},
-    metrics, request_id, retention, routes,
+    inbound, metrics, request_id, retention, routes,
     state::ApiSettings,
     vault_setup,
 };
@@ -62,6 +67,10 @@ pub enum StartupError {
     /// Fail closed: wrapped keys exist that the configured KEK cannot unwrap.
     #[error("cannot open the credential vault")]
     Vault(#[source] switchyard_vault::VaultError),
+    #[error("cannot open the blob store")]
+    Blob(#[source] switchyard_blob::BlobError),
+    #[error("invalid outbound settings: {0}")]
+    Outbound(String),
 }
 
 /// A built server, listening, not yet serving.
@@ -74,6 +83,11 @@ pub struct App {
     retention_classes: Vec<switchyard_store::retention::RetentionClass>,
     shutdown_grace: std::time::Duration,
     worker: switchyard_config::WorkerConfig,
+    blobs: switchyard_blob::BlobStore,
+    payload_retention: std::time::Duration,
+    /// Stops the ingest writer once requests have drained.
+    ingest_shutdown: tokio_util::sync::CancellationToken,
+    ingest_writers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -119,11 +133,58 @@ impl App {
             }
         }
 
+        let listener =
+            TcpListener::bind(&config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    address: config.listen.clone(),
+                    source,
+                })?;
+        let bound = listener
+            .local_addr()
+            .map_or_else(|_| config.listen.clone(), |address| address.to_string());
+        let blobs = inbound::open_blobs(config)
+            .await
+            .map_err(StartupError::Blob)?;
+        let http = switchyard_http::GuardedClient::builder(
+            inbound::ssrf_policy(&config.outbound).map_err(StartupError::Outbound)?,
+        )
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .map_err(|error| StartupError::Outbound(error.to_string()))?;
+        let audited_vault = AuditedVault::new(Arc::new(vault), audit.clone());
+        let sources = SourceStore::new(runs_database.clone(), audited_vault.clone());
+        let ingest_shutdown = tokio_util::sync::CancellationToken::new();
+        let (writer, ingest_writers) = IngestWriter::start(
+            runs_database.clone(),
+            blobs.clone(),
+            WriterOptions::for_database(&runs_database),
+            ingest_shutdown.clone(),
+        );
+        let public_url = config
+            .inbound
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let gateway = inbound::InboundGateway {
+            ingest_sources: IngestSources::new(sources.clone(), config.inbound.source_cache_ttl),
+            sources,
+            writer,
+            events: InboundEvents::new(runs_database.clone(), blobs.clone(), audited_vault.clone()),
+            keys: inbound::key_cache(http.clone()),
+            http,
+            public_url,
+            default_body_limit: config.inbound.body_limit_bytes,
+            default_dedup_window: config.inbound.dedup_window,
+        };
         let state = AppState {
+            inbound: Arc::new(gateway),
             store,
             api: Arc::new(ApiSettings::from(&config.api)),
             metrics,
-            vault: AuditedVault::new(Arc::new(vault), audit.clone()),
+            vault: audited_vault,
             audit,
             audit_reader,
             vault_key_cache_ttl: config.vault.key_cache_ttl,
@@ -133,13 +194,6 @@ impl App {
         let serve_api = config.roles.contains(&ProcessRole::Api);
         tracing::info!(roles = ?config.roles, "process roles");
         let router = build_router(&state, serve_api);
-        let listener =
-            TcpListener::bind(&config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    address: config.listen.clone(),
-                    source,
-                })?;
         Ok(App {
             listener,
             router,
@@ -149,6 +203,10 @@ impl App {
             retention_classes: retention::classes(config),
             shutdown_grace: config.shutdown.grace_period,
             worker: config.worker.clone(),
+            blobs,
+            payload_retention: config.retention.inbound_payloads,
+            ingest_shutdown,
+            ingest_writers,
         })
     }
 
@@ -177,6 +235,9 @@ impl App {
                 database.clone(),
                 self.retention_classes.clone(),
                 self.state.runs.clone(),
+                &self.state.inbound,
+                self.blobs.clone(),
+                self.payload_retention,
             );
             let options = worker_options(&self.worker, self.shutdown_grace);
             Worker::start(database.clone(), registry, options, shutdown.clone())
@@ -221,6 +282,11 @@ impl App {
             result = &mut server => result,
         };
         upkeep.abort();
+        // Requests are answered: let the ingest writer commit what it still holds.
+        self.ingest_shutdown.cancel();
+        for writer in self.ingest_writers {
+            let _ = writer.await;
+        }
         // The worker saw the same token: it lets running jobs finish within the grace period,
         // then hands the rest back to the queue.
         if let Some(worker) = worker {

@@ -43,9 +43,20 @@ pub fn registry(
     database: Database,
     retention: Vec<RetentionClass>,
     runs: RunStore,
+    inbound: &crate::inbound::InboundGateway,
+    blobs: switchyard_blob::BlobStore,
+    payload_retention: Duration,
 ) -> Registry {
     let mut registry = Registry::new();
     registry
+        .register(
+            switchyard_inbound::writer::PROCESS_JOB,
+            switchyard_inbound::process::ProcessInbound::new(
+                inbound.events.clone(),
+                inbound.sources.clone(),
+                Vec::new(),
+            ),
+        )
         .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { vault })
         .register(PROBE, ProbeHandler::new(database.clone()))
         .register(
@@ -53,6 +64,8 @@ pub fn registry(
             RetentionPurge {
                 database,
                 classes: retention,
+                blobs,
+                payloads: payload_retention,
             },
         )
         .observe(Arc::new(RunRecorder { runs }));
@@ -186,6 +199,8 @@ impl JobHandler for CompleteDekRotation {
 struct RetentionPurge {
     database: Database,
     classes: Vec<RetentionClass>,
+    blobs: switchyard_blob::BlobStore,
+    payloads: Duration,
 }
 
 #[async_trait]
@@ -203,6 +218,17 @@ impl JobHandler for RetentionPurge {
                     "purged expired rows"
                 );
             }
+        }
+        // Raw payload segments are kept by day; a segment goes once its whole day is older
+        // than the period.
+        let cutoff = cutoff_for(self.payloads).date();
+        let removed = self
+            .blobs
+            .purge_older_than(switchyard_inbound::writer::BLOB_KIND, cutoff)
+            .await
+            .map_err(|error| JobError::internal(format!("purging inbound payloads: {error}")))?;
+        if removed > 0 {
+            tracing::info!(blobs = removed, "purged expired inbound payloads");
         }
         Ok(())
     }

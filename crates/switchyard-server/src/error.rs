@@ -36,6 +36,10 @@ pub struct Problem {
     /// The id of the request, also in the `x-request-id` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// A finer stable code under `code`: why a webhook failed verification
+    /// (`signature_mismatch`, `timestamp_out_of_tolerance`, …; see `docs/webhooks-inbound.md`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// An error the API returns to its caller.
@@ -43,6 +47,7 @@ pub struct Problem {
 pub struct ApiError {
     code: ErrorCode,
     detail: Option<String>,
+    reason: Option<&'static str>,
     /// Logged, never shown.
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -52,6 +57,7 @@ impl ApiError {
         Self {
             code,
             detail: None,
+            reason: None,
             source: None,
         }
     }
@@ -67,8 +73,15 @@ impl ApiError {
         Self {
             code: ErrorCode::Internal,
             detail: None,
+            reason: None,
             source: Some(source.into()),
         }
+    }
+
+    /// Adds a finer stable code (see [`Problem::reason`]).
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     pub fn not_found(what: impl std::fmt::Display) -> Self {
@@ -97,6 +110,7 @@ impl From<StoreError> for ApiError {
         Self {
             code,
             detail: None,
+            reason: None,
             source: Some(Box::new(error)),
         }
     }
@@ -127,6 +141,7 @@ impl IntoResponse for ApiError {
             },
             code: self.code.as_str(),
             request_id,
+            reason: self.reason,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();

@@ -27,6 +27,7 @@ pub mod credentials;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod inbound;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;

@@ -17,5 +17,10 @@ pub fn classes(config: &switchyard_config::Config) -> Vec<RetentionClass> {
             jobs_dead: retention.jobs_dead,
         },
     ));
+    classes.extend(switchyard_inbound::retention::classes(
+        switchyard_inbound::retention::RetentionPeriods {
+            inbound_events: retention.inbound_events,
+        },
+    ));
     classes
 }

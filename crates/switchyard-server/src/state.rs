@@ -20,6 +20,7 @@ pub struct AppState {
     /// How long a deleted tenant's rows are kept before the purge.
     pub retention_deleted_tenants: Duration,
     pub runs: switchyard_jobs::runs::RunStore,
+    pub inbound: Arc<crate::inbound::InboundGateway>,
 }
 
 /// The API settings handlers consult on each request.

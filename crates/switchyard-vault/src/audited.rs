@@ -68,6 +68,32 @@ impl AuditedVault {
         self.vault.cache_stats()
     }
 
+    /// Encrypts data-plane bytes (an inbound payload, a response body) with the tenant's data
+    /// key. Not audited: it writes data, it reveals nothing.
+    pub async fn encrypt_blob(
+        &self,
+        tenant: TenantId,
+        aad_context: &[u8],
+        bytes: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.vault
+            .encrypt_blob(&tenant.to_string(), aad_context, bytes)
+            .await
+    }
+
+    /// Decrypts bytes from [`AuditedVault::encrypt_blob`]. Not audited here: a route that shows
+    /// the plaintext to a person records that read itself; the processing pipeline does not.
+    pub async fn decrypt_blob(
+        &self,
+        tenant: TenantId,
+        aad_context: &[u8],
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.vault
+            .decrypt_blob(&tenant.to_string(), aad_context, sealed)
+            .await
+    }
+
     /// Stores a new version of a secret.
     pub async fn put(
         &self,

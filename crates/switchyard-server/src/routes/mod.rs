@@ -2,8 +2,11 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod inbound_events;
+pub mod ingest;
 pub mod operations;
 pub mod runs;
+pub mod sources;
 pub mod tenants;
 mod validation;
 pub mod vault;
@@ -34,11 +37,26 @@ fn documented_routes() -> DocumentedRoutes {
         .routes(routes!(runs::list_runs))
         .routes(routes!(runs::get_run))
         .routes(routes!(runs::retry_run))
+        .routes(routes!(sources::create_source, sources::list_sources))
+        .routes(routes!(
+            sources::get_source,
+            sources::update_source,
+            sources::delete_source
+        ))
+        .routes(routes!(sources::rotate_source_secret))
+        .routes(routes!(inbound_events::list_inbound_events))
+        .routes(routes!(inbound_events::get_inbound_event))
+        .routes(routes!(inbound_events::get_inbound_payload))
+        .routes(routes!(inbound_events::replay_inbound_event))
         .split_for_parts();
     let (operations, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(operations::healthz))
         .routes(routes!(operations::readyz))
         .split_for_parts();
+    let (_, ingest_document) = OpenApiRouter::<AppState>::new()
+        .routes(routes!(ingest::ingest))
+        .split_for_parts();
+    document.merge(ingest_document);
     document.merge(management_document);
     DocumentedRoutes {
         management,
@@ -72,7 +90,13 @@ pub fn router(state: &AppState, serve_api: bool) -> (Router<AppState>, utoipa::o
             auth::middleware,
         ));
     if serve_api {
-        (operations.merge(management), document)
+        // Ingest takes any method a provider uses (handshakes are GET and OPTIONS), has no
+        // bearer auth (the source's scheme verifies it) and its own per-source body limit.
+        let ingest = Router::new().route(
+            "/ingest/{source_id}",
+            axum::routing::any(ingest::ingest).layer(axum::extract::DefaultBodyLimit::disable()),
+        );
+        (operations.merge(management).merge(ingest), document)
     } else {
         (operations, document)
     }

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod errors;
 mod idempotency;
+mod inbound;
 mod isolation;
 mod openapi;
 mod operations;
