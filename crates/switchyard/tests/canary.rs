@@ -221,6 +221,60 @@ async fn exercise_every_route(
         client.send(&format!("{method} {path}"), request).await;
     }
 
+    // The inbound gateway: source secrets go to the vault only, rejected signatures are not
+    // echoed or logged, and a stored payload is encrypted at rest.
+    let source_secret = scanner.canary("webhook source secret");
+    let request = client
+        .request(Method::POST, &format!("/v1/sources?tenant_id={tenant}"))
+        .bearer_auth(admin_token)
+        .json(&json!({"name": "gh", "scheme": "github", "secret": source_secret}));
+    let (status, source) = client.send("create source", request).await;
+    assert_eq!(status, 201);
+    let source_id = source["id"].as_str().unwrap().to_owned();
+    let rotated_secret = scanner.canary("rotated webhook source secret");
+    let request = client
+        .request(
+            Method::POST,
+            &format!("/v1/sources/{source_id}/rotate-secret?tenant_id={tenant}"),
+        )
+        .bearer_auth(admin_token)
+        .json(&json!({"secret": rotated_secret}));
+    assert_eq!(client.send("rotate source secret", request).await.0, 200);
+    let forged = scanner.canary("forged signature");
+    let request = client
+        .request(Method::POST, &format!("/ingest/{source_id}"))
+        .header("x-hub-signature-256", format!("sha256={forged}"))
+        .header("x-github-event", "push")
+        .body("{}");
+    assert_eq!(client.send("forged delivery", request).await.0, 401);
+    let request = client
+        .request(Method::POST, &format!("/v1/sources?tenant_id={tenant}"))
+        .bearer_auth(admin_token)
+        .json(&json!({"name": "open", "scheme": "none", "allow_unverified": true}));
+    let (_, open) = client.send("create open source", request).await;
+    let payload_secret = scanner.canary("webhook payload field");
+    let request = client
+        .request(
+            Method::POST,
+            &format!("/ingest/{}", open["id"].as_str().unwrap()),
+        )
+        .header("content-type", "application/json")
+        .body(json!({"api_token": payload_secret}).to_string());
+    let (status, event) = client.send("open delivery", request).await;
+    assert_eq!(status, 200);
+    for path in [
+        format!("/v1/sources?tenant_id={tenant}"),
+        format!("/v1/sources/{source_id}?tenant_id={tenant}"),
+        format!("/v1/inbound-events?tenant_id={tenant}"),
+        format!(
+            "/v1/inbound-events/{}?tenant_id={tenant}",
+            event["id"].as_str().unwrap()
+        ),
+    ] {
+        let request = client.request(Method::GET, &path).bearer_auth(admin_token);
+        client.send(&path, request).await;
+    }
+
     // Last, crypto-shred the tenant.
     let request = client
         .request(Method::DELETE, &format!("/v1/tenants/{tenant}"))

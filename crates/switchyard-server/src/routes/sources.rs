@@ -91,6 +91,27 @@ pub fn acting_tenant(
     Ok(tenant)
 }
 
+/// The tenant of an existing source, checked in the order that leaks nothing: another
+/// tenant's source is not found whatever the key's role, and only then is the role checked.
+async fn owned_source(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: Option<TenantId>,
+    id: SourceId,
+    role: Role,
+) -> Result<TenantId, ApiError> {
+    let tenant = acting_tenant(principal, tenant_id, Role::Read)?;
+    state
+        .inbound
+        .sources
+        .get(tenant, id)
+        .await
+        .map_err(inbound_error)?
+        .ok_or_else(|| ApiError::not_found(format_args!("source `{id}`")))?;
+    principal.require_tenant(tenant, role)?;
+    Ok(tenant)
+}
+
 /// Maps the gateway's errors onto the API's.
 pub fn inbound_error(error: InboundError) -> ApiError {
     match error {
@@ -331,7 +352,7 @@ pub async fn update_source(
     ApiQuery(lookup): ApiQuery<TenantLookup>,
     ApiJson(request): ApiJson<UpdateSourceRequest>,
 ) -> Result<axum::Json<SourceResponse>, ApiError> {
-    let tenant = acting_tenant(&principal, lookup.tenant_id, Role::Write)?;
+    let tenant = owned_source(&state, &principal, lookup.tenant_id, id, Role::Write).await?;
     let source = state
         .inbound
         .sources
@@ -377,7 +398,7 @@ pub async fn delete_source(
     ApiPath(id): ApiPath<SourceId>,
     ApiQuery(lookup): ApiQuery<TenantLookup>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = acting_tenant(&principal, lookup.tenant_id, Role::Write)?;
+    let tenant = owned_source(&state, &principal, lookup.tenant_id, id, Role::Write).await?;
     let deleted = state
         .inbound
         .sources
@@ -417,7 +438,7 @@ pub async fn rotate_source_secret(
     ApiQuery(lookup): ApiQuery<TenantLookup>,
     ApiJson(request): ApiJson<RotateSourceSecretRequest>,
 ) -> Result<axum::Json<SourceResponse>, ApiError> {
-    let tenant = acting_tenant(&principal, lookup.tenant_id, Role::Admin)?;
+    let tenant = owned_source(&state, &principal, lookup.tenant_id, id, Role::Admin).await?;
     let grace = request.grace_period_seconds.unwrap_or(86_400);
     if grace > 30 * 86_400 {
         return Err(ApiError::new(ErrorCode::ValidationFailed)

@@ -11,6 +11,8 @@ struct TenantResources {
     tenant: String,
     key_id: String,
     run_id: String,
+    source_id: String,
+    inbound_event_id: String,
 }
 
 fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Value>)> {
@@ -55,6 +57,44 @@ fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Valu
             Some(json!({})),
         ),
         (Method::GET, format!("/v1/runs?tenant_id={tenant}"), None),
+        (Method::GET, format!("/v1/sources/{}", a.source_id), None),
+        (
+            Method::PATCH,
+            format!("/v1/sources/{}", a.source_id),
+            Some(json!({"name": "taken over"})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/sources/{}/rotate-secret", a.source_id),
+            Some(json!({"secret": "intruder"})),
+        ),
+        (Method::DELETE, format!("/v1/sources/{}", a.source_id), None),
+        (Method::GET, format!("/v1/sources?tenant_id={tenant}"), None),
+        (
+            Method::POST,
+            format!("/v1/sources?tenant_id={tenant}"),
+            Some(json!({"name": "planted", "scheme": "none", "allow_unverified": true})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/inbound-events/{}", a.inbound_event_id),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/inbound-events/{}/payload", a.inbound_event_id),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/inbound-events/{}/replay", a.inbound_event_id),
+            Some(json!({})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/inbound-events?tenant_id={tenant}"),
+            None,
+        ),
     ]
 }
 
@@ -66,7 +106,12 @@ backend_tests! { TestApp;
         // A has a run of its own (its data key rotation).
         let rotated = app.post(&format!("/v1/tenants/{tenant_a}/vault/rotate-dek"), &key_a, &json!({})).await;
         let run_id = rotated.json()["run_id"].as_str().unwrap().to_owned();
-        let resources = TenantResources { tenant: tenant_a.clone(), key_id: key_id_a, run_id };
+        // …and a webhook source with one received event.
+        let source = app.post("/v1/sources", &key_a, &json!({"name": "a", "scheme": "none", "allow_unverified": true})).await.json();
+        let source_id = source["id"].as_str().unwrap().to_owned();
+        let ingested = reqwest::Client::new().post(source["ingest_url"].as_str().unwrap()).body("{}").send().await.unwrap();
+        let inbound_event_id = ingested.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let resources = TenantResources { tenant: tenant_a.clone(), key_id: key_id_a, run_id, source_id, inbound_event_id };
 
         for role in ["admin", "write", "read"] {
             let (_, key_b) = app.create_api_key(&tenant_b, role).await;
@@ -96,6 +141,11 @@ backend_tests! { TestApp;
         assert_eq!(runs["data"].as_array().unwrap().len(), 1, "B created no run for A: {runs}");
         let b_runs = app.get("/v1/runs", &admin_b).await.json();
         assert!(b_runs["data"].as_array().unwrap().is_empty(), "{b_runs}");
+        let source = app.get(&format!("/v1/sources/{}", resources.source_id), &key_a).await.json();
+        assert_eq!(source["name"], "a", "B renamed nothing: {source}");
+        let a_sources = app.get("/v1/sources", &key_a).await.json();
+        assert_eq!(a_sources["data"].as_array().unwrap().len(), 1, "B planted no source: {a_sources}");
+        assert!(app.get("/v1/sources", &admin_b).await.json()["data"].as_array().unwrap().is_empty());
     }
 
     async fn a_key_id_of_another_tenant_is_not_found_under_ones_own(app) {
