@@ -22,6 +22,9 @@ use sha2::Sha256;
 use switchyard_test_support::{TestApp, TestBackend};
 use switchyard_webhooks::standard_webhooks::{self, SigningSecret};
 
+/// Makes request number `n`.
+type RequestFactory = Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>;
+
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -44,11 +47,7 @@ struct Report {
 }
 
 /// Sends `total` requests from `concurrency` tasks; `build(n)` makes request `n`.
-async fn load(
-    total: usize,
-    concurrency: usize,
-    build: Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>,
-) -> Report {
+async fn load(total: usize, concurrency: usize, build: RequestFactory) -> Report {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
@@ -146,39 +145,37 @@ async fn ingest(
     assert_eq!(created.status, 201, "{}", created.text());
     let url = created.json()["ingest_url"].as_str().unwrap().to_owned();
     let body = body();
-    let build: Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync> =
-        match scheme {
-            "github" => {
-                let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-                mac.update(body.as_bytes());
-                let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-                Arc::new(move |client, n| {
-                    client
-                        .post(&url)
-                        .header("x-hub-signature-256", &signature)
-                        .header("x-github-event", "push")
-                        .header("x-github-delivery", format!("bench-{n}"))
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                })
-            }
-            _ => {
-                let secret = SigningSecret::parse(SECRET).unwrap();
-                Arc::new(move |client, n| {
-                    let id = format!("msg_bench_{n}");
-                    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-                    let signature =
-                        standard_webhooks::sign(&id, timestamp, body.as_bytes(), &secret);
-                    client
-                        .post(&url)
-                        .header("webhook-id", id)
-                        .header("webhook-timestamp", timestamp.to_string())
-                        .header("webhook-signature", signature)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                })
-            }
-        };
+    let build: RequestFactory = match scheme {
+        "github" => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+            mac.update(body.as_bytes());
+            let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+            Arc::new(move |client, n| {
+                client
+                    .post(&url)
+                    .header("x-hub-signature-256", &signature)
+                    .header("x-github-event", "push")
+                    .header("x-github-delivery", format!("bench-{n}"))
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+        }
+        _ => {
+            let secret = SigningSecret::parse(SECRET).unwrap();
+            Arc::new(move |client, n| {
+                let id = format!("msg_bench_{n}");
+                let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+                let signature = standard_webhooks::sign(&id, timestamp, body.as_bytes(), &secret);
+                client
+                    .post(&url)
+                    .header("webhook-id", id)
+                    .header("webhook-timestamp", timestamp.to_string())
+                    .header("webhook-signature", signature)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+        }
+    };
     let report = load(total, concurrency, build).await;
     app.stop().await;
     Some(report)
