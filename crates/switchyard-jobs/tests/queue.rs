@@ -84,6 +84,19 @@ backend_tests! { TestStore;
         tx.commit().await.unwrap();
         assert_eq!(again.id, first.id);
         assert!(fresh.created);
+
+        // A key repeated within one batch: the first job wins, as if enqueued one by one.
+        let batch = vec![
+            NewJob::new("test", json!(5)).unique_key("sync:conn_3"),
+            NewJob::new("test", json!(6)),
+            NewJob::new("test", json!(7)).unique_key("sync:conn_3"),
+            NewJob::new("test", json!(8)).unique_key("sync:conn_1"),
+        ];
+        let results = queue::enqueue_many(&db, batch).await.unwrap();
+        assert_eq!(results.iter().map(|r| r.created).collect::<Vec<_>>(), vec![true, true, false, false]);
+        assert_eq!(results[2].id, results[0].id);
+        assert_eq!(results[3].id, first.id);
+        assert_eq!(queue::get(&db, results[0].id).await.unwrap().unwrap().payload, json!(5));
     }
 
     async fn enqueue_follows_the_callers_transaction(store) {
@@ -185,6 +198,74 @@ backend_tests! { TestStore;
                 pending.remove(&job.id);
             }
         }
+    }
+
+    async fn every_tenant_gets_its_turn_in_each_claim(store) {
+        let db = database(&store);
+        let big = TenantId::generate();
+        let small: Vec<TenantId> = (0..3).map(|_| TenantId::generate()).collect();
+        // The big tenant's backlog spans two kinds; its rank counts across both.
+        let backlog: Vec<NewJob> = (0..3_000)
+            .map(|n| NewJob::new(if n % 2 == 0 { "test" } else { "other" }, json!(n)).tenant(big))
+            .collect();
+        queue::enqueue_many(&db, backlog).await.unwrap();
+        let mut few = Vec::new();
+        for tenant in &small {
+            few.extend((0..4).map(|n| NewJob::new("test", json!(n)).tenant(*tenant)));
+        }
+        few.extend((0..4).map(|n| NewJob::new("other", json!(n)))); // platform jobs
+        queue::enqueue_many(&db, few).await.unwrap();
+
+        let mut req = request("wrk_a", 10);
+        req.kinds = vec!["test".to_owned(), "other".to_owned()];
+        let per_tenant = |jobs: &[queue::Job]| {
+            let mut counts = std::collections::HashMap::new();
+            for job in jobs {
+                *counts.entry(job.tenant.map(|t| t.to_string()).unwrap_or_default()).or_insert(0) += 1;
+            }
+            counts
+        };
+        // Five tenants (platform jobs count as one): every claim of 10 takes each one's first
+        // two jobs, whatever the backlog behind them.
+        for round in 0..2 {
+            let claimed = queue::claim(&db, &req).await.unwrap();
+            let counts = per_tenant(&claimed);
+            assert_eq!(counts.len(), 5, "round {round}: {counts:?}");
+            assert!(counts.values().all(|n| *n == 2), "round {round}: {counts:?}");
+        }
+        // Only the big tenant is left: a claim is full again.
+        let claimed = queue::claim(&db, &req).await.unwrap();
+        assert_eq!(claimed.len(), 10);
+        assert!(claimed.iter().all(|job| job.tenant == Some(big)));
+
+        // The per-tenant cap holds within a claim, and platform jobs can be excluded too.
+        queue::enqueue(&db, NewJob::new("test", json!("s")).tenant(small[0])).await.unwrap();
+        queue::enqueue(&db, NewJob::new("test", json!("p"))).await.unwrap();
+        let mut capped = request("wrk_b", 10);
+        capped.kinds = req.kinds.clone();
+        capped.per_tenant = 1;
+        capped.exclude_tenants = vec![String::new()];
+        let claimed = queue::claim(&db, &capped).await.unwrap();
+        let counts = per_tenant(&claimed);
+        assert_eq!(counts.len(), 2, "{counts:?}");
+        assert!(counts.values().all(|n| *n == 1));
+        assert!(!counts.contains_key(""), "platform jobs were excluded");
+    }
+
+    async fn priority_orders_a_tenants_jobs_across_kinds(store) {
+        let db = database(&store);
+        let tenant = TenantId::generate();
+        let now = OffsetDateTime::now_utc();
+        let early = queue::enqueue(&db, NewJob::new("test", json!(1)).tenant(tenant).run_at(now - time::Duration::seconds(10))).await.unwrap().id;
+        let urgent = queue::enqueue(&db, NewJob::new("other", json!(2)).tenant(tenant).priority(5)).await.unwrap().id;
+        let late = queue::enqueue(&db, NewJob::new("other", json!(3)).tenant(tenant).run_at(now - time::Duration::seconds(5))).await.unwrap().id;
+        let mut req = request("wrk_a", 1);
+        req.kinds = vec!["test".to_owned(), "other".to_owned()];
+        let mut order = Vec::new();
+        while let Some(job) = queue::claim(&db, &req).await.unwrap().pop() {
+            order.push(job.id);
+        }
+        assert_eq!(order, vec![urgent, early, late]);
     }
 
     async fn excluded_tenants_are_skipped(store) {

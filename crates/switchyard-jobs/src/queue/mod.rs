@@ -18,7 +18,7 @@
 mod failure;
 mod sql;
 
-use std::{fmt, str::FromStr, sync::LazyLock};
+use std::{collections::HashSet, fmt, str::FromStr, sync::LazyLock};
 
 use serde_json::Value;
 use switchyard_core::TenantId;
@@ -315,6 +315,39 @@ macro_rules! enqueue_on {
     }};
 }
 
+/// PostgreSQL enqueue: the batch in one statement, then a look-up per unique key that existed.
+async fn enqueue_postgres(
+    conn: &mut sqlx::PgConnection,
+    jobs: &[NewJob],
+    now: OffsetDateTime,
+) -> Result<Vec<Enqueued>, QueueError> {
+    let ids: Vec<JobId> = jobs.iter().map(|_| JobId::generate()).collect();
+    let rows: Vec<(String, &NewJob)> = ids.iter().map(|id| id.to_string()).zip(jobs).collect();
+    let inserted: HashSet<String> = sql::postgres_insert_many(conn, &rows, now)
+        .await?
+        .into_iter()
+        .collect();
+    let mut results = Vec::with_capacity(rows.len());
+    for (id, (text, job)) in ids.into_iter().zip(&rows) {
+        if inserted.contains(text) {
+            results.push(Enqueued { id, created: true });
+            continue;
+        }
+        // Only a unique key conflicts; see `enqueue_on!`.
+        let key = job.unique_key.as_deref().unwrap_or_default();
+        let existing = sql::postgres::find_unique(conn, key)
+            .await?
+            .ok_or_else(|| {
+                QueueError::Corrupt(format!("unique key `{key}` conflicted but is gone"))
+            })?;
+        results.push(Enqueued {
+            id: parse_job_id(&existing)?,
+            created: false,
+        });
+    }
+    Ok(results)
+}
+
 /// Enqueues a job on its own (autocommit).
 ///
 /// # Errors
@@ -370,7 +403,7 @@ pub async fn enqueue_many_in(
             results
         }
         BackendTransaction::Postgres(tx) => {
-            let results = enqueue_on!(postgres, &mut **tx, jobs, now);
+            let results = enqueue_postgres(tx, &jobs, now).await?;
             if results.iter().any(|r| r.created) {
                 // NOTIFY is transactional: delivered at commit, dropped on rollback.
                 notify_postgres(tx).await?;
@@ -546,6 +579,11 @@ pub struct ClaimRequest {
 
 /// Claims up to `limit` runnable jobs, fairly across tenants, and leases them to `owner`.
 /// Each claimed job's `attempts` is the number of the attempt now starting.
+///
+/// Every tenant's first job comes before anyone's second (then priority, then `run_at`), and
+/// the cost does not grow with the backlog (see `sql.rs`). A claim may return fewer than
+/// `limit` jobs while more are runnable; an empty claim means nothing is runnable now (or
+/// another worker is claiming all of it at this instant).
 ///
 /// # Errors
 /// [`QueueError::Database`] on a database failure.

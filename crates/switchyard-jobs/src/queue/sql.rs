@@ -75,38 +75,127 @@ pub(super) struct ClaimParams<'a> {
 /// candidates are locked by another claimer and skipped, so look a little further.
 pub(super) const CANDIDATE_FACTOR: i64 = 4;
 
-/// Fairness: rank runnable jobs within their tenant (platform jobs form one group), then take
-/// every tenant's first job before anyone's second. A tenant with a backlog of thousands thus
-/// delays another tenant's job by at most one claim per tenant ahead of it. One statement, so
-/// it is atomic without an explicit write transaction. (`$8`, the candidate count, only
-/// matters on PostgreSQL; it is used here so both statements take the same binds.)
-const SQLITE_CLAIM: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1, \
+// The fair claim, index-driven (`jobs_claim` in migration 0007: `(kind, COALESCE(tenant_id,
+// ''), priority DESC, run_at, id) WHERE status IN ('queued', 'failed')`), so its cost depends
+// on the number of (kind, tenant) groups with runnable jobs and the batch size, not on the
+// backlog:
+//
+// 1. `groups`: the distinct tenants per requested kind, by a loose index scan (one index
+//    descent per group, each seeking past the previous tenant). Platform jobs are tenant ''.
+// 2. `quota`: q = min(per-tenant cap, ceil(candidates / groups)) jobs per group, at least 1.
+// 3. `heads`: each group's first q runnable jobs straight off the index, in claim order.
+// 4. Rank within the tenant (across its kinds) and take every tenant's first job before
+//    anyone's second, then by priority and run_at: one tenant's backlog delays another
+//    tenant's job by at most one claim per tenant ahead of it. Ranks up to q are exact (each
+//    kind contributed its own first q), so only those are kept.
+//
+// A claim can return fewer jobs than asked while more are runnable (q rows per group are a
+// sample, not the whole backlog); the worker simply claims again.
+//
+// Binds, the same on both backends: $1 now, $2 kinds, $3 excluded tenants, $4 per-tenant
+// cap, $5 limit, $6 owner, $7 lease expiry, $8 candidates.
+macro_rules! claim_ranking {
+    (
+        kinds: $kinds:literal,
+        excluded: $excluded:literal,
+        group_jobs: $open:literal ... $close:literal,
+        group_columns: $columns:literal,
+        quota_also: $quota_also:literal $(,)?
+    ) => {
+        concat!(
+            "WITH RECURSIVE groups(kind, tenant) AS ( \
+                SELECT k.value, (SELECT COALESCE(j.tenant_id, '') FROM jobs j \
+                    WHERE j.status IN ('queued', 'failed') AND j.kind = k.value \
+                    ORDER BY COALESCE(j.tenant_id, '') LIMIT 1) \
+                FROM ",
+            $kinds,
+            " \
+                UNION ALL \
+                SELECT g.kind, (SELECT COALESCE(j.tenant_id, '') FROM jobs j \
+                    WHERE j.status IN ('queued', 'failed') AND j.kind = g.kind \
+                      AND COALESCE(j.tenant_id, '') > g.tenant \
+                    ORDER BY COALESCE(j.tenant_id, '') LIMIT 1) \
+                FROM groups g WHERE g.tenant IS NOT NULL \
+             ), eligible AS ( \
+                SELECT kind, tenant FROM groups \
+                WHERE tenant IS NOT NULL AND NOT (",
+            $excluded,
+            ") \
+             ), quota AS ( \
+                SELECT CASE WHEN n = 0 THEN 1 WHEN ($8 + n - 1) / n > $4 THEN $4 \
+                    ELSE ($8 + n - 1) / n END AS q \
+                FROM (SELECT COUNT(*) AS n FROM eligible) counted",
+            $quota_also,
+            " \
+             ), heads AS ( \
+                SELECT h.id, g.tenant, h.priority, h.run_at FROM eligible g ",
+            $open,
+            "SELECT ",
+            $columns,
+            " FROM jobs j \
+                    WHERE j.status IN ('queued', 'failed') AND j.kind = g.kind \
+                      AND COALESCE(j.tenant_id, '') = g.tenant AND j.run_at <= $1 \
+                    ORDER BY j.priority DESC, j.run_at, j.id \
+                    LIMIT (SELECT q FROM quota)",
+            $close,
+            " \
+             ), ranked AS ( \
+                SELECT id, priority, run_at, row_number() OVER ( \
+                    PARTITION BY tenant ORDER BY priority DESC, run_at, id) AS tenant_rank \
+                FROM heads \
+             ), candidates AS ( \
+                SELECT id, tenant_rank, priority, run_at FROM ranked \
+                WHERE tenant_rank <= (SELECT q FROM quota) \
+                ORDER BY tenant_rank, priority DESC, run_at, id LIMIT $8 \
+             ) "
+        )
+    };
+}
+
+/// SQLite has no LATERAL: `j.id IN (correlated subquery)` is evaluated per group and looked up
+/// by primary key, which is the same plan. One statement, so it is atomic without an explicit
+/// write transaction (SQLite has a single writer; nothing to skip).
+const SQLITE_CLAIM: &str = concat!(
+    claim_ranking!(
+        kinds: "json_each($2) AS k",
+        excluded: "tenant IN (SELECT value FROM json_each($3))",
+        group_jobs: "JOIN jobs h ON h.id IN (" ... ")",
+        group_columns: "j.id",
+        quota_also: "",
+    ),
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, \
         lease_owner = $6, lease_expires_at = $7, started_at = $1, updated_at = $1 \
-     WHERE id IN ( \
-        SELECT id FROM ( \
-            SELECT id, priority, run_at, row_number() OVER ( \
-                PARTITION BY tenant_id ORDER BY priority DESC, run_at, id) AS tenant_rank \
-            FROM jobs \
-            WHERE status IN ('queued', 'failed') AND run_at <= $1 \
-              AND kind IN (SELECT value FROM json_each($2)) \
-              AND COALESCE(tenant_id, '') NOT IN (SELECT value FROM json_each($3)) \
-        ) WHERE tenant_rank <= $4 \
-        ORDER BY tenant_rank, priority DESC, run_at, id LIMIT MIN($5, $8) \
-     ) RETURNING ";
+     WHERE id IN (SELECT id FROM candidates \
+        ORDER BY tenant_rank, priority DESC, run_at, id LIMIT $5) \
+     RETURNING "
+);
 
 /// As on SQLite, plus `FOR UPDATE SKIP LOCKED` so concurrent claimers in other processes take
 /// disjoint jobs without waiting on each other; the lock re-checks the status, so a job
 /// claimed and committed by another process meanwhile is not taken twice.
-const POSTGRES_CLAIM: &str = "WITH ranked AS ( \
-        SELECT id, priority, run_at, row_number() OVER ( \
-            PARTITION BY tenant_id ORDER BY priority DESC, run_at, id) AS tenant_rank \
-        FROM jobs \
-        WHERE status IN ('queued', 'failed') AND run_at <= $1 \
-          AND kind = ANY($2) AND NOT (COALESCE(tenant_id, '') = ANY($3)) \
-     ), candidates AS ( \
-        SELECT id, tenant_rank, priority, run_at FROM ranked WHERE tenant_rank <= $4 \
-        ORDER BY tenant_rank, priority DESC, run_at, id LIMIT $8 \
-     ), locked AS ( \
+///
+/// The claim commits with `synchronous_commit = off` (transaction-local, set inside the
+/// statement so it costs no round trip): it returns without waiting for the WAL flush, which
+/// on a slow disk is most of a claim's time. This loses nothing the queue promises. Other
+/// sessions see the claim at commit either way; only a *server* crash within the WAL writer's
+/// delay (well under a second) can forget it, and then the job is simply `queued` again: the
+/// worker's completion finds no lease (`status = 'running'` fails) and reports it lost, and
+/// the job runs again, which at-least-once delivery already allows (handlers are
+/// idempotent). The attempt is then not counted. Enqueues and completions keep synchronous
+/// commits: an enqueue that returned, and a success once recorded, survive a crash. A later
+/// synchronous commit also flushes every earlier WAL record, so a recorded completion implies
+/// its claim is durable.
+const POSTGRES_CLAIM: &str = concat!(
+    claim_ranking!(
+        kinds: "unnest($2::text[]) AS k(value)",
+        excluded: "tenant = ANY($3)",
+        group_jobs: "CROSS JOIN LATERAL (" ... ") h",
+        group_columns: "j.id, j.priority, j.run_at",
+        // Evaluated once, with the quota; see the note above on why a claim need not wait
+        // for its WAL flush.
+        quota_also: ", (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed",
+    ),
+    ", locked AS ( \
         SELECT j.id AS locked_id FROM jobs j JOIN candidates c ON c.id = j.id \
         WHERE j.status IN ('queued', 'failed') \
         ORDER BY c.tenant_rank, c.priority DESC, c.run_at, c.id \
@@ -114,7 +203,8 @@ const POSTGRES_CLAIM: &str = "WITH ranked AS ( \
      ) \
      UPDATE jobs SET status = 'running', attempts = attempts + 1, \
         lease_owner = $6, lease_expires_at = $7, started_at = $1, updated_at = $1 \
-     FROM locked WHERE jobs.id = locked.locked_id RETURNING ";
+     FROM locked WHERE jobs.id = locked.locked_id RETURNING "
+);
 
 /// Completes a batch in one statement. The `id:attempt` keys make each completion apply only
 /// to the attempt that ran; the owner filter uses the partial index first, so the expression
@@ -137,6 +227,8 @@ macro_rules! queue_statements {
 
             use super::{COLUMNS, ClaimParams, JobRow};
 
+            // PostgreSQL enqueues in one statement per batch (`postgres_insert_many`).
+            #[allow(dead_code)]
             pub(in crate::queue) async fn insert(
                 conn: &mut $conn,
                 id: &str,
@@ -438,3 +530,58 @@ queue_statements!(
     super::POSTGRES_CLAIM,
     super::POSTGRES_COMPLETE_MANY
 );
+
+/// Several enqueues in one statement (PostgreSQL): one round trip for a batch instead of one
+/// per job. Rows whose unique key exists are skipped, as the single-row insert skips them;
+/// rows go in in batch order, so of two with the same key the first is kept, as with one
+/// insert per job. Returns the ids inserted.
+pub(super) async fn postgres_insert_many(
+    conn: &mut sqlx::PgConnection,
+    rows: &[(String, &crate::queue::NewJob)],
+    now: OffsetDateTime,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut kinds = Vec::with_capacity(rows.len());
+    let mut tenants = Vec::with_capacity(rows.len());
+    let mut payloads = Vec::with_capacity(rows.len());
+    let mut priorities = Vec::with_capacity(rows.len());
+    let mut run_ats = Vec::with_capacity(rows.len());
+    let mut max_attempts = Vec::with_capacity(rows.len());
+    let mut unique_keys = Vec::with_capacity(rows.len());
+    for (id, job) in rows {
+        ids.push(id.clone());
+        kinds.push(job.kind.clone());
+        tenants.push(job.tenant.map(|t| t.to_string()));
+        payloads.push(sqlx::types::Json(&job.payload));
+        priorities.push(job.priority);
+        run_ats.push(job.run_at.unwrap_or(now));
+        max_attempts.push(
+            job.max_attempts
+                .map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
+        );
+        unique_keys.push(job.unique_key.clone());
+    }
+    let inserted: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO jobs (id, kind, tenant_id, payload, priority, status, run_at, attempts, \
+            max_attempts, unique_key, created_at, updated_at) \
+         SELECT id, kind, tenant_id, payload, priority, 'queued', run_at, 0, max_attempts, \
+            unique_key, $9, $9 \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::int4[], \
+            $6::timestamptz[], $7::int4[], $8::text[]) WITH ORDINALITY \
+            AS n(id, kind, tenant_id, payload, priority, run_at, max_attempts, unique_key, nth) \
+         ORDER BY nth \
+         ON CONFLICT (unique_key) DO NOTHING RETURNING id",
+    )
+    .bind(ids)
+    .bind(kinds)
+    .bind(tenants)
+    .bind(payloads)
+    .bind(priorities)
+    .bind(run_ats)
+    .bind(max_attempts)
+    .bind(unique_keys)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(inserted.into_iter().map(|(id,)| id).collect())
+}

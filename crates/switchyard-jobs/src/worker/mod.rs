@@ -3,10 +3,13 @@
 //!
 //! One [`Worker`] is one claim loop plus a task per running job. The loop claims when it has
 //! free slots, in batches of up to [`WorkerOptions::claim_batch`] (a deep queue is drained
-//! with one query per batch, not per job), then sleeps until a wake-up (PostgreSQL
-//! `LISTEN switchyard_jobs`, or SQLite's in-process signal), a finished job frees a slot when
-//! all were busy, the next delayed `run_at` is due, or [`WorkerOptions::poll_interval`]
-//! passes (the fallback for missed notifications).
+//! with one query per batch, not per job), and claims again at once while claims return jobs;
+//! then it sleeps until a wake-up (PostgreSQL `LISTEN switchyard_jobs`, or SQLite's
+//! in-process signal), a quarter of the slots are free again when it ran short of them, the
+//! next delayed `run_at` is due, or [`WorkerOptions::poll_interval`] passes (the fallback for
+//! missed notifications). A slot is free when the handler returns; successes are then
+//! recorded in batches by a completer task (one UPDATE per batch), and the job's task waits
+//! for that before it ends.
 //!
 //! Side tasks: a heartbeat renewing every lease this worker holds with one statement, a
 //! reaper requeueing jobs whose lease expired (their process died), and the gauge refresher.
@@ -129,6 +132,7 @@ impl Worker {
         let id = format!("wrk_{}", Ulid::new());
         let (ready_tx, ready) = watch::channel(false);
         let (completions, completion_receiver) = mpsc::unbounded_channel();
+        let (handler_done, handler_done_receiver) = mpsc::unbounded_channel();
         tokio::spawn(record_completions(
             database.clone(),
             id.clone(),
@@ -145,12 +149,14 @@ impl Worker {
                 registry,
                 owner: id.clone(),
                 completions,
+                handler_done,
             }),
             options,
             shutdown,
             running: HashMap::new(),
             per_kind: HashMap::new(),
             per_tenant: HashMap::new(),
+            handler_done: handler_done_receiver,
             tasks: JoinSet::new(),
             report: WorkerReport::default(),
         };
@@ -185,6 +191,8 @@ struct Context {
     registry: Registry,
     owner: String,
     completions: mpsc::UnboundedSender<Completion>,
+    /// A handler returned: its slot is free, though its outcome may still be being recorded.
+    handler_done: mpsc::UnboundedSender<(JobId, u32)>,
 }
 
 /// A succeeded attempt waiting to be recorded by the completer. `ack` answers whether it was
@@ -233,6 +241,7 @@ async fn record_completions(
 /// How a job's task ended, for the loop's bookkeeping.
 struct Finished {
     id: JobId,
+    attempt: u32,
     outcome: Outcome,
 }
 
@@ -258,6 +267,9 @@ struct Runtime {
     running: HashMap<JobId, Running>,
     per_kind: HashMap<String, usize>,
     per_tenant: HashMap<String, usize>,
+    handler_done: mpsc::UnboundedReceiver<(JobId, u32)>,
+    /// Job tasks, including those whose handler returned and that wait for their outcome to
+    /// be recorded (shutdown waits for those too, before releasing leases).
     tasks: JoinSet<Finished>,
     report: WorkerReport,
 }
@@ -289,6 +301,10 @@ impl Runtime {
         let mut error_backoff = Duration::from_millis(50);
         let refill = (self.options.concurrency / 4).max(1);
         let mut wake_alive = true;
+        // Free slots needed to claim: any after a wake-up or a timeout (a new job should start
+        // at once), a quarter of them right after a successful claim (many one-job claims
+        // would cost a query each for little).
+        let mut min_claim = 1;
 
         'outer: while !self.shutdown.is_cancelled() {
             if last_reap.is_none_or(|at| at.elapsed() >= self.options.reap_interval) {
@@ -297,14 +313,29 @@ impl Runtime {
             }
             // Anything enqueued from here on will show as a change, even during the claim.
             wake.borrow_and_update();
+            // Count the slots freed while we were claiming, so the next claim asks for all of
+            // them rather than for what the last claim left.
+            while let Ok((id, attempt)) = self.handler_done.try_recv() {
+                self.forget(id, attempt);
+            }
+            while let Some(finished) = self.tasks.try_join_next() {
+                self.finished(finished);
+            }
             let free = self.options.concurrency.saturating_sub(self.running.len());
             let mut sleep_for = self.options.poll_interval;
-            if free > 0 {
+            let short_of_slots = free == 0 || free < min_claim;
+            if !short_of_slots {
                 match self.claim(free).await {
-                    Ok((claimed, asked)) => {
+                    Ok(started) => {
                         error_backoff = Duration::from_millis(50);
-                        if claimed > 0 && claimed == asked {
-                            // Probably more waiting: claim again without sleeping.
+                        if started > 0 {
+                            // Maybe more waiting (a claim samples a few jobs per tenant, so a
+                            // short batch does not mean an empty queue): claim again without
+                            // sleeping; an empty claim is one cheap index probe per tenant.
+                            // Yield first so the jobs just started get going: short ones free
+                            // their slot before the next claim counts them.
+                            min_claim = refill;
+                            tokio::task::yield_now().await;
                             continue;
                         }
                         if let Ok(Some(next)) = queue::next_run_at(&self.context.database).await {
@@ -320,7 +351,6 @@ impl Runtime {
                     }
                 }
             }
-            let all_busy = self.running.len() >= self.options.concurrency;
             let deadline = tokio::time::Instant::now() + sleep_for;
             loop {
                 tokio::select! {
@@ -330,18 +360,30 @@ impl Runtime {
                             wake_alive = false;
                             continue;
                         }
+                        min_claim = 1;
                         break;
                     }
-                    Some(finished) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                        self.finished(finished);
-                        // A freed slot matters only if we stopped claiming for lack of one,
-                        // and one claim query per freed slot would cost a backlog scan per
-                        // job: refill once a quarter of the slots are free.
-                        if all_busy && self.running.len() + refill <= self.options.concurrency {
+                    Some((id, attempt)) = self.handler_done.recv() => {
+                        // The slot is free once the handler returns, not once its success is
+                        // committed: holding it through the commit would cap a worker at
+                        // `concurrency` jobs per commit latency.
+                        self.forget(id, attempt);
+                        if short_of_slots && self.running.len() + refill <= self.options.concurrency {
                             break;
                         }
                     }
-                    () = tokio::time::sleep_until(deadline) => break,
+                    Some(finished) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                        self.finished(finished);
+                        // A freed slot matters only if we stopped claiming for lack of one:
+                        // refill once a quarter of the slots are free.
+                        if short_of_slots && self.running.len() + refill <= self.options.concurrency {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep_until(deadline) => {
+                        min_claim = 1;
+                        break;
+                    }
                 }
             }
         }
@@ -407,8 +449,8 @@ impl Runtime {
     }
 
     /// Claims up to `free` jobs of kinds with a free slot and starts them. Returns how many
-    /// were claimed and how many were asked for.
-    async fn claim(&mut self, free: usize) -> Result<(usize, usize), QueueError> {
+    /// were started (or settled).
+    async fn claim(&mut self, free: usize) -> Result<usize, QueueError> {
         let kinds: Vec<String> = self
             .context
             .registry
@@ -417,6 +459,11 @@ impl Runtime {
             .filter(|kind| self.kind_free(kind) > 0)
             .cloned()
             .collect();
+        // Do not claim more than the kind limits leave room for: an excess claim costs a
+        // release (and a wake-up of every worker) per job.
+        let kind_room = kinds.iter().fold(0usize, |room, kind| {
+            room.saturating_add(self.kind_free(kind))
+        });
         let exclude_tenants: Vec<String> = match self.options.tenant_share {
             Some(share) => self
                 .per_tenant
@@ -426,7 +473,7 @@ impl Runtime {
                 .collect(),
             None => Vec::new(),
         };
-        let limit = free.min(self.options.claim_batch as usize);
+        let limit = free.min(self.options.claim_batch as usize).min(kind_room);
         let request = ClaimRequest {
             owner: self.context.owner.clone(),
             kinds,
@@ -439,11 +486,13 @@ impl Runtime {
             lease: time::Duration::try_from(self.options.lease).unwrap_or(time::Duration::MINUTE),
         };
         let jobs = queue::claim(&self.context.database, &request).await?;
-        let claimed = jobs.len();
+        let mut started = 0;
         for job in jobs {
-            self.start_job(job).await;
+            if self.start_job(job).await {
+                started += 1;
+            }
         }
-        Ok((claimed, limit))
+        Ok(started)
     }
 
     fn kind_free(&self, kind: &str) -> usize {
@@ -454,7 +503,9 @@ impl Runtime {
         }
     }
 
-    async fn start_job(&mut self, job: Job) {
+    /// Starts a claimed job (or settles one with no attempt left). `false` when it was given
+    /// back, so the claim made no progress with it.
+    async fn start_job(&mut self, job: Job) -> bool {
         let database = &self.context.database;
         let owner = &self.context.owner;
         let tenant = tenant_key(&job);
@@ -467,12 +518,12 @@ impl Runtime {
             if let Err(error) = queue::release(database, owner, Some(job.id)).await {
                 tracing::warn!(error = %error, job = %job.id, "releasing an excess claim failed");
             }
-            return;
+            return false;
         }
         let Some(registered) = self.context.registry.handlers.get(&job.kind).cloned() else {
             // Cannot happen (we claim only registered kinds); release rather than guess.
             let _ = queue::release(database, owner, Some(job.id)).await;
-            return;
+            return false;
         };
         metrics::claimed(&job);
         // A job whose earlier attempts all ended in lost leases has used up its budget
@@ -487,9 +538,14 @@ impl Runtime {
                 }
                 Err(e) => tracing::warn!(error = %e, job = %job.id, "marking a job dead failed"),
             }
-            return;
+            return true;
         }
         let job = Arc::new(job);
+        if let Some(previous) = self.running.get(&job.id).map(|r| r.job.attempts) {
+            // Claimable again, so the previous attempt's handler has returned; its report may
+            // still be on the way.
+            self.forget(job.id, previous);
+        }
         *self.per_kind.entry(job.kind.clone()).or_default() += 1;
         *self.per_tenant.entry(tenant).or_default() += 1;
         let started_at = OffsetDateTime::now_utc();
@@ -508,6 +564,7 @@ impl Runtime {
             job,
             started_at,
         ));
+        true
     }
 
     fn finished(&mut self, result: Result<Finished, tokio::task::JoinError>) {
@@ -521,10 +578,16 @@ impl Runtime {
             Outcome::Dead => self.report.dead += 1,
             Outcome::Unrecorded => {}
         }
-        self.forget(finished.id);
+        self.forget(finished.id, finished.attempt);
     }
 
-    fn forget(&mut self, id: JobId) -> Option<Running> {
+    /// Frees the slot of `id`'s attempt `attempt`, once (the handler's return and the task's
+    /// end both report it). A newer attempt of the same job (a retry claimed again before the
+    /// old report arrived) keeps its slot.
+    fn forget(&mut self, id: JobId, attempt: u32) -> Option<Running> {
+        if self.running.get(&id)?.job.attempts != attempt {
+            return None;
+        }
         let running = self.running.remove(&id)?;
         if let Some(n) = self.per_kind.get_mut(&running.job.kind) {
             *n = n.saturating_sub(1);
@@ -554,9 +617,13 @@ impl Runtime {
             self.finished(finished);
         }
         let observer = self.context.registry.observer.clone();
-        let interrupted: Vec<JobId> = self.running.keys().copied().collect();
-        for id in interrupted {
-            let Some(running) = self.forget(id) else {
+        let interrupted: Vec<(JobId, u32)> = self
+            .running
+            .iter()
+            .map(|(id, running)| (*id, running.job.attempts))
+            .collect();
+        for (id, attempt) in interrupted {
+            let Some(running) = self.forget(id, attempt) else {
                 continue;
             };
             if let Some(observer) = &observer {
@@ -613,6 +680,7 @@ async fn run_job(
         .await
         .unwrap_or_else(|_| Err(JobError::internal("the handler panicked")));
     let duration = clock.elapsed();
+    let _ = context.handler_done.send((job.id, job.attempts));
     let database = &context.database;
     let owner = &context.owner;
     let (outcome, attempt_outcome, label) = match result {
@@ -673,6 +741,7 @@ async fn run_job(
     }
     Finished {
         id: job.id,
+        attempt: job.attempts,
         outcome,
     }
 }
