@@ -1,0 +1,9 @@
+//! Conformance tests of outbound delivery, each on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod delivery;
+mod peers;
+mod resilience;
+mod store;
+mod support;

@@ -1,0 +1,181 @@
+//! Endpoints, publishing and fan-out, idempotency, transactions, tenant isolation.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::json;
+use switchyard_core::{DeliveryId, EndpointId, MessageId, TenantId};
+use switchyard_outbound::{
+    DeliveryStatus, EndpointUpdate, NewEvent, OutboundError, ReplayFilter, RotateSecret,
+    get_delivery, get_event, list_deliveries, publish, publish_in, replay, retry_delivery,
+};
+use switchyard_test_support::backend_tests;
+use time::OffsetDateTime;
+
+use crate::support::Fixture;
+
+async fn endpoints_of(fx: &Fixture, tenant: TenantId, event: MessageId) -> BTreeSet<EndpointId> {
+    get_event(&fx.database, tenant, event)
+        .await
+        .unwrap()
+        .deliveries
+        .into_iter()
+        .map(|d| d.endpoint_id)
+        .collect()
+}
+
+fn not_found<T: std::fmt::Debug>(result: Result<T, OutboundError>) {
+    match result {
+        Err(OutboundError::NotFound { .. }) => {}
+        other => panic!("expected not_found, got {other:?}"),
+    }
+}
+
+backend_tests! { Fixture;
+    async fn fans_out_by_filters_with_wildcards(fx) {
+        let tenant = TenantId::generate();
+        let url = "https://example.com/hook";
+        let (all, _) = fx.endpoint(tenant, url, &[]).await;
+        let (github, _) = fx.endpoint(tenant, url, &["github.*"]).await;
+        let (push, _) = fx.endpoint(tenant, url, &["github.push"]).await;
+        let (ops, _) = fx.endpoint(tenant, url, &["switchyard.endpoint.*"]).await;
+        let (off, _) = fx.endpoint(tenant, url, &["github.*"]).await;
+        fx.endpoints.disable(tenant, off, "test").await.unwrap();
+        let other_tenant = TenantId::generate();
+        fx.endpoint(other_tenant, url, &[]).await;
+
+        let p = publish(&fx.database, tenant, NewEvent::new("github.push", json!({"n": 1}))).await.unwrap();
+        assert_eq!(p.deliveries.len(), 3);
+        assert_eq!(endpoints_of(&fx, tenant, p.event.id).await, BTreeSet::from([all, github, push]));
+        let p = publish(&fx.database, tenant, NewEvent::new("github.pull_request.opened", json!({}))).await.unwrap();
+        assert_eq!(endpoints_of(&fx, tenant, p.event.id).await, BTreeSet::from([all, github]));
+        let p = publish(&fx.database, tenant, NewEvent::new("switchyard.endpoint.disabled", json!({}))).await.unwrap();
+        assert_eq!(endpoints_of(&fx, tenant, p.event.id).await, BTreeSet::from([all, ops]));
+        let p = publish(&fx.database, tenant, NewEvent::new("githubx.push", json!({}))).await.unwrap();
+        assert_eq!(endpoints_of(&fx, tenant, p.event.id).await, BTreeSet::from([all]));
+
+        // The body is the Standard Webhooks payload, serialised once.
+        let body: serde_json::Value = serde_json::from_str(&p.event.body).unwrap();
+        assert_eq!(body["type"], "githubx.push");
+        assert!(body["timestamp"].is_string());
+        assert_eq!(body["data"], json!({}));
+        assert!(p.event.body.starts_with(r#"{"type":"githubx.push","timestamp":"#));
+        assert_eq!(p.event.webhook_id, p.event.id.to_string());
+
+        assert!(publish(&fx.database, tenant, NewEvent::new("bad type", json!({}))).await.is_err());
+    }
+
+    async fn publish_is_idempotent_by_id(fx) {
+        let tenant = TenantId::generate();
+        fx.endpoint(tenant, "https://example.com/a", &[]).await;
+        let first = publish(&fx.database, tenant, NewEvent::new("a.b", json!({"v": 1})).id("order-42")).await.unwrap();
+        assert!(first.created);
+        assert_eq!(first.event.webhook_id, "order-42");
+        let again = publish(&fx.database, tenant, NewEvent::new("a.b", json!({"v": 2})).id("order-42")).await.unwrap();
+        assert!(!again.created);
+        assert!(again.deliveries.is_empty());
+        assert_eq!(again.event, first.event);
+        assert_eq!(get_event(&fx.database, tenant, first.event.id).await.unwrap().deliveries.len(), 1);
+        // Ids are per tenant.
+        let other = TenantId::generate();
+        let theirs = publish(&fx.database, other, NewEvent::new("a.b", json!({})).id("order-42")).await.unwrap();
+        assert!(theirs.created);
+    }
+
+    async fn publish_in_a_rolled_back_transaction_leaves_nothing(fx) {
+        let tenant = TenantId::generate();
+        let (endpoint, _) = fx.endpoint(tenant, "https://example.com/a", &[]).await;
+        let mut tx = fx.database.begin().await.unwrap();
+        let p = publish_in(&mut tx, tenant, NewEvent::new("a.b", json!({})).id("tx-1")).await.unwrap();
+        assert_eq!(p.deliveries.len(), 1);
+        tx.rollback().await.unwrap();
+        not_found(get_event(&fx.database, tenant, p.event.id).await);
+        not_found(get_delivery(&fx.database, tenant, p.deliveries[0]).await);
+        let page = list_deliveries(&fx.database, tenant, endpoint, None, None, 100).await.unwrap();
+        assert!(page.items.is_empty());
+
+        let mut tx = fx.database.begin().await.unwrap();
+        let p = publish_in(&mut tx, tenant, NewEvent::new("a.b", json!({})).id("tx-1")).await.unwrap();
+        assert!(p.created, "the rolled-back id is free again");
+        tx.commit().await.unwrap();
+        assert_eq!(get_event(&fx.database, tenant, p.event.id).await.unwrap().deliveries.len(), 1);
+    }
+
+    async fn endpoint_crud_and_secrets(fx) {
+        let tenant = TenantId::generate();
+        let (id, secret) = fx.endpoint(tenant, "https://example.com/a", &["a.*"]).await;
+        let shown = fx.endpoints.get_secret(&fx.context, tenant, id).await.unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(shown.secret.expose_secret(), secret.expose_secret());
+        assert!(secret.expose_secret().starts_with("whsec_"));
+        assert!(shown.previous.is_none());
+
+        let updated = fx.endpoints.update(tenant, id, EndpointUpdate {
+            description: Some("orders".into()),
+            rate_limit: Some(Some(10)),
+            ..EndpointUpdate::default()
+        }).await.unwrap();
+        assert_eq!(updated.description, "orders");
+        assert_eq!(updated.rate_limit, Some(10));
+        assert_eq!(updated.event_types, vec!["a.*".to_owned()]);
+        assert!(fx.endpoints.update(tenant, id, EndpointUpdate {
+            url: Some("ftp://x".into()),
+            ..EndpointUpdate::default()
+        }).await.is_err());
+
+        let rotated = fx.endpoints.rotate_secret(&fx.context, tenant, id, RotateSecret::default()).await.unwrap();
+        assert_ne!(rotated.secret.expose_secret(), secret.expose_secret());
+        assert_eq!(rotated.previous.as_ref().unwrap().expose_secret(), secret.expose_secret());
+        let no_grace = fx.endpoints.rotate_secret(&fx.context, tenant, id, RotateSecret {
+            grace: Some(Duration::ZERO),
+            ..RotateSecret::default()
+        }).await.unwrap();
+        assert!(no_grace.previous.is_none());
+
+        let page = fx.endpoints.list(tenant, None, 1).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert!(page.next_after.is_none());
+        let (second, _) = fx.endpoint(tenant, "https://example.com/b", &[]).await;
+        let page = fx.endpoints.list(tenant, None, 1).await.unwrap();
+        assert_eq!(page.next_after, Some(id));
+        let page = fx.endpoints.list(tenant, page.next_after, 1).await.unwrap();
+        assert_eq!(page.items[0].id, second);
+
+        fx.endpoints.delete(&fx.context, tenant, id).await.unwrap();
+        not_found(fx.endpoints.get(tenant, id).await);
+    }
+
+    async fn tenants_cannot_reach_each_other(fx) {
+        let owner = TenantId::generate();
+        let intruder = TenantId::generate();
+        let (endpoint, _) = fx.endpoint(owner, "https://example.com/a", &[]).await;
+        let p = publish(&fx.database, owner, NewEvent::new("a.b", json!({}))).await.unwrap();
+        let delivery: DeliveryId = p.deliveries[0];
+        let ctx = &fx.context;
+
+        not_found(fx.endpoints.get(intruder, endpoint).await);
+        not_found(fx.endpoints.update(intruder, endpoint, EndpointUpdate::default()).await);
+        not_found(fx.endpoints.enable(intruder, endpoint).await);
+        not_found(fx.endpoints.disable(intruder, endpoint, "x").await);
+        not_found(fx.endpoints.get_secret(ctx, intruder, endpoint).await);
+        not_found(fx.endpoints.rotate_secret(ctx, intruder, endpoint, RotateSecret::default()).await);
+        not_found(fx.endpoints.delete(ctx, intruder, endpoint).await);
+        assert!(fx.endpoints.list(intruder, None, 100).await.unwrap().items.is_empty());
+        not_found(get_event(&fx.database, intruder, p.event.id).await);
+        not_found(get_delivery(&fx.database, intruder, delivery).await);
+        not_found(list_deliveries(&fx.database, intruder, endpoint, None, None, 10).await);
+        not_found(retry_delivery(&fx.database, intruder, delivery).await);
+        not_found(replay(&fx.database, intruder, endpoint, ReplayFilter {
+            since: OffsetDateTime::UNIX_EPOCH,
+            until: None,
+            statuses: vec![],
+        }).await);
+        // The intruder's events never reach the owner's endpoint.
+        let theirs = publish(&fx.database, intruder, NewEvent::new("a.b", json!({}))).await.unwrap();
+        assert!(theirs.deliveries.is_empty());
+        // And everything of the owner is intact.
+        assert!(fx.endpoints.get(owner, endpoint).await.unwrap().enabled);
+        let detail = get_delivery(&fx.database, owner, delivery).await.unwrap();
+        assert_eq!(detail.delivery.status, DeliveryStatus::Pending);
+    }
+}
