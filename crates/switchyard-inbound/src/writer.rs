@@ -207,7 +207,7 @@ impl WriterTask {
         let mut order: Vec<usize> = (0..deliveries.len()).collect();
         order.sort_by(|&a, &b| {
             let (a, b) = (&deliveries[a], &deliveries[b]);
-            (a.source.to_string(), &a.dedup_key).cmp(&(b.source.to_string(), &b.dedup_key))
+            (a.source, &a.dedup_key).cmp(&(b.source, &b.dedup_key))
         });
         let mut results: Vec<Option<Stored>> = vec![None; deliveries.len()];
         let mut fresh: Vec<(usize, InboundEventId)> = Vec::new();

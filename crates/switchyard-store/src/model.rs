@@ -62,6 +62,21 @@ pub struct Page<T, Id> {
     pub next_after: Option<Id>,
 }
 
+impl<T, Id> Page<T, Id> {
+    /// A page from a query that fetched `limit + 1` rows: the extra row only says that a
+    /// next page exists, and the page continues after the last item kept.
+    pub fn from_overfetch(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> Id) -> Self {
+        let limit = limit as usize;
+        let next_after = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(id_of)
+        } else {
+            None
+        };
+        Self { items, next_after }
+    }
+}
+
 /// The current time as stored: UTC, truncated to microseconds (PostgreSQL's precision), so a
 /// value reads back equal to what was written on both backends.
 pub fn now_for_storage() -> OffsetDateTime {

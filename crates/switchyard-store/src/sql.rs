@@ -89,18 +89,6 @@ fn idempotency_outcome(
     }))
 }
 
-/// Splits one extra row off a `limit + 1` query into "there is a next page".
-fn into_page<T, Id>(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> Id) -> crate::Page<T, Id> {
-    let limit = limit as usize;
-    let next_after = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(id_of)
-    } else {
-        None
-    };
-    crate::Page { items, next_after }
-}
-
 macro_rules! impl_sql_store {
     ($(#[$meta:meta])* $store:ident, $pool:ty, $variant:ident) => {
         $(#[$meta])*
@@ -167,7 +155,7 @@ macro_rules! impl_sql_store {
                     .into_iter()
                     .map(tenant_from_row)
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(into_page(tenants, limit, |t| t.id))
+                Ok(crate::Page::from_overfetch(tenants, limit, |t| t.id))
             }
 
             async fn mark_tenant_deleted(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
@@ -234,7 +222,7 @@ macro_rules! impl_sql_store {
                     .into_iter()
                     .map(api_key_from_row)
                     .collect::<Result<Vec<_>, _>>()?;
-                Ok(into_page(keys, limit, |k| k.id))
+                Ok(crate::Page::from_overfetch(keys, limit, |k| k.id))
             }
 
             async fn get_api_key(

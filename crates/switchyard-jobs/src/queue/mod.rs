@@ -250,8 +250,7 @@ pub fn now() -> OffsetDateTime {
 }
 
 fn truncate(time: OffsetDateTime) -> OffsetDateTime {
-    time.replace_nanosecond(time.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(time)
+    switchyard_store::DbTime::new(time).get()
 }
 
 fn to_i32(value: u32) -> i32 {
@@ -530,21 +529,6 @@ pub async fn tenant_backlog(
 /// [`QueueError::Database`] on a database failure.
 pub async fn next_run_at(database: &Database) -> Result<Option<OffsetDateTime>, QueueError> {
     Ok(on_connection!(database, |m, conn| m::next_run_at(conn).await?))
-}
-
-/// Deletes succeeded jobs finished before `before`; returns how many.
-///
-/// # Errors
-/// [`QueueError::Database`] on a database failure.
-pub async fn purge_succeeded(
-    database: &Database,
-    before: OffsetDateTime,
-) -> Result<u64, QueueError> {
-    let before = truncate(before);
-    Ok(on_connection!(database, |m, conn| m::purge_succeeded(
-        conn, before
-    )
-    .await?))
 }
 
 async fn wake(database: &Database) -> Result<(), QueueError> {

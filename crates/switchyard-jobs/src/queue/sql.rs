@@ -1,11 +1,11 @@
 //! The queue's statements, written once and instantiated per backend by [`queue_statements!`].
 //!
-//! Two things differ between engines and are macro arguments: how a time is bound (fixed-width
-//! RFC 3339 text on SQLite so text comparison is time order, `timestamptz` on PostgreSQL) and
-//! how a list is bound (a JSON array read with `json_each` on SQLite, a `text[]` on
-//! PostgreSQL). The claim statement differs in substance and is written per backend below.
+//! How a list is bound differs between engines and is a macro argument (a JSON array read
+//! with `json_each` on SQLite, a `text[]` on PostgreSQL); times are bound as [`DbTime`] on
+//! both. The claim statement differs in substance and is written per backend below.
 
-use time::{OffsetDateTime, UtcOffset, format_description::BorrowedFormatItem};
+use switchyard_store::DbTime;
+use time::OffsetDateTime;
 
 /// One row of `jobs`, as stored.
 #[derive(Debug, sqlx::FromRow)]
@@ -34,21 +34,10 @@ pub(super) const COLUMNS: &str = "id, kind, tenant_id, payload, priority, status
     attempts, max_attempts, unique_key, last_error, last_error_class, lease_owner, \
     lease_expires_at, created_at, updated_at, started_at, finished_at";
 
-/// Fixed-width UTC RFC 3339 with microseconds, so SQLite text comparison is time order.
-const SQLITE_TIME: &[BorrowedFormatItem<'static>] = time::macros::format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-);
-
-pub(super) fn sqlite_time(time: OffsetDateTime) -> String {
-    // Formatting a UTC time with this description cannot fail; fall back to RFC 3339 anyway
-    // rather than panic.
-    let time = time.to_offset(UtcOffset::UTC);
-    time.format(SQLITE_TIME)
-        .unwrap_or_else(|_| time.to_string())
-}
-
-pub(super) fn postgres_time(time: OffsetDateTime) -> OffsetDateTime {
-    time
+/// Times are bound as the store's one encoding on both engines (fixed-width UTC text on SQLite,
+/// so text comparison is time order; `timestamptz` on PostgreSQL).
+pub(super) fn bind_time(time: OffsetDateTime) -> DbTime {
+    DbTime::new(time)
 }
 
 pub(super) fn sqlite_list(items: &[String]) -> String {
@@ -220,7 +209,7 @@ const POSTGRES_COMPLETE_MANY: &str = "UPDATE jobs SET status = 'succeeded', leas
        AND (id || ':' || attempts) = ANY($2) RETURNING id";
 
 macro_rules! queue_statements {
-    ($module:ident, $conn:ty, $time:path, $list:path, $claim:expr, $complete_many:expr) => {
+    ($module:ident, $conn:ty, $list:path, $claim:expr, $complete_many:expr) => {
         pub(super) mod $module {
             use sqlx::types::Json;
             use time::OffsetDateTime;
@@ -246,10 +235,10 @@ macro_rules! queue_statements {
                 .bind(job.tenant.map(|t| t.to_string()))
                 .bind(Json(&job.payload))
                 .bind(job.priority)
-                .bind($time(job.run_at.unwrap_or(now)))
+                .bind(super::bind_time(job.run_at.unwrap_or(now)))
                 .bind(job.max_attempts.map(|m| i32::try_from(m).unwrap_or(i32::MAX)))
                 .bind(job.unique_key.as_deref())
-                .bind($time(now))
+                .bind(super::bind_time(now))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
@@ -303,13 +292,13 @@ macro_rules! queue_statements {
                 params: &ClaimParams<'_>,
             ) -> Result<Vec<JobRow>, sqlx::Error> {
                 sqlx::query_as(&format!("{}{COLUMNS}", $claim))
-                    .bind($time(params.now))
+                    .bind(super::bind_time(params.now))
                     .bind($list(params.kinds))
                     .bind($list(params.exclude_tenants))
                     .bind(params.per_tenant)
                     .bind(params.limit)
                     .bind(params.owner)
-                    .bind($time(params.lease_expires_at))
+                    .bind(super::bind_time(params.lease_expires_at))
                     .bind(params.limit.saturating_mul(super::CANDIDATE_FACTOR))
                     .fetch_all(&mut *conn)
                     .await
@@ -331,7 +320,7 @@ macro_rules! queue_statements {
                 .bind(id)
                 .bind(owner)
                 .bind(attempt)
-                .bind($time(now))
+                .bind(super::bind_time(now))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
@@ -348,7 +337,7 @@ macro_rules! queue_statements {
                 sqlx::query_as($complete_many)
                     .bind(owner)
                     .bind($list(keys))
-                    .bind($time(now))
+                    .bind(super::bind_time(now))
                     .fetch_all(&mut *conn)
                     .await
             }
@@ -377,10 +366,10 @@ macro_rules! queue_statements {
                 .bind(owner)
                 .bind(attempt)
                 .bind(status)
-                .bind(retry_at.map($time))
+                .bind(retry_at.map(super::bind_time))
                 .bind(error)
                 .bind(class)
-                .bind($time(now))
+                .bind(super::bind_time(now))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
@@ -397,7 +386,7 @@ macro_rules! queue_statements {
                      WHERE lease_owner = $1 AND status = 'running'",
                 )
                 .bind(owner)
-                .bind($time(expires_at))
+                .bind(super::bind_time(expires_at))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected())
@@ -417,7 +406,7 @@ macro_rules! queue_statements {
                 )
                 .bind(owner)
                 .bind(id)
-                .bind($time(now))
+                .bind(super::bind_time(now))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected())
@@ -436,7 +425,7 @@ macro_rules! queue_statements {
                         last_error_class = 'internal', updated_at = $1 \
                      WHERE status = 'running' AND lease_expires_at < $1 RETURNING kind",
                 )
-                .bind($time(now))
+                .bind(super::bind_time(now))
                 .fetch_all(&mut *conn)
                 .await
             }
@@ -452,7 +441,7 @@ macro_rules! queue_statements {
                      WHERE id = $1 AND status = 'dead'",
                 )
                 .bind(id)
-                .bind($time(now))
+                .bind(super::bind_time(now))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
@@ -497,19 +486,6 @@ macro_rules! queue_statements {
                 .await?;
                 Ok(row.map(|(t,)| t))
             }
-
-            pub(in crate::queue) async fn purge_succeeded(
-                conn: &mut $conn,
-                before: OffsetDateTime,
-            ) -> Result<u64, sqlx::Error> {
-                Ok(sqlx::query(
-                    "DELETE FROM jobs WHERE status = 'succeeded' AND finished_at < $1",
-                )
-                .bind($time(before))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected())
-            }
         }
     };
 }
@@ -517,7 +493,6 @@ macro_rules! queue_statements {
 queue_statements!(
     sqlite,
     sqlx::SqliteConnection,
-    super::sqlite_time,
     super::sqlite_list,
     super::SQLITE_CLAIM,
     super::SQLITE_COMPLETE_MANY
@@ -525,7 +500,6 @@ queue_statements!(
 queue_statements!(
     postgres,
     sqlx::PgConnection,
-    super::postgres_time,
     super::postgres_list,
     super::POSTGRES_CLAIM,
     super::POSTGRES_COMPLETE_MANY

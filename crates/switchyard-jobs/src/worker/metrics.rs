@@ -91,7 +91,8 @@ pub(crate) async fn refresh_gauges(
                     metrics::gauge!("switchyard_job_tenant_backlog", "tenant" => tenant.clone())
                         .set(0.0);
                 }
-                tenants_seen.extend(now_seen);
+                // Zeroed once, then forgotten: the set stays the current top N.
+                tenants_seen = now_seen;
             }
             Err(error) => tracing::warn!(error = %error, "tenant backlog gauge refresh failed"),
         }

@@ -13,7 +13,7 @@ use switchyard_inbound::events::{EventFilter, InboundEvent, InboundStatus};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::sources::{TenantLookup, acting_tenant, inbound_error, into_page};
+use super::sources::{TenantLookup, acting_tenant, inbound_error};
 use crate::{
     AppState, audit_trail,
     auth::Principal,
@@ -131,7 +131,7 @@ pub async fn list_inbound_events(
         .await
         .map_err(inbound_error)?;
     Ok(axum::Json(ListResponse::new(
-        into_page(events, page.limit, |event| event.id),
+        switchyard_store::Page::from_overfetch(events, page.limit, |event| event.id),
         InboundEventResponse::from,
     )))
 }

@@ -57,22 +57,6 @@ impl TenantListQuery {
     }
 }
 
-/// Splits the extra row of a `limit + 1` query into the page's "next" marker.
-pub fn into_page<T, Id>(
-    mut items: Vec<T>,
-    limit: u32,
-    id_of: impl Fn(&T) -> Id,
-) -> switchyard_store::Page<T, Id> {
-    let limit = limit as usize;
-    let next_after = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(id_of)
-    } else {
-        None
-    };
-    switchyard_store::Page { items, next_after }
-}
-
 /// The tenant a request acts for, with the role it needs.
 pub fn acting_tenant(
     principal: &Principal,
@@ -302,7 +286,7 @@ pub async fn list_sources(
         .await
         .map_err(inbound_error)?;
     Ok(axum::Json(ListResponse::new(
-        into_page(sources, page.limit, |source| source.id),
+        switchyard_store::Page::from_overfetch(sources, page.limit, |source| source.id),
         |source| response(&state, source),
     )))
 }
