@@ -39,10 +39,9 @@ pub(crate) fn lease_expired(kind: &str) {
         .increment(1);
 }
 
-/// Refreshes `switchyard_jobs{kind,status}` and `switchyard_job_tenant_backlog{tenant}` every
-/// `interval` until `stop`. A series that disappears from the answer is set to 0 rather than
-/// left at its last value. Only the top `top_n` tenants get a series, so the label's
-/// cardinality stays bounded by what has ever been in the top N.
+/// Refreshes `switchyard_jobs{kind,status}` and `switchyard_job_tenant_backlog{rank}` every
+/// `interval` until `stop`. A depth series that disappears from the answer is set to 0 rather
+/// than left at its last value (kinds and statuses are few, so keeping their series is fine).
 pub(crate) async fn refresh_gauges(
     database: Database,
     interval: Duration,
@@ -50,7 +49,7 @@ pub(crate) async fn refresh_gauges(
     stop: CancellationToken,
 ) {
     let mut depth_seen: HashSet<(String, &'static str)> = HashSet::new();
-    let mut tenants_seen: HashSet<String> = HashSet::new();
+    let mut top_tenants: Vec<String> = Vec::new();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -80,19 +79,20 @@ pub(crate) async fn refresh_gauges(
         }
         match queue::tenant_backlog(&database, top_n).await {
             Ok(backlog) => {
-                let mut now_seen = HashSet::new();
-                for (tenant, count) in backlog {
+                // Labelled by rank, not tenant: the facade cannot remove a series, so a tenant
+                // label would keep one for every tenant ever in the top N; ranks are exactly N.
+                let counts = backlog.iter().map(|(_, n)| *n).chain(std::iter::repeat(0));
+                for (rank, count) in (1..=top_n).zip(counts) {
                     #[allow(clippy::cast_precision_loss)]
-                    metrics::gauge!("switchyard_job_tenant_backlog", "tenant" => tenant.clone())
+                    metrics::gauge!("switchyard_job_tenant_backlog", "rank" => rank.to_string())
                         .set(count as f64);
-                    now_seen.insert(tenant);
                 }
-                for tenant in tenants_seen.difference(&now_seen) {
-                    metrics::gauge!("switchyard_job_tenant_backlog", "tenant" => tenant.clone())
-                        .set(0.0);
+                // Who holds each rank goes to the log, where ids cost no series.
+                let tenants: Vec<String> = backlog.into_iter().map(|(tenant, _)| tenant).collect();
+                if tenants != top_tenants {
+                    tracing::info!(tenants = ?tenants, "tenants with the largest job backlogs, largest first");
+                    top_tenants = tenants;
                 }
-                // Zeroed once, then forgotten: the set stays the current top N.
-                tenants_seen = now_seen;
             }
             Err(error) => tracing::warn!(error = %error, "tenant backlog gauge refresh failed"),
         }

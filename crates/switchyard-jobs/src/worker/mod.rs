@@ -67,7 +67,7 @@ pub struct WorkerOptions {
     pub shutdown_grace: Duration,
     /// How often the queue-depth gauges are refreshed (`None`: never, for tests and benches).
     pub metrics_interval: Option<Duration>,
-    /// Tenants with a backlog gauge of their own.
+    /// Ranks of `switchyard_job_tenant_backlog`: the N largest tenant backlogs (0: none).
     pub backlog_top_n: u32,
 }
 
