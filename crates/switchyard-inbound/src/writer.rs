@@ -3,33 +3,40 @@
 //! Each verified delivery is handed to a writer task, and the request waits for its answer.
 //! A writer takes every delivery waiting at that moment (up to a batch size) and, in one
 //! transaction:
-//! 1. claims each delivery's dedup key (`inbound_dedup`, primary key on source and key, an
-//!    upsert that only replaces an expired claim), in key order so concurrent writers never
-//!    deadlock; a key already claimed makes that delivery a duplicate, also within the batch;
+//! 1. claims the batch's dedup keys (`inbound_dedup`, primary key on source and key, an
+//!    upsert that only replaces an expired claim) in one statement, in key order so
+//!    concurrent writers never deadlock; a key already claimed makes that delivery a
+//!    duplicate, and so does a second copy of a key within the batch;
 //! 2. writes the new deliveries' encrypted requests to the blob store, one segment per tenant
 //!    (so one durable write per tenant per batch, not per request, and a tenant's segments can
 //!    be shredded with it);
-//! 3. inserts the `inbound_events` rows and their `inbound.process` jobs;
+//! 3. inserts the `inbound_events` rows (one statement) and their `inbound.process` jobs;
 //! 4. commits, then answers every waiting request.
 //!
 //! A request is answered 2xx only after step 4, so everything acknowledged survives a crash.
-//! A client that disconnects does not cancel its delivery: the writer owns it once handed
-//! over, so nothing is stored without also being queued. A commit that fails leaves at worst
-//! an unreferenced segment, which retention removes with its day.
+//! A client that disconnects does not cancel its delivery: the writer task owns it once
+//! handed over (a dropped request future only stops waiting for the answer), so nothing is
+//! stored without also being queued, and no claim is committed without its event. A batch
+//! that fails before its commit removes the segments it wrote; only a commit whose outcome is
+//! unknown leaves them, and retention removes them with their day.
+//!
+//! The statements themselves are in [`statements`].
 
-use std::{sync::Arc, time::Duration};
+mod statements;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use serde_json::json;
 use switchyard_blob::{BlobKey, BlobStore};
 use switchyard_core::{InboundEventId, SourceId, TenantId};
 use switchyard_jobs::queue::{self, NewJob};
-use switchyard_store::{Database, DbTime, Transaction};
+use switchyard_store::{Database, Transaction};
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::{InboundError, sql::on_tx};
+use crate::InboundError;
 
 /// The job that processes a stored delivery.
 pub const PROCESS_JOB: &str = "inbound.process";
@@ -202,60 +209,82 @@ impl WriterTask {
     async fn commit(&self, deliveries: Vec<Delivery>) -> Result<Vec<Stored>, InboundError> {
         let now = OffsetDateTime::now_utc();
         let mut tx = self.database.begin().await?;
-        // Claim in a fixed order: two writers claiming overlapping keys then lock them in
-        // the same order and cannot deadlock.
-        let mut order: Vec<usize> = (0..deliveries.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (a, b) = (&deliveries[a], &deliveries[b]);
-            (a.source, &a.dedup_key).cmp(&(b.source, &b.dedup_key))
-        });
-        let mut results: Vec<Option<Stored>> = vec![None; deliveries.len()];
-        let mut fresh: Vec<(usize, InboundEventId)> = Vec::new();
-        for index in order {
-            let delivery = &deliveries[index];
-            let id = delivery.id;
-            if claim(&mut tx, delivery, id, now).await? {
-                fresh.push((index, id));
-            } else {
-                results[index] = Some(Stored::Duplicate(
-                    claimed_by(&mut tx, delivery.source, &delivery.dedup_key).await?,
-                ));
-            }
+        let (results, fresh) = claim_keys(&mut tx, &deliveries, now).await?;
+        let (locations, segments) = self.write_segments(&deliveries, &fresh, now).await?;
+        // Until the commit is attempted a failure certainly rolls back, so the segments just
+        // written belong to nothing and go. A failed commit itself is ambiguous (the
+        // connection may drop after the server committed): its segments stay, and retention
+        // removes them with their day if nothing points at them.
+        if let Err(error) = self
+            .stage_rows(&mut tx, &deliveries, &fresh, &locations)
+            .await
+        {
+            self.discard(&segments).await;
+            return Err(error);
         }
-        let locations = self.write_segments(&deliveries, &fresh, now).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// Inserts the fresh deliveries' event rows and their processing jobs.
+    async fn stage_rows(
+        &self,
+        tx: &mut Transaction,
+        deliveries: &[Delivery],
+        fresh: &[usize],
+        locations: &[(String, u64, u64)],
+    ) -> Result<(), InboundError> {
+        let as_i64 = |n: u64| i64::try_from(n).map_err(InboundError::corrupt);
+        let mut rows = Vec::with_capacity(fresh.len());
         let mut jobs = Vec::with_capacity(fresh.len());
-        for ((index, id), (blob_key, offset, length)) in fresh.iter().zip(locations) {
-            let delivery = &deliveries[*index];
-            insert_event(&mut tx, delivery, *id, &blob_key, offset, length).await?;
+        for (&index, (blob_key, offset, length)) in fresh.iter().zip(locations) {
+            let delivery = &deliveries[index];
+            rows.push(statements::EventRow {
+                id: delivery.id.to_string(),
+                tenant: delivery.tenant.to_string(),
+                source: delivery.source.to_string(),
+                dedup_key: &delivery.dedup_key,
+                event_type: delivery.event_type.as_deref(),
+                blob_key,
+                blob_offset: as_i64(*offset)?,
+                blob_length: as_i64(*length)?,
+                body_bytes: as_i64(delivery.body_bytes as u64)?,
+                received_at: delivery.received_at,
+            });
             jobs.push(
                 NewJob::new(
                     PROCESS_JOB,
-                    json!({ "event_id": id.to_string(), "tenant": delivery.tenant.to_string() }),
+                    json!({ "event_id": delivery.id.to_string(), "tenant": delivery.tenant.to_string() }),
                 )
                 .tenant(delivery.tenant),
             );
-            results[*index] = Some(Stored::Accepted(*id));
         }
-        queue::enqueue_many_in(&mut tx, jobs).await?;
-        tx.commit().await?;
-        results
-            .into_iter()
-            .map(|result| result.ok_or_else(|| InboundError::corrupt("delivery without outcome")))
-            .collect()
+        statements::insert_events(tx, &rows).await?;
+        queue::enqueue_many_in(tx, jobs).await?;
+        Ok(())
+    }
+
+    /// Best-effort removal of segments no committed row can point at.
+    async fn discard(&self, segments: &[BlobKey]) {
+        for key in segments {
+            if let Err(error) = self.blobs.delete(key).await {
+                tracing::warn!(%error, blob = %key, "could not remove an unused ingest segment");
+            }
+        }
     }
 
     /// Writes the fresh deliveries' sealed requests, one segment per tenant; returns each
-    /// one's (segment key, offset, length), in `fresh` order.
+    /// one's (segment key, offset, length), in `fresh` order, and the segments written.
     async fn write_segments(
         &self,
         deliveries: &[Delivery],
-        fresh: &[(usize, InboundEventId)],
+        fresh: &[usize],
         now: OffsetDateTime,
-    ) -> Result<Vec<(String, u64, u64)>, InboundError> {
+    ) -> Result<(Vec<(String, u64, u64)>, Vec<BlobKey>), InboundError> {
         let mut segments: Vec<(TenantId, Vec<u8>)> = Vec::new();
         let mut locations = Vec::with_capacity(fresh.len());
-        for (index, _) in fresh {
-            let delivery = &deliveries[*index];
+        for &index in fresh {
+            let delivery = &deliveries[index];
             let position = match segments.iter().position(|(t, _)| *t == delivery.tenant) {
                 Some(position) => position,
                 None => {
@@ -268,102 +297,130 @@ impl WriterTask {
             bytes.extend_from_slice(&delivery.sealed);
             locations.push((position, offset, delivery.sealed.len() as u64));
         }
-        let puts = segments.into_iter().map(|(tenant, bytes)| {
+        let mut keys = Vec::with_capacity(segments.len());
+        let mut puts = Vec::with_capacity(segments.len());
+        for (tenant, bytes) in segments {
             let key = BlobKey::new(
                 tenant.to_string(),
                 BLOB_KIND,
                 now,
                 format!("seg_{}", InboundEventId::generate()),
-            );
+            )?;
             let blobs = self.blobs.clone();
-            async move {
-                let key = key?;
-                blobs.put(&key, Bytes::from(bytes)).await?;
-                Ok::<_, switchyard_blob::BlobError>(key.to_string())
-            }
-        });
-        // Segments of different tenants are written at once.
-        let keys = futures::future::try_join_all(puts).await?;
-        Ok(locations
+            let put_key = key.clone();
+            puts.push(async move { blobs.put(&put_key, Bytes::from(bytes)).await });
+            keys.push(key);
+        }
+        // Segments of different tenants are written at once. If one fails, the others were
+        // written for nothing.
+        let written = futures::future::join_all(puts).await;
+        if let Some(position) = written.iter().position(Result::is_err) {
+            let stored: Vec<BlobKey> = keys
+                .iter()
+                .zip(&written)
+                .filter(|(_, put)| put.is_ok())
+                .map(|(key, _)| key.clone())
+                .collect();
+            self.discard(&stored).await;
+            let mut written = written;
+            return Err(written.swap_remove(position).err().map_or_else(
+                || InboundError::corrupt("segment write failed without an error"),
+                InboundError::from,
+            ));
+        }
+        let locations = locations
             .into_iter()
-            .map(|(segment, offset, length)| (keys[segment].clone(), offset, length))
-            .collect())
+            .map(|(segment, offset, length)| (keys[segment].to_string(), offset, length))
+            .collect();
+        Ok((locations, keys))
     }
 }
 
-/// Claims the delivery's dedup key; `false` when a live claim exists.
-async fn claim(
+/// Claims the batch's dedup keys; returns every delivery's outcome and the new deliveries
+/// (those whose claim was taken), in claim order.
+async fn claim_keys(
     tx: &mut Transaction,
-    delivery: &Delivery,
-    id: InboundEventId,
+    deliveries: &[Delivery],
     now: OffsetDateTime,
-) -> Result<bool, InboundError> {
-    let expires =
-        now + time::Duration::try_from(delivery.dedup_for).unwrap_or(time::Duration::WEEK);
-    let statement = "INSERT INTO inbound_dedup (source_id, dedup_key, event_id, expires_at) \
-         VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (source_id, dedup_key) DO UPDATE \
-         SET event_id = excluded.event_id, expires_at = excluded.expires_at \
-         WHERE inbound_dedup.expires_at < $5 \
-         RETURNING event_id";
-    let claimed: Option<String> = on_tx!(tx, |conn| {
-        sqlx::query_scalar(statement)
-            .bind(delivery.source.to_string())
-            .bind(&delivery.dedup_key)
-            .bind(id.to_string())
-            .bind(DbTime::new(expires))
-            .bind(DbTime::new(now))
-            .fetch_optional(conn)
-            .await?
-    });
-    Ok(claimed.is_some())
+) -> Result<(Vec<Stored>, Vec<usize>), InboundError> {
+    let plan = ClaimPlan::new(deliveries);
+    let claims: Vec<statements::Claim<'_>> = plan
+        .claimants
+        .iter()
+        .map(|&index| {
+            let delivery = &deliveries[index];
+            statements::Claim {
+                source: delivery.source.to_string(),
+                key: &delivery.dedup_key,
+                event: delivery.id.to_string(),
+                expires: now
+                    + time::Duration::try_from(delivery.dedup_for).unwrap_or(time::Duration::WEEK),
+            }
+        })
+        .collect();
+    let taken = statements::claim(tx, &claims, now).await?;
+    let (mut fresh, mut held) = (Vec::new(), Vec::new());
+    for (&index, claim) in plan.claimants.iter().zip(&claims) {
+        if taken.contains(&claim.event) {
+            fresh.push(index);
+        } else {
+            held.push((index, (claim.source.clone(), claim.key)));
+        }
+    }
+
+    let mut results: Vec<Option<Stored>> = vec![None; deliveries.len()];
+    for &index in &fresh {
+        results[index] = Some(Stored::Accepted(deliveries[index].id));
+    }
+    // Held by a live claim of an earlier batch: a duplicate of that claim's event.
+    let held_keys: Vec<(String, &str)> = held.iter().map(|(_, key)| key.clone()).collect();
+    let holders: HashMap<(String, String), String> = statements::claimed_by(tx, &held_keys)
+        .await?
+        .into_iter()
+        .map(|(source, key, event)| ((source, key), event))
+        .collect();
+    for (index, (source, key)) in held {
+        let holder = holders.get(&(source, key.to_owned()));
+        results[index] = Some(Stored::Duplicate(holder.and_then(|id| id.parse().ok())));
+    }
+    // Later copies of a key within the batch share the fate of its first copy.
+    for &(copy, first) in &plan.copies {
+        results[copy] = match results[first] {
+            Some(Stored::Accepted(id)) => Some(Stored::Duplicate(Some(id))),
+            duplicate => duplicate,
+        };
+    }
+    let results = results
+        .into_iter()
+        .map(|result| result.ok_or_else(|| InboundError::corrupt("delivery without outcome")))
+        .collect::<Result<_, _>>()?;
+    Ok((results, fresh))
 }
 
-async fn claimed_by(
-    tx: &mut Transaction,
-    source: SourceId,
-    key: &str,
-) -> Result<Option<InboundEventId>, InboundError> {
-    let statement = "SELECT event_id FROM inbound_dedup WHERE source_id = $1 AND dedup_key = $2";
-    let id: Option<String> = on_tx!(tx, |conn| {
-        sqlx::query_scalar(statement)
-            .bind(source.to_string())
-            .bind(key)
-            .fetch_optional(conn)
-            .await?
-    });
-    Ok(id.and_then(|id| id.parse().ok()))
+/// How a batch claims its dedup keys: which deliveries claim, in lock order, and which are
+/// later copies of a key already claimed by an earlier delivery of the same batch.
+struct ClaimPlan {
+    /// One delivery per distinct (source, key), sorted by it: two writers claiming
+    /// overlapping keys then lock them in the same order and cannot deadlock.
+    claimants: Vec<usize>,
+    /// (copy, claimant): the copy is a duplicate of whatever the claimant turns out to be.
+    copies: Vec<(usize, usize)>,
 }
 
-async fn insert_event(
-    tx: &mut Transaction,
-    delivery: &Delivery,
-    id: InboundEventId,
-    blob_key: &str,
-    offset: u64,
-    length: u64,
-) -> Result<(), InboundError> {
-    let statement = "INSERT INTO inbound_events (id, tenant_id, source_id, dedup_key, \
-         event_type, status, blob_key, blob_offset, blob_length, body_bytes, received_at) \
-         VALUES ($1, $2, $3, $4, $5, 'received', $6, $7, $8, $9, $10)";
-    let as_i64 = |n: u64| i64::try_from(n).map_err(InboundError::corrupt);
-    let (offset, length) = (as_i64(offset)?, as_i64(length)?);
-    let body_bytes = as_i64(delivery.body_bytes as u64)?;
-    on_tx!(tx, |conn| {
-        sqlx::query(statement)
-            .bind(id.to_string())
-            .bind(delivery.tenant.to_string())
-            .bind(delivery.source.to_string())
-            .bind(&delivery.dedup_key)
-            .bind(&delivery.event_type)
-            .bind(blob_key)
-            .bind(offset)
-            .bind(length)
-            .bind(body_bytes)
-            .bind(DbTime::new(delivery.received_at))
-            .execute(conn)
-            .await
-            .map(drop)?
-    });
-    Ok(())
+impl ClaimPlan {
+    fn new(deliveries: &[Delivery]) -> Self {
+        let key = |index: usize| (deliveries[index].source, &deliveries[index].dedup_key);
+        let mut order: Vec<usize> = (0..deliveries.len()).collect();
+        // Stable, so of several copies the one that arrived first claims.
+        order.sort_by(|&a, &b| key(a).cmp(&key(b)));
+        let mut claimants: Vec<usize> = Vec::with_capacity(order.len());
+        let mut copies = Vec::new();
+        for index in order {
+            match claimants.last() {
+                Some(&first) if key(first) == key(index) => copies.push((index, first)),
+                _ => claimants.push(index),
+            }
+        }
+        Self { claimants, copies }
+    }
 }

@@ -8,6 +8,11 @@
 //! on keep-alive connections send 1 KiB JSON deliveries, each with a fresh delivery id and a
 //! valid signature. For scale, the same client measures a hello-world axum handler that reads
 //! the body and computes one HMAC, on the same machine with the same settings.
+//!
+//! Each scenario also reports the peak resident set size (`VmHWM`, Linux only). It is per
+//! process, so it covers the server *and* the load generator (and SQLite, which runs in
+//! process; PostgreSQL's own memory is not included). The peak is reset before each scenario
+//! (`/proc/self/clear_refs`), so every line shows its own peak, not the run's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -44,10 +49,31 @@ struct Report {
     p50: Duration,
     p99: Duration,
     failures: usize,
+    peak_rss: Option<PeakRss>,
+}
+
+/// The process's peak resident set size over one scenario.
+struct PeakRss {
+    kib: u64,
+    /// `false` when the peak could not be reset, so it covers the whole run so far.
+    since_reset: bool,
+}
+
+/// Starts a new peak: writing 5 to `clear_refs` resets `VmHWM` to the current RSS.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// `VmHWM` from `/proc/self/status`, in KiB; `None` off Linux.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Sends `total` requests from `concurrency` tasks; `build(n)` makes request `n`.
 async fn load(total: usize, concurrency: usize, build: RequestFactory) -> Report {
+    let since_reset = reset_peak_rss();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()
@@ -93,12 +119,21 @@ async fn load(total: usize, concurrency: usize, build: RequestFactory) -> Report
         p50: at(0.50),
         p99: at(0.99),
         failures,
+        peak_rss: peak_rss_kib().map(|kib| PeakRss { kib, since_reset }),
     }
 }
 
 fn print(label: &str, report: &Report) {
+    let rss = match &report.peak_rss {
+        Some(PeakRss { kib, since_reset }) => format!(
+            "{:.1} MiB{}",
+            *kib as f64 / 1024.0,
+            if *since_reset { "" } else { " (since start)" }
+        ),
+        None => "n/a".to_owned(),
+    };
     println!(
-        "{label:<40} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   failures {}",
+        "{label:<40} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   failures {}   peak RSS {rss}",
         report.per_second,
         report.p50.as_secs_f64() * 1e3,
         report.p99.as_secs_f64() * 1e3,

@@ -1,9 +1,14 @@
 //! `/ingest/{source_id}`: where providers push webhooks. Unauthenticated, but every request
 //! is verified by its source's scheme, on the raw bytes, before anything is stored.
 //!
-//! Order: size limit (413) → handshake (answered at once) → verification (401 with a
-//! reason) → durable write through the ingest writer (dedup claim, encrypted request,
-//! metadata row and processing job in one commit) → 200 `{"id", "duplicate"}`.
+//! Order: size limit (413; a body cut short by the client is 400 and counted as
+//! `incomplete`) → handshake (answered at once) → verification (401 with a reason) → durable
+//! write through the ingest writer (dedup claim, encrypted request, metadata row and
+//! processing job in one commit) → 200 `{"id", "duplicate"}`.
+//!
+//! Once the delivery is handed to the writer, the durable part no longer depends on this
+//! request: a client that disconnects drops only the wait for the answer (see
+//! `switchyard_inbound::writer`).
 
 use std::time::Instant;
 
@@ -73,10 +78,17 @@ pub async fn ingest(
     let limit = source.body_limit(gateway.default_body_limit);
     let body = match axum::body::to_bytes(body, limit).await {
         Ok(body) => body,
-        Err(_) => {
+        Err(error) if is_over_limit(&error) => {
             count("rejected", Some("payload_too_large"));
             return Err(ApiError::new(ErrorCode::PayloadTooLarge)
                 .with_detail(format!("this source accepts at most {limit} bytes")));
+        }
+        Err(_) => {
+            // The client went away (or broke the framing) before the body was complete:
+            // nothing to verify or store, and not a size problem.
+            count("incomplete", None);
+            return Err(ApiError::new(ErrorCode::InvalidBody)
+                .with_detail("the request body ended before it was complete"));
         }
     };
     // The URL the provider was given: Twilio signs it, and it is stored with the request.
@@ -174,6 +186,13 @@ pub async fn ingest(
         }
     };
     Ok((StatusCode::OK, axum::Json(response)).into_response())
+}
+
+/// Whether reading the body stopped at the size limit (rather than because the client went
+/// away or the framing broke).
+fn is_over_limit(error: &axum::Error) -> bool {
+    std::error::Error::source(error)
+        .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>())
 }
 
 fn count(outcome: &'static str, reason: Option<&'static str>) {

@@ -8,6 +8,7 @@ mod auth;
 mod errors;
 mod idempotency;
 mod inbound;
+mod ingest_disconnects;
 mod isolation;
 mod openapi;
 mod operations;
