@@ -11,6 +11,7 @@ mod inbound;
 mod isolation;
 mod openapi;
 mod operations;
+mod outbound;
 mod pagination;
 mod runs;
 mod startup;
