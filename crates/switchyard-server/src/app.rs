@@ -83,7 +83,6 @@ pub struct App {
     retention_classes: Vec<switchyard_store::retention::RetentionClass>,
     shutdown_grace: std::time::Duration,
     worker: switchyard_config::WorkerConfig,
-    blobs: switchyard_blob::BlobStore,
     blob_retention: background::BlobRetention,
     /// Started with the worker role: delivers outbound webhooks.
     dispatcher: Option<switchyard_outbound::Dispatcher>,
@@ -229,8 +228,8 @@ impl App {
             retention_classes: retention::classes(config),
             shutdown_grace: config.shutdown.grace_period,
             worker: config.worker.clone(),
-            blobs,
             blob_retention: background::BlobRetention {
+                store: blobs,
                 inbound_payloads: config.retention.inbound_payloads,
                 delivery_responses: config.retention.webhook_deliveries,
             },
@@ -266,8 +265,7 @@ impl App {
                 self.retention_classes.clone(),
                 self.state.runs.clone(),
                 &self.state.inbound,
-                self.blobs.clone(),
-                self.blob_retention,
+                self.blob_retention.clone(),
                 outbound::fan_out(database.clone()),
             );
             let options = worker_options(&self.worker, self.shutdown_grace);

@@ -44,7 +44,6 @@ pub fn registry(
     retention: Vec<RetentionClass>,
     runs: RunStore,
     inbound: &crate::inbound::InboundGateway,
-    blobs: switchyard_blob::BlobStore,
     blob_retention: BlobRetention,
     fan_out: Arc<dyn switchyard_inbound::process::EventSink>,
 ) -> Registry {
@@ -65,8 +64,7 @@ pub fn registry(
             RetentionPurge {
                 database,
                 classes: retention,
-                blobs,
-                periods: blob_retention,
+                blobs: blob_retention,
             },
         )
         .observe(Arc::new(RunRecorder { runs }));
@@ -197,9 +195,10 @@ impl JobHandler for CompleteDekRotation {
     }
 }
 
-/// How long blobs of each kind are kept; they are purged by day folder.
-#[derive(Debug, Clone, Copy)]
+/// The blob store and how long blobs of each kind are kept; they are purged by day folder.
+#[derive(Debug, Clone)]
 pub struct BlobRetention {
+    pub store: switchyard_blob::BlobStore,
     /// Inbound raw request segments.
     pub inbound_payloads: Duration,
     /// The kept first 64 KiB of delivery responses.
@@ -209,8 +208,7 @@ pub struct BlobRetention {
 struct RetentionPurge {
     database: Database,
     classes: Vec<RetentionClass>,
-    blobs: switchyard_blob::BlobStore,
-    periods: BlobRetention,
+    blobs: BlobRetention,
 }
 
 #[async_trait]
@@ -233,16 +231,17 @@ impl JobHandler for RetentionPurge {
         let kinds = [
             (
                 switchyard_inbound::writer::BLOB_KIND,
-                self.periods.inbound_payloads,
+                self.blobs.inbound_payloads,
             ),
             (
                 switchyard_outbound::dispatch::BLOB_KIND,
-                self.periods.delivery_responses,
+                self.blobs.delivery_responses,
             ),
         ];
         for (kind, period) in kinds {
             let removed = self
                 .blobs
+                .store
                 .purge_older_than(kind, cutoff_for(period).date())
                 .await
                 .map_err(|error| JobError::internal(format!("purging {kind} blobs: {error}")))?;
