@@ -229,6 +229,14 @@ impl Action {
     /// A person read an inbound event's decrypted raw payload.
     pub const INBOUND_PAYLOAD_READ: Action = Action::known("inbound_event.payload_read");
     pub const INBOUND_REPLAY: Action = Action::known("inbound_event.replay");
+    pub const ENDPOINT_CREATE: Action = Action::known("endpoint.create");
+    pub const ENDPOINT_UPDATE: Action = Action::known("endpoint.update");
+    pub const ENDPOINT_DELETE: Action = Action::known("endpoint.delete");
+    /// A person read an endpoint's signing secret.
+    pub const ENDPOINT_SECRET_READ: Action = Action::known("endpoint.secret_read");
+    pub const ENDPOINT_ROTATE_SECRET: Action = Action::known("endpoint.rotate_secret");
+    pub const ENDPOINT_REPLAY: Action = Action::known("endpoint.replay");
+    pub const DELIVERY_RETRY: Action = Action::known("delivery.retry");
 
     /// Every action named by a constant above.
     pub const KNOWN: &'static [Action] = &[
@@ -248,6 +256,13 @@ impl Action {
         Self::SOURCE_UPDATE,
         Self::SOURCE_DELETE,
         Self::SOURCE_ROTATE_SECRET,
+        Self::ENDPOINT_CREATE,
+        Self::ENDPOINT_UPDATE,
+        Self::ENDPOINT_DELETE,
+        Self::ENDPOINT_SECRET_READ,
+        Self::ENDPOINT_ROTATE_SECRET,
+        Self::ENDPOINT_REPLAY,
+        Self::DELIVERY_RETRY,
         Self::INBOUND_PAYLOAD_READ,
         Self::INBOUND_REPLAY,
     ];

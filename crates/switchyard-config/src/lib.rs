@@ -88,6 +88,40 @@ pub struct OutboundConfig {
     pub allow_cidrs: Vec<String>,
     /// Allow `http://` targets (default: https only).
     pub allow_http: bool,
+    /// Per delivery request, connect to the end of the kept response body.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Deliveries one process holds at once.
+    pub concurrency: usize,
+    /// Requests in flight to one endpoint at most.
+    pub per_endpoint_concurrency: usize,
+    /// Waits before each attempt; the first is the wait before the first attempt.
+    #[serde(deserialize_with = "deserialize_durations")]
+    pub retry_schedule: Vec<Duration>,
+    /// Each wait varies by up to this fraction either way (0 to 1).
+    pub retry_jitter: f64,
+    /// An endpoint failing without a success for this long is disabled.
+    #[serde(with = "humantime_serde")]
+    pub disable_after: Duration,
+    /// Default grace period of a signing secret rotation.
+    #[serde(with = "humantime_serde")]
+    pub rotation_grace: Duration,
+    /// A claimed delivery stays with its process for two timeouts, a rate-limit wait and this
+    /// margin; after a crash its deliveries are sent again once that has passed.
+    #[serde(with = "humantime_serde")]
+    pub lease_margin: Duration,
+}
+
+/// Durations as a list or a comma-separated string, each in humantime form (`5s`, `2h`).
+fn deserialize_durations<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Duration>, D::Error> {
+    deserialize_list(deserializer)?
+        .iter()
+        .map(|text| {
+            humantime_serde::re::humantime::parse_duration(text).map_err(serde::de::Error::custom)
+        })
+        .collect()
 }
 
 /// A list as TOML or a comma-separated string (how lists arrive from the environment).
@@ -152,6 +186,9 @@ pub struct RetentionConfig {
     /// Inbound raw payloads (encrypted request segments in the blob store), by day.
     #[serde(with = "humantime_serde")]
     pub inbound_payloads: Duration,
+    /// Finished outbound deliveries, their attempts and response bodies, finished events.
+    #[serde(with = "humantime_serde")]
+    pub webhook_deliveries: Duration,
 }
 
 /// A part of Switchyard a process runs.
@@ -420,6 +457,22 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".to_owned());
+        }
+        let outbound = &self.outbound;
+        if outbound.concurrency == 0 || outbound.per_endpoint_concurrency == 0 {
+            problems.push(
+                "outbound.concurrency, outbound.per_endpoint_concurrency: must be at least 1"
+                    .to_owned(),
+            );
+        }
+        if outbound.timeout.is_zero() {
+            problems.push("outbound.timeout: must be more than 0s".to_owned());
+        }
+        if outbound.retry_schedule.is_empty() {
+            problems.push("outbound.retry_schedule: name at least one wait (\"0s\")".to_owned());
+        }
+        if !(0.0..=1.0).contains(&outbound.retry_jitter) {
+            problems.push("outbound.retry_jitter: must be between 0 and 1".to_owned());
         }
         if self.worker.concurrency == 0 || self.worker.claim_batch == 0 {
             problems

@@ -274,8 +274,11 @@ pub async fn retry_delivery(
             "the delivery is being sent; retry when it has finished".into(),
         ));
     }
+    // Read before waking: once woken, a dispatcher may claim it at once, and the caller
+    // should see the state its retry made (pending), not whatever comes next.
+    let delivery = delivery_row(database, &tenant, &id).await?;
     wake(database).await?;
-    delivery_row(database, &tenant, &id).await
+    Ok(delivery)
 }
 
 /// Re-queues an endpoint's deliveries created in `[since, until)` with one of the filter's

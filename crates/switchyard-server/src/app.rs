@@ -36,7 +36,7 @@ use crate::{
     admin_token::{self, AdminTokenError, AdminTokenSource},
     background,
     error::{self, ApiError},
-    inbound, metrics, request_id, retention, routes,
+    inbound, metrics, outbound, request_id, retention, routes,
     state::ApiSettings,
     vault_setup,
 };
@@ -83,8 +83,9 @@ pub struct App {
     retention_classes: Vec<switchyard_store::retention::RetentionClass>,
     shutdown_grace: std::time::Duration,
     worker: switchyard_config::WorkerConfig,
-    blobs: switchyard_blob::BlobStore,
-    payload_retention: std::time::Duration,
+    blob_retention: background::BlobRetention,
+    /// Started with the worker role: delivers outbound webhooks.
+    dispatcher: Option<switchyard_outbound::Dispatcher>,
     /// Stops the ingest writer once requests have drained.
     ingest_shutdown: tokio_util::sync::CancellationToken,
     ingest_writers: Vec<tokio::task::JoinHandle<()>>,
@@ -146,13 +147,13 @@ impl App {
         let blobs = inbound::open_blobs(config)
             .await
             .map_err(StartupError::Blob)?;
-        let http = switchyard_http::GuardedClient::builder(
-            inbound::ssrf_policy(&config.outbound).map_err(StartupError::Outbound)?,
-        )
-        .timeout(std::time::Duration::from_secs(15))
-        .build()
-        .map_err(|error| StartupError::Outbound(error.to_string()))?;
-        let audited_vault = AuditedVault::new(Arc::new(vault), audit.clone());
+        let ssrf = inbound::ssrf_policy(&config.outbound).map_err(StartupError::Outbound)?;
+        let http = switchyard_http::GuardedClient::builder(ssrf.clone())
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|error| StartupError::Outbound(error.to_string()))?;
+        let vault = Arc::new(vault);
+        let audited_vault = AuditedVault::new(Arc::clone(&vault), audit.clone());
         let sources = SourceStore::new(runs_database.clone(), audited_vault.clone());
         let ingest_shutdown = tokio_util::sync::CancellationToken::new();
         let (writer, ingest_writers) = IngestWriter::start(
@@ -179,8 +180,32 @@ impl App {
             default_body_limit: config.inbound.body_limit_bytes,
             default_dedup_window: config.inbound.dedup_window,
         };
+        let outbound_api = outbound::OutboundApi {
+            endpoints: switchyard_outbound::Endpoints::new(
+                runs_database.clone(),
+                audited_vault.clone(),
+                outbound::endpoints_config(&config.outbound),
+            ),
+            database: runs_database.clone(),
+        };
+        // Built here so a bad setting fails the start, not the first delivery.
+        let dispatcher = if config.roles.contains(&ProcessRole::Worker) {
+            let bodies = switchyard_outbound::ResponseBodies::new(blobs.clone(), Some(vault));
+            Some(
+                switchyard_outbound::Dispatcher::with_response_bodies(
+                    runs_database.clone(),
+                    audited_vault.clone(),
+                    outbound::dispatcher_config(&config.outbound, ssrf),
+                    bodies,
+                )
+                .map_err(|error| StartupError::Outbound(error.to_string()))?,
+            )
+        } else {
+            None
+        };
         let state = AppState {
             inbound: Arc::new(gateway),
+            outbound: Arc::new(outbound_api),
             store,
             api: Arc::new(ApiSettings::from(&config.api)),
             metrics,
@@ -203,8 +228,12 @@ impl App {
             retention_classes: retention::classes(config),
             shutdown_grace: config.shutdown.grace_period,
             worker: config.worker.clone(),
-            blobs,
-            payload_retention: config.retention.inbound_payloads,
+            blob_retention: background::BlobRetention {
+                store: blobs,
+                inbound_payloads: config.retention.inbound_payloads,
+                delivery_responses: config.retention.webhook_deliveries,
+            },
+            dispatcher,
             ingest_shutdown,
             ingest_writers,
         })
@@ -236,12 +265,16 @@ impl App {
                 self.retention_classes.clone(),
                 self.state.runs.clone(),
                 &self.state.inbound,
-                self.blobs.clone(),
-                self.payload_retention,
+                self.blob_retention.clone(),
+                outbound::fan_out(database.clone()),
             );
             let options = worker_options(&self.worker, self.shutdown_grace);
             Worker::start(database.clone(), registry, options, shutdown.clone())
         });
+        let dispatcher = self
+            .dispatcher
+            .as_ref()
+            .map(|dispatcher| dispatcher.start(shutdown.clone()));
         let scheduler = if self.roles.contains(&ProcessRole::Scheduler) {
             let schedules = ScheduleStore::new(&database);
             if let Err(error) =
@@ -297,6 +330,11 @@ impl App {
         }
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
+        }
+        // It stopped claiming at the same token; requests in flight finish within the
+        // delivery timeout and their outcomes are written.
+        if let Some(dispatcher) = dispatcher {
+            let _ = dispatcher.await;
         }
         // Requests are done: write what the audit log still holds before the pool closes.
         if let Err(error) = self.audit_writer.shutdown().await {

@@ -44,8 +44,8 @@ pub fn registry(
     retention: Vec<RetentionClass>,
     runs: RunStore,
     inbound: &crate::inbound::InboundGateway,
-    blobs: switchyard_blob::BlobStore,
-    payload_retention: Duration,
+    blob_retention: BlobRetention,
+    fan_out: Arc<dyn switchyard_inbound::process::EventSink>,
 ) -> Registry {
     let mut registry = Registry::new();
     registry
@@ -54,7 +54,7 @@ pub fn registry(
             switchyard_inbound::process::ProcessInbound::new(
                 inbound.events.clone(),
                 inbound.sources.clone(),
-                Vec::new(),
+                vec![fan_out],
             ),
         )
         .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { vault })
@@ -64,8 +64,7 @@ pub fn registry(
             RetentionPurge {
                 database,
                 classes: retention,
-                blobs,
-                payloads: payload_retention,
+                blobs: blob_retention,
             },
         )
         .observe(Arc::new(RunRecorder { runs }));
@@ -196,11 +195,20 @@ impl JobHandler for CompleteDekRotation {
     }
 }
 
+/// The blob store and how long blobs of each kind are kept; they are purged by day folder.
+#[derive(Debug, Clone)]
+pub struct BlobRetention {
+    pub store: switchyard_blob::BlobStore,
+    /// Inbound raw request segments.
+    pub inbound_payloads: Duration,
+    /// The kept first 64 KiB of delivery responses.
+    pub delivery_responses: Duration,
+}
+
 struct RetentionPurge {
     database: Database,
     classes: Vec<RetentionClass>,
-    blobs: switchyard_blob::BlobStore,
-    payloads: Duration,
+    blobs: BlobRetention,
 }
 
 #[async_trait]
@@ -219,16 +227,27 @@ impl JobHandler for RetentionPurge {
                 );
             }
         }
-        // Raw payload segments are kept by day; a segment goes once its whole day is older
-        // than the period.
-        let cutoff = cutoff_for(self.payloads).date();
-        let removed = self
-            .blobs
-            .purge_older_than(switchyard_inbound::writer::BLOB_KIND, cutoff)
-            .await
-            .map_err(|error| JobError::internal(format!("purging inbound payloads: {error}")))?;
-        if removed > 0 {
-            tracing::info!(blobs = removed, "purged expired inbound payloads");
+        // Blobs are kept by day; a day's blobs go once the whole day is older than the period.
+        let kinds = [
+            (
+                switchyard_inbound::writer::BLOB_KIND,
+                self.blobs.inbound_payloads,
+            ),
+            (
+                switchyard_outbound::dispatch::BLOB_KIND,
+                self.blobs.delivery_responses,
+            ),
+        ];
+        for (kind, period) in kinds {
+            let removed = self
+                .blobs
+                .store
+                .purge_older_than(kind, cutoff_for(period).date())
+                .await
+                .map_err(|error| JobError::internal(format!("purging {kind} blobs: {error}")))?;
+            if removed > 0 {
+                tracing::info!(kind, blobs = removed, "purged expired blobs");
+            }
         }
         Ok(())
     }

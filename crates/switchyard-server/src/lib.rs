@@ -16,6 +16,8 @@
 //! - [`vault_setup`], [`audit_trail`]: opening the credential vault from configuration, and
 //!   recording API changes in the audit log.
 //! - [`pagination`]: cursors and list envelopes.
+//! - [`inbound`], [`outbound`]: the webhook gateway's parts as the server holds them.
+//! - [`background`]: the job kinds this server runs, by process role.
 //! - [`routes`]: one module per resource, and [`openapi`] describing them.
 
 pub mod admin_token;
@@ -30,6 +32,7 @@ pub mod idempotency;
 pub mod inbound;
 pub mod metrics;
 pub mod openapi;
+pub mod outbound;
 pub mod pagination;
 pub mod request_id;
 pub mod retention;

@@ -24,6 +24,9 @@ use utoipa::{
         (name = "vault", description = "A tenant's data keys and their rotation"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "runs", description = "The record of work and its attempts"),
+        (name = "endpoints", description = "Outbound webhook subscribers, their secrets and replays"),
+        (name = "events", description = "Events published to subscribed endpoints"),
+        (name = "deliveries", description = "Outbound deliveries, their attempts and retries"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -22,5 +22,8 @@ pub fn classes(config: &switchyard_config::Config) -> Vec<RetentionClass> {
             inbound_events: retention.inbound_events,
         },
     ));
+    classes.extend(switchyard_outbound::retention::classes(
+        retention.webhook_deliveries,
+    ));
     classes
 }

@@ -21,6 +21,7 @@ pub struct AppState {
     pub retention_deleted_tenants: Duration,
     pub runs: switchyard_jobs::runs::RunStore,
     pub inbound: Arc<crate::inbound::InboundGateway>,
+    pub outbound: Arc<crate::outbound::OutboundApi>,
 }
 
 /// The API settings handlers consult on each request.

@@ -57,7 +57,7 @@ async fn run_canary_test(backend: TestBackend) {
         base_url: server.url(),
         responses: Vec::new(),
     };
-    let created_keys = exercise_every_route(&mut client, &mut scanner, &admin_token).await;
+    let shown_once = exercise_every_route(&mut client, &mut scanner, &admin_token).await;
 
     let logs = server.terminate();
     assert!(
@@ -67,10 +67,11 @@ async fn run_canary_test(backend: TestBackend) {
     );
     scanner.add("server logs", logs.join("\n"));
     for (place, bytes) in client.responses {
-        // The one response meant to carry a key is the one that created it.
-        if created_keys
+        // The responses meant to carry a secret: the one that created it, and an endpoint's
+        // audited secret read.
+        if shown_once
             .iter()
-            .any(|(label, _)| place == format!("response {label}"))
+            .any(|label| place == format!("response {label}"))
         {
             continue;
         }
@@ -90,12 +91,12 @@ async fn run_canary_test(backend: TestBackend) {
 }
 
 /// Uses every route, with secrets also sent where they do not belong (wrong scheme, query
-/// string, bodies, ids). Returns the labels of responses that legitimately show a new key.
+/// string, bodies, ids). Returns the labels of responses that legitimately show a secret.
 async fn exercise_every_route(
     client: &mut RecordingClient,
     scanner: &mut LeakScanner,
     admin_token: &str,
-) -> Vec<(String, String)> {
+) -> Vec<String> {
     let mut created_keys = Vec::new();
     for path in [
         "/healthz",
@@ -275,13 +276,152 @@ async fn exercise_every_route(
         client.send(&path, request).await;
     }
 
+    // Outbound webhooks: a supplied signing secret, a rotated one and a generated one go to
+    // the vault only; deliveries are attempted (the SSRF guard refuses 127.0.0.1 here) and
+    // their attempts recorded, all at TRACE.
+    let mut shown_once: Vec<String> = created_keys
+        .iter()
+        .map(|(label, _)| label.clone())
+        .collect();
+    let endpoint_secret = format!("whsec_{}", base64_of(&scanner.canary("endpoint secret")));
+    scanner.watch("endpoint secret (whsec)", &endpoint_secret);
+    let request = client
+        .request(Method::POST, &format!("/v1/endpoints?tenant_id={tenant}"))
+        .bearer_auth(admin_token)
+        .json(&json!({"url": "https://127.0.0.1:9/hook", "secret": endpoint_secret, "v1a": true}));
+    let (status, endpoint) = client.send("create endpoint", request).await;
+    assert_eq!(status, 201, "{endpoint}");
+    shown_once.push("create endpoint".to_owned());
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let request = client
+        .request(Method::POST, &format!("/v1/events?tenant_id={tenant}"))
+        .bearer_auth(admin_token)
+        .json(&json!({"type": "invoice.paid", "data": {"n": 1}}));
+    let (status, event) = client.send("publish event", request).await;
+    assert_eq!(status, 202, "{event}");
+    let delivery_id = event["deliveries"][0].as_str().unwrap().to_owned();
+    let rotated_endpoint_secret = format!(
+        "whsec_{}",
+        base64_of(&scanner.canary("rotated endpoint secret"))
+    );
+    scanner.watch("rotated endpoint secret (whsec)", &rotated_endpoint_secret);
+    let request = client
+        .request(
+            Method::POST,
+            &format!("/v1/endpoints/{endpoint_id}/secret/rotate?tenant_id={tenant}"),
+        )
+        .bearer_auth(admin_token)
+        .json(&json!({"secret": rotated_endpoint_secret}));
+    assert_eq!(client.send("rotate endpoint secret", request).await.0, 200);
+    let request = client
+        .request(
+            Method::GET,
+            &format!("/v1/endpoints/{endpoint_id}/secret?tenant_id={tenant}"),
+        )
+        .bearer_auth(admin_token);
+    assert_eq!(client.send("read endpoint secret", request).await.0, 200);
+    shown_once.push("read endpoint secret".to_owned());
+    let request = client
+        .request(Method::POST, &format!("/v1/endpoints?tenant_id={tenant}"))
+        .bearer_auth(admin_token)
+        .json(&json!({"url": "https://127.0.0.1:9/generated"}));
+    let (_, generated) = client
+        .send("create endpoint with a generated secret", request)
+        .await;
+    scanner.watch(
+        "generated endpoint secret",
+        generated["secret"].as_str().unwrap(),
+    );
+    shown_once.push("create endpoint with a generated secret".to_owned());
+    // Let the dispatcher attempt the delivery before reading it back.
+    for _ in 0..100 {
+        let request = client
+            .request(
+                Method::GET,
+                &format!("/v1/deliveries/{delivery_id}?tenant_id={tenant}"),
+            )
+            .bearer_auth(admin_token);
+        let (_, delivery) = client.send("poll delivery", request).await;
+        if delivery["attempts"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for (method, path, body) in [
+        (
+            Method::GET,
+            format!("/v1/endpoints?tenant_id={tenant}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/endpoints/{endpoint_id}?tenant_id={tenant}"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/endpoints/{endpoint_id}?tenant_id={tenant}"),
+            Some(json!({"description": "canary"})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/endpoints/{endpoint_id}/deliveries?tenant_id={tenant}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!(
+                "/v1/events/{}?tenant_id={tenant}",
+                event["id"].as_str().unwrap()
+            ),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/deliveries/{delivery_id}?tenant_id={tenant}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/deliveries/{delivery_id}/retry?tenant_id={tenant}"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/endpoints/{endpoint_id}/replay?tenant_id={tenant}"),
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+        ),
+        (
+            Method::DELETE,
+            format!(
+                "/v1/endpoints/{}?tenant_id={tenant}",
+                generated["id"].as_str().unwrap()
+            ),
+            None,
+        ),
+    ] {
+        let mut request = client
+            .request(method.clone(), &path)
+            .bearer_auth(admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        client.send(&format!("{method} {path}"), request).await;
+    }
+
     // Last, crypto-shred the tenant.
     let request = client
         .request(Method::DELETE, &format!("/v1/tenants/{tenant}"))
         .bearer_auth(admin_token);
     let (status, _) = client.send("delete tenant", request).await;
     assert_eq!(status, 200);
-    created_keys
+    shown_once
+}
+
+/// Standard base64, as a `whsec_` secret carries its key bytes.
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

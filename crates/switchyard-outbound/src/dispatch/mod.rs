@@ -79,6 +79,9 @@ pub struct DispatcherConfig {
     pub disable_after: Duration,
     /// Longest wait for a rate-limit slot before the delivery is postponed instead.
     pub rate_limit_wait: Duration,
+    /// Added to a claim's lease beyond two timeouts and the rate-limit wait, for recording.
+    /// After a crash, the deliveries the process held are sent again once it has passed.
+    pub lease_margin: Duration,
     /// Idle poll: the longest a due delivery can wait when no wake-up arrives.
     pub poll_interval: Duration,
     /// Wake-ups within this window are served by one claim.
@@ -113,6 +116,7 @@ impl Default for DispatcherConfig {
             breaker: Some(BreakerConfig::default()),
             disable_after: Duration::from_secs(5 * 24 * 60 * 60),
             rate_limit_wait: Duration::from_secs(5),
+            lease_margin: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             claim_coalesce: Duration::from_millis(5),
             ssrf: SsrfPolicy::strict(),
@@ -134,7 +138,7 @@ impl DispatcherConfig {
         self.timeout
             .saturating_mul(2)
             .saturating_add(self.rate_limit_wait)
-            .saturating_add(Duration::from_secs(60))
+            .saturating_add(self.lease_margin)
     }
 }
 

@@ -2,6 +2,9 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod deliveries;
+pub mod endpoints;
+pub mod events;
 pub mod inbound_events;
 pub mod ingest;
 pub mod operations;
@@ -48,6 +51,23 @@ fn documented_routes() -> DocumentedRoutes {
         .routes(routes!(inbound_events::get_inbound_event))
         .routes(routes!(inbound_events::get_inbound_payload))
         .routes(routes!(inbound_events::replay_inbound_event))
+        .routes(routes!(
+            endpoints::create_endpoint,
+            endpoints::list_endpoints
+        ))
+        .routes(routes!(
+            endpoints::get_endpoint,
+            endpoints::update_endpoint,
+            endpoints::delete_endpoint
+        ))
+        .routes(routes!(endpoints::get_endpoint_secret))
+        .routes(routes!(endpoints::rotate_endpoint_secret))
+        .routes(routes!(endpoints::replay_endpoint))
+        .routes(routes!(endpoints::list_endpoint_deliveries))
+        .routes(routes!(events::publish_event))
+        .routes(routes!(events::get_event))
+        .routes(routes!(deliveries::get_delivery))
+        .routes(routes!(deliveries::retry_delivery))
         .split_for_parts();
     let (operations, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(operations::healthz))

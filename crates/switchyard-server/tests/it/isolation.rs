@@ -13,6 +13,9 @@ struct TenantResources {
     run_id: String,
     source_id: String,
     inbound_event_id: String,
+    endpoint_id: String,
+    event_id: String,
+    delivery_id: String,
 }
 
 fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Value>)> {
@@ -95,6 +98,67 @@ fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Valu
             format!("/v1/inbound-events?tenant_id={tenant}"),
             None,
         ),
+        (
+            Method::GET,
+            format!("/v1/endpoints/{}", a.endpoint_id),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/endpoints/{}", a.endpoint_id),
+            Some(json!({"url": "https://attacker.example/hook"})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/endpoints/{}/secret", a.endpoint_id),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/endpoints/{}/secret/rotate", a.endpoint_id),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/endpoints/{}/replay", a.endpoint_id),
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/endpoints/{}/deliveries", a.endpoint_id),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/endpoints/{}", a.endpoint_id),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/endpoints?tenant_id={tenant}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/endpoints?tenant_id={tenant}"),
+            Some(json!({"url": "https://attacker.example/hook"})),
+        ),
+        (
+            Method::POST,
+            format!("/v1/events?tenant_id={tenant}"),
+            Some(json!({"type": "planted.event", "data": {}})),
+        ),
+        (Method::GET, format!("/v1/events/{}", a.event_id), None),
+        (
+            Method::GET,
+            format!("/v1/deliveries/{}", a.delivery_id),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/deliveries/{}/retry", a.delivery_id),
+            Some(json!({})),
+        ),
     ]
 }
 
@@ -111,7 +175,17 @@ backend_tests! { TestApp;
         let source_id = source["id"].as_str().unwrap().to_owned();
         let ingested = reqwest::Client::new().post(source["ingest_url"].as_str().unwrap()).body("{}").send().await.unwrap();
         let inbound_event_id = ingested.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
-        let resources = TenantResources { tenant: tenant_a.clone(), key_id: key_id_a, run_id, source_id, inbound_event_id };
+        // …and an endpoint with one delivered (or failing: nothing listens there) event.
+        let endpoint = app.post("/v1/endpoints", &key_a, &json!({"url": "https://hooks.example.invalid/a"})).await.json();
+        let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+        let a_secret = endpoint["secret"].as_str().unwrap().to_owned();
+        let event = app.post("/v1/events", &key_a, &json!({"type": "a.happened", "data": {}})).await.json();
+        let event_id = event["id"].as_str().unwrap().to_owned();
+        let delivery_id = event["deliveries"][0].as_str().unwrap().to_owned();
+        let resources = TenantResources {
+            tenant: tenant_a.clone(), key_id: key_id_a, run_id, source_id, inbound_event_id,
+            endpoint_id, event_id, delivery_id,
+        };
 
         for role in ["admin", "write", "read"] {
             let (_, key_b) = app.create_api_key(&tenant_b, role).await;
@@ -120,6 +194,7 @@ backend_tests! { TestApp;
                 assert_eq!(response.status, 404, "{role} key of B: {method} {path} -> {}", response.text());
                 response.assert_problem(404, "not_found");
                 assert!(!response.text().contains("\"name\":\"A\""));
+                assert!(!response.text().contains(&a_secret));
             }
         }
         // Deleting a tenant is a platform operation: a tenant key gets 403 whether or not the
@@ -146,6 +221,12 @@ backend_tests! { TestApp;
         let a_sources = app.get("/v1/sources", &key_a).await.json();
         assert_eq!(a_sources["data"].as_array().unwrap().len(), 1, "B planted no source: {a_sources}");
         assert!(app.get("/v1/sources", &admin_b).await.json()["data"].as_array().unwrap().is_empty());
+        let endpoint = app.get(&format!("/v1/endpoints/{}", resources.endpoint_id), &key_a).await.json();
+        assert_eq!(endpoint["url"], "https://hooks.example.invalid/a", "B changed nothing: {endpoint}");
+        assert_eq!(app.get("/v1/endpoints", &key_a).await.json()["data"].as_array().unwrap().len(), 1);
+        assert!(app.get("/v1/endpoints", &admin_b).await.json()["data"].as_array().unwrap().is_empty());
+        let a_secret_now = app.get(&format!("/v1/endpoints/{}/secret", resources.endpoint_id), &key_a).await.json();
+        assert_eq!(a_secret_now["secret"], a_secret.as_str(), "B rotated nothing");
     }
 
     async fn a_key_id_of_another_tenant_is_not_found_under_ones_own(app) {

@@ -12,6 +12,7 @@ mod ingest_disconnects;
 mod isolation;
 mod openapi;
 mod operations;
+mod outbound;
 mod pagination;
 mod runs;
 mod startup;
