@@ -79,14 +79,22 @@ async fn publish(url: &str, token: &str, tenant: &str, todo: Vec<usize>) -> Hash
                 token.to_owned(),
             );
             tokio::spawn(async move {
-                while let Some(&n) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
+                'events: while let Some(&n) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let body = json!({"type": "load.tick", "data": {"n": n}, "id": event_id(n)});
-                    let Ok(response) = http.post(&url).bearer_auth(&token).json(&body).send().await
-                    else {
-                        break;
-                    };
-                    if response.status().is_success() {
-                        acked.lock().unwrap().insert(n);
+                    // As a client would: a server error is retried (publishing is idempotent
+                    // by id); a refused connection means the server is gone.
+                    for attempt in 0..10 {
+                        let Ok(response) =
+                            http.post(&url).bearer_auth(&token).json(&body).send().await
+                        else {
+                            break 'events;
+                        };
+                        if response.status().is_success() {
+                            acked.lock().unwrap().insert(n);
+                            break;
+                        }
+                        eprintln!("publish {n}: {} (attempt {attempt})", response.status());
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
             })
