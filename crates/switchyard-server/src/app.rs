@@ -268,7 +268,6 @@ impl App {
                 &self.state.inbound,
                 self.blobs.clone(),
                 self.blob_retention,
-                outbound::fan_out(database.clone()),
             );
             let options = worker_options(&self.worker, self.shutdown_grace);
             Worker::start(database.clone(), registry, options, shutdown.clone())

@@ -46,7 +46,6 @@ pub fn registry(
     inbound: &crate::inbound::InboundGateway,
     blobs: switchyard_blob::BlobStore,
     blob_retention: BlobRetention,
-    fan_out: Arc<dyn switchyard_inbound::process::EventSink>,
 ) -> Registry {
     let mut registry = Registry::new();
     registry
@@ -55,7 +54,8 @@ pub fn registry(
             switchyard_inbound::process::ProcessInbound::new(
                 inbound.events.clone(),
                 inbound.sources.clone(),
-                vec![fan_out],
+                // Processed inbound events fan out to outbound endpoints.
+                vec![crate::outbound::fan_out(database.clone(), vault.clone())],
             ),
         )
         .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { vault })
