@@ -95,8 +95,7 @@ async fn publish(url: &str, token: &str, tenant: &str, todo: Vec<usize>) -> Hash
     for task in tasks {
         task.await.unwrap();
     }
-    let acked = acked.lock().unwrap().clone();
-    acked
+    acked.lock().unwrap().clone()
 }
 
 /// How many of the endpoint's deliveries have each status, by paging through the API.

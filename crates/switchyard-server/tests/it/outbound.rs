@@ -265,7 +265,7 @@ backend_tests! { DeliveringApp;
         let flaky_got = receiver.wait_for("/flaky", 3).await;
         assert!(flaky_got.iter().all(|r| r.headers["webhook-id"] == "evt_1"));
         let page = app.get(&format!("/v1/endpoints/{flaky_id}/deliveries?status=succeeded"), &read).await.json();
-        assert_eq!(ids(&Value::Array(page["data"].as_array().unwrap().iter().map(|d| d["id"].clone()).collect())), [flaky_delivery.clone()]);
+        assert_eq!(ids(&Value::Array(page["data"].as_array().unwrap().iter().map(|d| d["id"].clone()).collect())), std::slice::from_ref(&flaky_delivery));
         app.get(&format!("/v1/endpoints/{flaky_id}/deliveries?status=lost"), &read).await
             .assert_problem(400, "invalid_query");
 
