@@ -157,6 +157,7 @@ async fn run(backend: TestBackend, name: &str) {
     for i in 0..events {
         publish(
             &s.database,
+            &s.vault,
             tenant,
             NewEvent::new("bench.drain", json!({"i": i, "pad": "x".repeat(200)})),
         )
@@ -203,11 +204,13 @@ async fn run(backend: TestBackend, name: &str) {
     let mut tasks = Vec::new();
     for p in 0..publishers {
         let database = s.database.clone();
+        let vault = s.vault.clone();
         let share = events / publishers + usize::from(p < events % publishers);
         tasks.push(tokio::spawn(async move {
             for i in 0..share {
                 publish(
                     &database,
+                    &vault,
                     tenant,
                     NewEvent::new("bench.live", json!({"p": p, "i": i})),
                 )
@@ -241,6 +244,7 @@ async fn run(backend: TestBackend, name: &str) {
         let sent = Instant::now();
         publish(
             &s.database,
+            &s.vault,
             tenant,
             NewEvent::new("bench.latency", json!({})).id(id.clone()),
         )

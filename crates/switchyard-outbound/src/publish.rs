@@ -1,16 +1,23 @@
 //! Publishing: an event row and, in the same transaction, one delivery per enabled endpoint
 //! whose filter matches. The body is serialised here, once; every attempt sends these bytes.
 //!
+//! At rest the body is sealed with the tenant's data key (base64 in the `body` column), as the
+//! inbound gateway seals raw payloads: an event is often a provider's payload passed on, and
+//! crypto-shredding a tenant must make it unreadable here too.
+//!
 //! Wake-ups: on PostgreSQL publish sends `NOTIFY switchyard_outbound` (delivered at commit, so a
 //! rolled-back publish wakes nobody); on SQLite, where one process owns the file, an in-process
 //! channel is signalled after commit.
 
 use std::sync::LazyLock;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use serde_json::Value;
 use switchyard_core::{DeliveryId, MessageId, TenantId};
 use switchyard_store::{Database, DbTime, Transaction};
+use switchyard_vault::AuditedVault;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
@@ -28,6 +35,8 @@ const MAX_ID_LEN: usize = 255;
 /// usually accept.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+const TABLE: &str = "webhook_events";
+
 pub(crate) const EVENT_COLUMNS: &str =
     "id, tenant_id, webhook_id, event_type, ordering_key, body, created_at";
 
@@ -42,20 +51,62 @@ pub(crate) struct EventRow {
     created_at: DbTime,
 }
 
-impl TryFrom<EventRow> for Event {
-    type Error = OutboundError;
-
-    fn try_from(row: EventRow) -> Result<Self> {
+impl EventRow {
+    /// The event, with its body decrypted.
+    pub(crate) async fn open(self, vault: &AuditedVault) -> Result<Event> {
+        let tenant = parse_id(TABLE, &self.tenant_id)?;
+        let body = open_body(vault, tenant, &self.id, &self.body).await?;
         Ok(Event {
-            id: parse_id("webhook_events", &row.id)?,
-            tenant: parse_id("webhook_events", &row.tenant_id)?,
-            webhook_id: row.webhook_id,
-            event_type: row.event_type,
-            ordering_key: row.ordering_key,
-            body: row.body,
-            created_at: row.created_at.get(),
+            id: parse_id(TABLE, &self.id)?,
+            tenant,
+            webhook_id: self.webhook_id,
+            event_type: self.event_type,
+            ordering_key: self.ordering_key,
+            body,
+            created_at: self.created_at.get(),
         })
     }
+}
+
+/// Binds a sealed body to its row (the tenant is bound by the data key): a body copied onto
+/// another event does not decrypt.
+fn body_aad(event_id: &str) -> Vec<u8> {
+    format!("webhook_event:{event_id}").into_bytes()
+}
+
+/// The `body` column's value for `body`: sealed with the tenant's data key, base64.
+async fn seal_body(
+    vault: &AuditedVault,
+    tenant: TenantId,
+    event_id: &str,
+    body: &str,
+) -> Result<String> {
+    let sealed = vault
+        .encrypt_blob(tenant, &body_aad(event_id), body.as_bytes())
+        .await?;
+    Ok(STANDARD.encode(sealed))
+}
+
+/// The plaintext of a `body` column value from [`seal_body`].
+///
+/// # Errors
+/// [`OutboundError::Corrupt`] for a value that is not base64 or not UTF-8 once opened; the
+/// vault's error when it does not decrypt (another row's body, another tenant's, a shredded
+/// key).
+pub(crate) async fn open_body(
+    vault: &AuditedVault,
+    tenant: TenantId,
+    event_id: &str,
+    stored: &str,
+) -> Result<String> {
+    let sealed = STANDARD
+        .decode(stored)
+        .map_err(|_| OutboundError::corrupt(TABLE, "the body is not base64"))?;
+    let plain = vault
+        .decrypt_blob(tenant, &body_aad(event_id), &sealed)
+        .await?;
+    String::from_utf8(plain.to_vec())
+        .map_err(|_| OutboundError::corrupt(TABLE, "the body is not UTF-8"))
 }
 
 /// The Standard Webhooks payload shape, in this field order.
@@ -124,13 +175,19 @@ fn validate_id(field: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Publishes `event` in its own transaction.
+/// Publishes `event` in its own transaction. `vault` seals the body with the tenant's data key.
 ///
 /// # Errors
-/// [`OutboundError::Invalid`] for a bad type, id, key or an oversized body; database failures.
-pub async fn publish(database: &Database, tenant: TenantId, event: NewEvent) -> Result<Published> {
+/// [`OutboundError::Invalid`] for a bad type, id, key or an oversized body; vault and
+/// database failures.
+pub async fn publish(
+    database: &Database,
+    vault: &AuditedVault,
+    tenant: TenantId,
+    event: NewEvent,
+) -> Result<Published> {
     let mut tx = database.begin().await?;
-    let published = publish_in(&mut tx, tenant, event).await?;
+    let published = publish_in(&mut tx, vault, tenant, event).await?;
     tx.commit().await?;
     Ok(published)
 }
@@ -143,6 +200,7 @@ pub async fn publish(database: &Database, tenant: TenantId, event: NewEvent) -> 
 /// As [`publish`].
 pub async fn publish_in(
     tx: &mut Transaction,
+    vault: &AuditedVault,
     tenant: TenantId,
     event: NewEvent,
 ) -> Result<Published> {
@@ -168,6 +226,7 @@ pub async fn publish_in(
             "the event body exceeds 1 MiB",
         ));
     }
+    let sealed = seal_body(vault, tenant, &id.to_string(), &body).await?;
     let tenant_text = tenant.to_string();
     let inserted = with_tx!(tx, |conn| {
         sqlx::query(
@@ -180,7 +239,7 @@ pub async fn publish_in(
         .bind(&webhook_id)
         .bind(&event.event_type)
         .bind(event.ordering_key.as_deref())
-        .bind(&body)
+        .bind(&sealed)
         .bind(now)
         .execute(&mut *conn)
         .await?
@@ -198,10 +257,10 @@ pub async fn publish_in(
             .await?
         });
         let existing = row.ok_or_else(|| {
-            OutboundError::corrupt("webhook_events", "the id conflicted but no event has it")
+            OutboundError::corrupt(TABLE, "the id conflicted but no event has it")
         })?;
         return Ok(Published {
-            event: existing.try_into()?,
+            event: existing.open(vault).await?,
             created: false,
             deliveries: Vec::new(),
         });

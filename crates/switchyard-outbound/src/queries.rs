@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use switchyard_core::{DeliveryId, EndpointId, MessageId, TenantId};
 use switchyard_store::{Database, DbTime, Page};
+use switchyard_vault::AuditedVault;
 use time::OffsetDateTime;
 
 use crate::db::{db_time, parse_id, parse_json, to_u32, with_conn};
@@ -204,12 +205,14 @@ pub async fn get_delivery(
     Ok(DeliveryDetail { delivery, attempts })
 }
 
-/// An event with its deliveries.
+/// An event with its deliveries, the body decrypted with `vault`.
 ///
 /// # Errors
-/// [`OutboundError::NotFound`].
+/// [`OutboundError::NotFound`]; the vault's error or [`OutboundError::Corrupt`] for a body
+/// that does not decrypt.
 pub async fn get_event(
     database: &Database,
+    vault: &AuditedVault,
     tenant: TenantId,
     id: MessageId,
 ) -> Result<EventDetail> {
@@ -225,7 +228,8 @@ pub async fn get_event(
     });
     let event = row
         .ok_or(OutboundError::NotFound { what: "event" })?
-        .try_into()?;
+        .open(vault)
+        .await?;
     let rows: Vec<DeliveryRow> = with_conn!(database, |conn| {
         sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \

@@ -266,7 +266,6 @@ impl App {
                 self.state.runs.clone(),
                 &self.state.inbound,
                 self.blob_retention.clone(),
-                outbound::fan_out(database.clone()),
             );
             let options = worker_options(&self.worker, self.shutdown_grace);
             Worker::start(database.clone(), registry, options, shutdown.clone())

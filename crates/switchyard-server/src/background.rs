@@ -45,7 +45,6 @@ pub fn registry(
     runs: RunStore,
     inbound: &crate::inbound::InboundGateway,
     blob_retention: BlobRetention,
-    fan_out: Arc<dyn switchyard_inbound::process::EventSink>,
 ) -> Registry {
     let mut registry = Registry::new();
     registry
@@ -54,7 +53,8 @@ pub fn registry(
             switchyard_inbound::process::ProcessInbound::new(
                 inbound.events.clone(),
                 inbound.sources.clone(),
-                vec![fan_out],
+                // Processed inbound events fan out to outbound endpoints.
+                vec![crate::outbound::fan_out(database.clone(), vault.clone())],
             ),
         )
         .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { vault })

@@ -12,6 +12,7 @@ use switchyard_outbound::{
     DispatcherConfig, Endpoints, EndpointsConfig, NewEvent, OutboundError, publish,
 };
 use switchyard_store::Database;
+use switchyard_vault::AuditedVault;
 
 /// Everything the endpoint, event and delivery routes share.
 pub struct OutboundApi {
@@ -51,6 +52,9 @@ pub fn dispatcher_config(
 /// processing job that runs again (a lost lease, a replay) fans out nothing twice.
 pub struct FanOut {
     pub database: Database,
+    /// Seals event bodies: a canonical event carries the provider's payload, which must not
+    /// sit in plaintext here when the gateway keeps it encrypted.
+    pub vault: AuditedVault,
 }
 
 #[async_trait]
@@ -65,7 +69,7 @@ impl EventSink for FanOut {
             return Ok(());
         };
         let new = NewEvent::new(event_type, canonical.clone()).id(event.id.to_string());
-        match publish(&self.database, event.tenant_id, new).await {
+        match publish(&self.database, &self.vault, event.tenant_id, new).await {
             Ok(_) => Ok(()),
             // A provider type that is not a valid outbound type (odd characters, too long)
             // cannot be subscribed to; retrying would not change that.
@@ -84,6 +88,6 @@ impl EventSink for FanOut {
 }
 
 /// The sink as the job registry takes it.
-pub fn fan_out(database: Database) -> Arc<dyn EventSink> {
-    Arc::new(FanOut { database })
+pub fn fan_out(database: Database, vault: AuditedVault) -> Arc<dyn EventSink> {
+    Arc::new(FanOut { database, vault })
 }

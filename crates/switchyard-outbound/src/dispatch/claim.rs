@@ -17,10 +17,13 @@
 //! rows without waiting on each other; SQLite has one writer and one process.
 
 use switchyard_store::{Database, DbTime};
+use switchyard_vault::AuditedVault;
 use time::OffsetDateTime;
+use tracing::warn;
 
-use crate::db::{db_time, with_conn};
+use crate::db::{db_time, parse_id, with_conn};
 use crate::error::Result;
+use crate::publish::open_body;
 
 macro_rules! claim_ranking {
     (excluded: $excluded:literal, heads: $open:literal ... $close:literal, columns: $columns:literal $(,)?) => {
@@ -110,13 +113,29 @@ pub(crate) struct ClaimedRow {
     pub ordering_key: Option<String>,
 }
 
-/// The parts of an event a send needs.
-#[derive(Debug, sqlx::FromRow)]
+/// The parts of an event a send needs, its body in plaintext.
+#[derive(Debug)]
 pub(crate) struct EventBody {
     pub id: String,
     pub webhook_id: String,
     pub event_type: String,
     pub body: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct SealedEvent {
+    id: String,
+    tenant_id: String,
+    webhook_id: String,
+    event_type: String,
+    body: String,
+}
+
+impl SealedEvent {
+    async fn open(&self, vault: &AuditedVault) -> Result<String> {
+        let tenant = parse_id("webhook_events", &self.tenant_id)?;
+        open_body(vault, tenant, &self.id, &self.body).await
+    }
 }
 
 pub(crate) struct ClaimParams<'a> {
@@ -160,18 +179,38 @@ pub(crate) async fn claim(
     Ok(rows)
 }
 
-pub(crate) async fn event_bodies(database: &Database, ids: &[String]) -> Result<Vec<EventBody>> {
+/// The claimed deliveries' events, each body decrypted once here for all its deliveries.
+/// An event whose body does not decrypt is left out with a warning (the caller postpones its
+/// deliveries), so one bad row or a vault hiccup does not stop the others.
+pub(crate) async fn event_bodies(
+    database: &Database,
+    vault: &AuditedVault,
+    ids: &[String],
+) -> Result<Vec<EventBody>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(with_conn!(database, |conn| {
+    let rows: Vec<SealedEvent> = with_conn!(database, |conn| {
         let sql = format!(
-            "SELECT id, webhook_id, event_type, body FROM webhook_events WHERE {}",
+            "SELECT id, tenant_id, webhook_id, event_type, body FROM webhook_events WHERE {}",
             crate::db::member(&*conn, "id", 1)
         );
         let ids = crate::db::list(&*conn, ids);
         sqlx::query_as(&sql).bind(ids).fetch_all(&mut *conn).await?
-    }))
+    });
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row.open(vault).await {
+            Ok(body) => events.push(EventBody {
+                id: row.id,
+                webhook_id: row.webhook_id,
+                event_type: row.event_type,
+                body,
+            }),
+            Err(e) => warn!(error = %e, event = %row.id, "event body unreadable; postponing"),
+        }
+    }
+    Ok(events)
 }
 
 /// Puts deliveries whose lease ran out (their process died) back in the queue. The attempt

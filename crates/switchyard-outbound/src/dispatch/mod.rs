@@ -181,6 +181,8 @@ struct Shared {
     rng: Mutex<StdRng>,
     signers: Signers,
     endpoints: Endpoints,
+    /// Opens event bodies at claim and seals the operational events the recorder publishes.
+    vault: AuditedVault,
     audit: AuditContext,
     bodies: Option<ResponseBodies>,
     wake: Arc<Notify>,
@@ -263,7 +265,12 @@ impl Dispatcher {
         Ok(Self {
             shared: Arc::new(Shared {
                 signers: Signers::new(vault.clone(), audit.clone(), config.signer_ttl),
-                endpoints: Endpoints::new(database.clone(), vault, EndpointsConfig::default()),
+                endpoints: Endpoints::new(
+                    database.clone(),
+                    vault.clone(),
+                    EndpointsConfig::default(),
+                ),
+                vault,
                 database,
                 owner,
                 client,
@@ -344,6 +351,7 @@ impl Shared {
         };
         let recorder = Recorder {
             database: self.database.clone(),
+            vault: self.vault.clone(),
             wake: Arc::clone(&self.wake),
             owner: self.owner.clone(),
             disable_after: self.config.disable_after,
@@ -480,11 +488,12 @@ impl Shared {
                 .map(|r| (r.endpoint.id.to_string(), Arc::new(r)))
                 .collect();
         let events: HashMap<String, Arc<EventBody>> =
-            claim::event_bodies(&self.database, &event_ids)
+            claim::event_bodies(&self.database, &self.vault, &event_ids)
                 .await?
                 .into_iter()
                 .map(|e| (e.id.clone(), Arc::new(e)))
                 .collect();
+        let mut unavailable = Vec::new();
         {
             let mut local = self.local();
             for claimed in rows {
@@ -492,7 +501,12 @@ impl Shared {
                     endpoints.get(&claimed.endpoint_id),
                     events.get(&claimed.event_id),
                 ) else {
-                    // Deleted between claim and load; its row went with it.
+                    // Deleted between claim and load (its row went with it, so this is a
+                    // no-op), or the body did not decrypt: give the lease back and try later.
+                    unavailable.push(Self::postpone(
+                        &claimed,
+                        after(now, Duration::from_secs(30)),
+                    ));
                     continue;
                 };
                 let job = Job {
@@ -507,6 +521,11 @@ impl Shared {
                     .or_default()
                     .queue
                     .push_back(job);
+            }
+        }
+        for record in unavailable {
+            if self.recorder.send(record).await.is_err() {
+                warn!("recorder gone; the delivery's lease will expire and it is sent again");
             }
         }
         for id in &endpoint_ids {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use switchyard_core::TenantId;
 use switchyard_store::{Database, Transaction};
+use switchyard_vault::AuditedVault;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tracing::{error, warn};
@@ -70,6 +71,8 @@ pub(crate) struct AttemptRecord {
 
 pub(crate) struct Recorder {
     pub database: Database,
+    /// Seals the bodies of the operational events it publishes.
+    pub vault: AuditedVault,
     /// Wakes the claimer after writing an ordered delivery's outcome.
     pub wake: std::sync::Arc<tokio::sync::Notify>,
     pub owner: String,
@@ -332,7 +335,13 @@ impl Recorder {
                 "last_status_code": record.status_code,
                 "last_error": record.error,
             });
-            publish_in(tx, record.tenant, NewEvent::new(DELIVERY_EXHAUSTED, data)).await?;
+            publish_in(
+                tx,
+                &self.vault,
+                record.tenant,
+                NewEvent::new(DELIVERY_EXHAUSTED, data),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -357,7 +366,13 @@ impl Recorder {
                 });
                 if recovered > 0 {
                     let data = json!({ "endpoint_id": endpoint, "failing_since": rfc3339(since) });
-                    publish_in(tx, record.tenant, NewEvent::new(ENDPOINT_RECOVERED, data)).await?;
+                    publish_in(
+                        tx,
+                        &self.vault,
+                        record.tenant,
+                        NewEvent::new(ENDPOINT_RECOVERED, data),
+                    )
+                    .await?;
                 }
             }
             Decision::Gone => {
@@ -415,7 +430,13 @@ impl Recorder {
                 "reason": reason,
                 "failing_since": failing_since.map(rfc3339),
             });
-            publish_in(tx, record.tenant, NewEvent::new(ENDPOINT_DISABLED, data)).await?;
+            publish_in(
+                tx,
+                &self.vault,
+                record.tenant,
+                NewEvent::new(ENDPOINT_DISABLED, data),
+            )
+            .await?;
         }
         Ok(())
     }

@@ -38,7 +38,7 @@ backend_tests! { Fixture;
         let clock = ManualClock::new();
         let running = fx.dispatcher(test_config(&clock));
 
-        let p = publish(&fx.database, tenant, NewEvent::new("order.created", json!({"id": 7})).id("evt_7")).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("order.created", json!({"id": 7})).id("evt_7")).await.unwrap();
         let got = receiver.wait_for("/hook", 1, WAIT).await;
         let request = &got[0];
         assert_eq!(request.header("webhook-id"), "evt_7");
@@ -60,6 +60,42 @@ backend_tests! { Fixture;
         running.stop().await;
     }
 
+    async fn an_unreadable_body_is_postponed_not_sent(fx) {
+        let receiver = Receiver::start().await;
+        let tenant = TenantId::generate();
+        fx.endpoint(tenant, &receiver.url("/hook"), &[]).await;
+        let bad = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.bad", json!({}))).await.unwrap();
+        let good = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.good", json!({}))).await.unwrap();
+        let sealed = fx.stored_body(bad.event.id).await;
+        // Another row's sealed body: it does not decrypt under this row's id.
+        fx.set_stored_body(bad.event.id, &fx.stored_body(good.event.id).await).await;
+        let clock = ManualClock::new();
+        let running = fx.dispatcher(test_config(&clock));
+
+        // The other event goes out; the unreadable one is given back, uncounted, for later.
+        let got = receiver.wait_for("/hook", 1, WAIT).await;
+        assert_eq!(got[0].body.as_ref(), good.event.body.as_bytes());
+        let postponed = eventually(WAIT, "the unreadable delivery to be postponed", || async {
+            let detail = get_delivery(&fx.database, tenant, bad.deliveries[0]).await.unwrap();
+            (detail.delivery.status == DeliveryStatus::Pending
+                && detail.delivery.next_attempt_at > OffsetDateTime::now_utc() + time::Duration::seconds(10))
+                .then_some(detail)
+        })
+        .await;
+        assert_eq!(postponed.delivery.attempts, 0);
+        assert!(postponed.attempts.is_empty());
+
+        // Once the body reads again (a vault outage ended, a restore was fixed), it is sent.
+        fx.set_stored_body(bad.event.id, &sealed).await;
+        clock.advance(Duration::from_secs(60));
+        running.dispatcher.wake();
+        let detail = settled(&fx, tenant, bad.deliveries[0], 1).await;
+        assert_eq!(detail.delivery.status, DeliveryStatus::Succeeded);
+        let got = receiver.wait_for("/hook", 2, WAIT).await;
+        assert_eq!(got[1].body.as_ref(), bad.event.body.as_bytes());
+        running.stop().await;
+    }
+
     async fn retries_follow_the_schedule_on_a_manual_clock(fx) {
         let receiver = Receiver::start().await;
         let tenant = TenantId::generate();
@@ -78,7 +114,7 @@ backend_tests! { Fixture;
             0.2,
         );
         let running = fx.dispatcher(config);
-        let p = publish(&fx.database, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
         let id = p.deliveries[0];
 
         let first = settled(&fx, tenant, id, 1).await;
@@ -126,7 +162,7 @@ backend_tests! { Fixture;
         let mut config = test_config(&clock);
         config.schedule = switchyard_http::JitteredSchedule::new(vec![Duration::ZERO, Duration::from_secs(5)], 0.0);
         let running = fx.dispatcher(config);
-        let first = publish(&fx.database, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
+        let first = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
         let detail = settled(&fx, tenant, first.deliveries[0], 1).await;
         assert_eq!(detail.attempts[0].status_code, Some(429));
         assert_eq!(detail.attempts[0].response_headers.get("retry-after").map(String::as_str), Some("120"));
@@ -134,7 +170,7 @@ backend_tests! { Fixture;
         assert!(wait >= time::Duration::seconds(119) && wait <= time::Duration::seconds(121), "{wait}");
 
         // The endpoint is paused: a new event waits too.
-        let second = publish(&fx.database, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
+        let second = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(receiver.received("/busy").len(), 1);
         clock.advance(Duration::from_secs(125));
@@ -158,14 +194,14 @@ backend_tests! { Fixture;
         config.schedule = switchyard_http::JitteredSchedule::new(vec![Duration::ZERO], 0.0);
         let running = fx.dispatcher(config);
 
-        let p = publish(&fx.database, tenant, NewEvent::new("orders.created", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("orders.created", json!({}))).await.unwrap();
         let detail = settled(&fx, tenant, p.deliveries[0], 1).await;
         assert_eq!(detail.delivery.status, DeliveryStatus::Failed);
         let endpoint = fx.endpoints.get(tenant, gone).await.unwrap();
         assert!(!endpoint.enabled);
         assert_eq!(endpoint.disabled_reason.as_deref(), Some("gone"));
 
-        let p = publish(&fx.database, tenant, NewEvent::new("invoices.paid", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("invoices.paid", json!({}))).await.unwrap();
         let detail = settled(&fx, tenant, p.deliveries[0], 1).await;
         assert_eq!(detail.delivery.status, DeliveryStatus::Failed, "dead letter");
         assert_eq!(detail.attempts[0].response_body_len, 6);
@@ -180,7 +216,7 @@ backend_tests! { Fixture;
         assert_eq!(disabled.json()["data"]["reason"], "gone");
 
         // A disabled endpoint gets no new deliveries; enabling it again works.
-        let p = publish(&fx.database, tenant, NewEvent::new("orders.created", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("orders.created", json!({}))).await.unwrap();
         assert!(p.deliveries.is_empty());
         fx.endpoints.enable(tenant, gone).await.unwrap();
         running.stop().await;
@@ -198,8 +234,8 @@ backend_tests! { Fixture;
         config.timeout = Duration::from_millis(500);
         let running = fx.dispatcher(config);
 
-        let moved = publish(&fx.database, tenant, NewEvent::new("moved.x", json!({}))).await.unwrap();
-        let slow = publish(&fx.database, tenant, NewEvent::new("slow.x", json!({}))).await.unwrap();
+        let moved = publish(&fx.database, &fx.vault, tenant, NewEvent::new("moved.x", json!({}))).await.unwrap();
+        let slow = publish(&fx.database, &fx.vault, tenant, NewEvent::new("slow.x", json!({}))).await.unwrap();
         let detail = settled(&fx, tenant, moved.deliveries[0], 1).await;
         assert_eq!(detail.delivery.status, DeliveryStatus::Pending, "a redirect is retried, not followed");
         assert_eq!(detail.attempts[0].status_code, Some(302));
@@ -224,7 +260,7 @@ backend_tests! { Fixture;
         let running = fx.dispatcher(config);
         let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
 
-        let failed = publish(&fx.database, tenant, NewEvent::new("a.b", json!({"n": 1}))).await.unwrap();
+        let failed = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({"n": 1}))).await.unwrap();
         assert_eq!(settled(&fx, tenant, failed.deliveries[0], 1).await.delivery.status, DeliveryStatus::Failed);
         receiver.reply("/r", Reply::status(200));
         let retried = retry_delivery(&fx.database, tenant, failed.deliveries[0]).await.unwrap();
@@ -234,7 +270,7 @@ backend_tests! { Fixture;
 
         let mut ids = vec![failed.event.webhook_id.clone()];
         for n in 2..=3 {
-            let p = publish(&fx.database, tenant, NewEvent::new("a.b", json!({"n": n}))).await.unwrap();
+            let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({"n": n}))).await.unwrap();
             settled(&fx, tenant, p.deliveries[0], 1).await;
             ids.push(p.event.webhook_id);
         }
@@ -289,7 +325,7 @@ backend_tests! { Fixture;
         ).unwrap();
         let cancel = tokio_util::sync::CancellationToken::new();
         let handle = dispatcher.start(cancel.clone());
-        let p = publish(&fx.database, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
         let detail = settled(&fx, tenant, p.deliveries[0], 1).await;
         let attempt = &detail.attempts[0];
         assert_eq!(attempt.response_body_len, 64 * 1024, "only the first 64 KiB are kept");

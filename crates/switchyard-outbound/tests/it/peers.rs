@@ -151,6 +151,7 @@ async fn publish_n(fx: &Fixture, tenant: TenantId, n: usize) {
     for i in 0..n {
         publish(
             &fx.database,
+            &fx.vault,
             tenant,
             NewEvent::new("peer.test", json!({"i": i, "text": "héllo \u{2603}"})),
         )

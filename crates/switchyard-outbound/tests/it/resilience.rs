@@ -41,7 +41,7 @@ backend_tests! { Fixture;
         let running = fx.dispatcher(config);
         let mut deliveries = Vec::new();
         for n in 0..5 {
-            let p = publish(&fx.database, tenant, NewEvent::new("a.b", json!({"n": n}))).await.unwrap();
+            let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({"n": n}))).await.unwrap();
             deliveries.push(p.deliveries[0]);
         }
         receiver.wait_for("/down", 2, WAIT).await;
@@ -83,7 +83,7 @@ backend_tests! { Fixture;
         let clock = ManualClock::new();
         let running = fx.dispatcher(test_config(&clock));
         for n in 0..15 {
-            publish(&fx.database, tenant, NewEvent::new("a.b", json!({"n": n}))).await.unwrap();
+            publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({"n": n}))).await.unwrap();
         }
         let got = receiver.wait_for("/limited", 15, WAIT).await;
         let first = got[0].at;
@@ -111,7 +111,7 @@ backend_tests! { Fixture;
         for n in 0..4 {
             for key in ["a", "b"] {
                 let event = NewEvent::new("a.b", json!({"key": key, "n": n})).ordering_key(key);
-                ids.push((key, publish(&fx.database, tenant, event).await.unwrap().deliveries[0]));
+                ids.push((key, publish(&fx.database, &fx.vault, tenant, event).await.unwrap().deliveries[0]));
             }
         }
         let clock = ManualClock::new();
@@ -149,13 +149,13 @@ backend_tests! { Fixture;
         config.timeout = Duration::from_secs(20);
         let running = fx.dispatcher(config);
         for n in 0..40 {
-            publish(&fx.database, tenant, NewEvent::new("slow.x", json!({"n": n}))).await.unwrap();
+            publish(&fx.database, &fx.vault, tenant, NewEvent::new("slow.x", json!({"n": n}))).await.unwrap();
         }
         receiver.wait_for("/hang", 4, WAIT).await;
         let mut latencies = Vec::new();
         for n in 0..20 {
             let sent = Instant::now();
-            publish(&fx.database, tenant, NewEvent::new("fast.x", json!({"n": n}))).await.unwrap();
+            publish(&fx.database, &fx.vault, tenant, NewEvent::new("fast.x", json!({"n": n}))).await.unwrap();
             let got = receiver.wait_for("/fast", n + 1, WAIT).await;
             latencies.push(got[n].at - sent);
         }
@@ -182,8 +182,8 @@ backend_tests! { Fixture;
         config.disable_after = Duration::from_secs(3600);
         let running = fx.dispatcher(config);
 
-        publish(&fx.database, tenant, NewEvent::new("work.a", json!({}))).await.unwrap();
-        publish(&fx.database, tenant, NewEvent::new("chores.a", json!({}))).await.unwrap();
+        publish(&fx.database, &fx.vault, tenant, NewEvent::new("work.a", json!({}))).await.unwrap();
+        publish(&fx.database, &fx.vault, tenant, NewEvent::new("chores.a", json!({}))).await.unwrap();
         receiver.wait_for("/broken", 1, WAIT).await;
         receiver.wait_for("/flaky", 1, WAIT).await;
         eventually(WAIT, "the failure streak to start", || async {

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use crate::support::Fixture;
 
 async fn endpoints_of(fx: &Fixture, tenant: TenantId, event: MessageId) -> BTreeSet<EndpointId> {
-    get_event(&fx.database, tenant, event)
+    get_event(&fx.database, &fx.vault, tenant, event)
         .await
         .unwrap()
         .deliveries
@@ -44,14 +44,14 @@ backend_tests! { Fixture;
         let other_tenant = TenantId::generate();
         fx.endpoint(other_tenant, url, &[]).await;
 
-        let p = publish(&fx.database, tenant, NewEvent::new("github.push", json!({"n": 1}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("github.push", json!({"n": 1}))).await.unwrap();
         assert_eq!(p.deliveries.len(), 3);
         assert_eq!(endpoints_of(&fx, tenant, p.event.id).await, BTreeSet::from([all, github, push]));
-        let p = publish(&fx.database, tenant, NewEvent::new("github.pull_request.opened", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("github.pull_request.opened", json!({}))).await.unwrap();
         assert_eq!(endpoints_of(&fx, tenant, p.event.id).await, BTreeSet::from([all, github]));
-        let p = publish(&fx.database, tenant, NewEvent::new("switchyard.endpoint.disabled", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("switchyard.endpoint.disabled", json!({}))).await.unwrap();
         assert_eq!(endpoints_of(&fx, tenant, p.event.id).await, BTreeSet::from([all, ops]));
-        let p = publish(&fx.database, tenant, NewEvent::new("githubx.push", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("githubx.push", json!({}))).await.unwrap();
         assert_eq!(endpoints_of(&fx, tenant, p.event.id).await, BTreeSet::from([all]));
 
         // The body is the Standard Webhooks payload, serialised once.
@@ -62,23 +62,23 @@ backend_tests! { Fixture;
         assert!(p.event.body.starts_with(r#"{"type":"githubx.push","timestamp":"#));
         assert_eq!(p.event.webhook_id, p.event.id.to_string());
 
-        assert!(publish(&fx.database, tenant, NewEvent::new("bad type", json!({}))).await.is_err());
+        assert!(publish(&fx.database, &fx.vault, tenant, NewEvent::new("bad type", json!({}))).await.is_err());
     }
 
     async fn publish_is_idempotent_by_id(fx) {
         let tenant = TenantId::generate();
         fx.endpoint(tenant, "https://example.com/a", &[]).await;
-        let first = publish(&fx.database, tenant, NewEvent::new("a.b", json!({"v": 1})).id("order-42")).await.unwrap();
+        let first = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({"v": 1})).id("order-42")).await.unwrap();
         assert!(first.created);
         assert_eq!(first.event.webhook_id, "order-42");
-        let again = publish(&fx.database, tenant, NewEvent::new("a.b", json!({"v": 2})).id("order-42")).await.unwrap();
+        let again = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({"v": 2})).id("order-42")).await.unwrap();
         assert!(!again.created);
         assert!(again.deliveries.is_empty());
         assert_eq!(again.event, first.event);
-        assert_eq!(get_event(&fx.database, tenant, first.event.id).await.unwrap().deliveries.len(), 1);
+        assert_eq!(get_event(&fx.database, &fx.vault, tenant, first.event.id).await.unwrap().deliveries.len(), 1);
         // Ids are per tenant.
         let other = TenantId::generate();
-        let theirs = publish(&fx.database, other, NewEvent::new("a.b", json!({})).id("order-42")).await.unwrap();
+        let theirs = publish(&fx.database, &fx.vault, other, NewEvent::new("a.b", json!({})).id("order-42")).await.unwrap();
         assert!(theirs.created);
     }
 
@@ -86,19 +86,48 @@ backend_tests! { Fixture;
         let tenant = TenantId::generate();
         let (endpoint, _) = fx.endpoint(tenant, "https://example.com/a", &[]).await;
         let mut tx = fx.database.begin().await.unwrap();
-        let p = publish_in(&mut tx, tenant, NewEvent::new("a.b", json!({})).id("tx-1")).await.unwrap();
+        let p = publish_in(&mut tx, &fx.vault, tenant, NewEvent::new("a.b", json!({})).id("tx-1")).await.unwrap();
         assert_eq!(p.deliveries.len(), 1);
         tx.rollback().await.unwrap();
-        not_found(get_event(&fx.database, tenant, p.event.id).await);
+        not_found(get_event(&fx.database, &fx.vault, tenant, p.event.id).await);
         not_found(get_delivery(&fx.database, tenant, p.deliveries[0]).await);
         let page = list_deliveries(&fx.database, tenant, endpoint, None, None, 100).await.unwrap();
         assert!(page.items.is_empty());
 
         let mut tx = fx.database.begin().await.unwrap();
-        let p = publish_in(&mut tx, tenant, NewEvent::new("a.b", json!({})).id("tx-1")).await.unwrap();
+        let p = publish_in(&mut tx, &fx.vault, tenant, NewEvent::new("a.b", json!({})).id("tx-1")).await.unwrap();
         assert!(p.created, "the rolled-back id is free again");
         tx.commit().await.unwrap();
-        assert_eq!(get_event(&fx.database, tenant, p.event.id).await.unwrap().deliveries.len(), 1);
+        assert_eq!(get_event(&fx.database, &fx.vault, tenant, p.event.id).await.unwrap().deliveries.len(), 1);
+    }
+
+    async fn event_bodies_are_sealed_at_rest(fx) {
+        let tenant = TenantId::generate();
+        fx.endpoint(tenant, "https://example.com/a", &[]).await;
+        let canary = "canary-8d41c2-card-4242";
+        let p = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({"card": canary})).id("sealed-1")).await.unwrap();
+        assert!(p.event.body.contains(canary), "the published event carries the plaintext");
+        let stored = fx.stored_body(p.event.id).await;
+        assert!(!stored.contains(canary), "stored in plaintext: {stored}");
+        assert_eq!(get_event(&fx.database, &fx.vault, tenant, p.event.id).await.unwrap().event, p.event);
+        // A duplicate publish returns the stored event, decrypted.
+        let again = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({})).id("sealed-1")).await.unwrap();
+        assert_eq!(again.event, p.event);
+
+        // A sealed body copied onto another event's row does not open there: an error, no panic.
+        let other = publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({}))).await.unwrap();
+        fx.set_stored_body(other.event.id, &stored).await;
+        let result = get_event(&fx.database, &fx.vault, tenant, other.event.id).await;
+        assert!(matches!(result, Err(OutboundError::Vault(_))), "{result:?}");
+        // Nor under another tenant's key.
+        let intruder = TenantId::generate();
+        let theirs = publish(&fx.database, &fx.vault, intruder, NewEvent::new("a.b", json!({}))).await.unwrap();
+        fx.set_stored_body(theirs.event.id, &stored).await;
+        assert!(get_event(&fx.database, &fx.vault, intruder, theirs.event.id).await.is_err());
+        // A plaintext (or otherwise mangled) value is a corrupt row.
+        fx.set_stored_body(other.event.id, &p.event.body).await;
+        let result = get_event(&fx.database, &fx.vault, tenant, other.event.id).await;
+        assert!(matches!(result, Err(OutboundError::Corrupt { .. })), "{result:?}");
     }
 
     async fn endpoint_crud_and_secrets(fx) {
@@ -149,7 +178,7 @@ backend_tests! { Fixture;
         let owner = TenantId::generate();
         let intruder = TenantId::generate();
         let (endpoint, _) = fx.endpoint(owner, "https://example.com/a", &[]).await;
-        let p = publish(&fx.database, owner, NewEvent::new("a.b", json!({}))).await.unwrap();
+        let p = publish(&fx.database, &fx.vault, owner, NewEvent::new("a.b", json!({}))).await.unwrap();
         let delivery: DeliveryId = p.deliveries[0];
         let ctx = &fx.context;
 
@@ -161,7 +190,7 @@ backend_tests! { Fixture;
         not_found(fx.endpoints.rotate_secret(ctx, intruder, endpoint, RotateSecret::default()).await);
         not_found(fx.endpoints.delete(ctx, intruder, endpoint).await);
         assert!(fx.endpoints.list(intruder, None, 100).await.unwrap().items.is_empty());
-        not_found(get_event(&fx.database, intruder, p.event.id).await);
+        not_found(get_event(&fx.database, &fx.vault, intruder, p.event.id).await);
         not_found(get_delivery(&fx.database, intruder, delivery).await);
         not_found(list_deliveries(&fx.database, intruder, endpoint, None, None, 10).await);
         not_found(retry_delivery(&fx.database, intruder, delivery).await);
@@ -171,7 +200,7 @@ backend_tests! { Fixture;
             statuses: vec![],
         }).await);
         // The intruder's events never reach the owner's endpoint.
-        let theirs = publish(&fx.database, intruder, NewEvent::new("a.b", json!({}))).await.unwrap();
+        let theirs = publish(&fx.database, &fx.vault, intruder, NewEvent::new("a.b", json!({}))).await.unwrap();
         assert!(theirs.deliveries.is_empty());
         // And everything of the owner is intact.
         assert!(fx.endpoints.get(owner, endpoint).await.unwrap().enabled);

@@ -132,6 +132,39 @@ impl Fixture {
             .expect("create endpoint");
         (created.endpoint.id, created.secret)
     }
+
+    /// The `body` column of an event as stored (sealed), bypassing the crate.
+    pub async fn stored_body(&self, event: switchyard_core::MessageId) -> String {
+        let sql = "SELECT body FROM webhook_events WHERE id = $1";
+        let id = event.to_string();
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(sql).bind(id).fetch_one(pool).await,
+            Database::Postgres(pool) => sqlx::query_scalar(sql).bind(id).fetch_one(pool).await,
+        }
+        .expect("read the stored body")
+    }
+
+    /// Overwrites the `body` column of an event, as a bad restore or a hand edit would.
+    pub async fn set_stored_body(&self, event: switchyard_core::MessageId, body: &str) {
+        let sql = "UPDATE webhook_events SET body = $2 WHERE id = $1";
+        let id = event.to_string();
+        let updated = match &self.database {
+            Database::Sqlite(pool) => sqlx::query(sql)
+                .bind(id)
+                .bind(body)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Database::Postgres(pool) => sqlx::query(sql)
+                .bind(id)
+                .bind(body)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .expect("write the stored body");
+        assert_eq!(updated, 1);
+    }
 }
 
 /// What a receiver answers.

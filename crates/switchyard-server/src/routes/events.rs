@@ -127,9 +127,10 @@ pub async fn publish_event(
         id: request.id,
         ordering_key: request.ordering_key,
     };
-    let published = switchyard_outbound::publish(&state.outbound.database, tenant, new)
-        .await
-        .map_err(outbound_error)?;
+    let published =
+        switchyard_outbound::publish(&state.outbound.database, &state.vault, tenant, new)
+            .await
+            .map_err(outbound_error)?;
     let status = if published.created {
         StatusCode::ACCEPTED
     } else {
@@ -162,7 +163,7 @@ pub async fn get_event(
     ApiQuery(lookup): ApiQuery<TenantLookup>,
 ) -> Result<axum::Json<EventDetailResponse>, ApiError> {
     let tenant = acting_tenant(&principal, lookup.tenant_id, Role::Read)?;
-    let detail = switchyard_outbound::get_event(&state.outbound.database, tenant, id)
+    let detail = switchyard_outbound::get_event(&state.outbound.database, &state.vault, tenant, id)
         .await
         .map_err(outbound_error)?;
     Ok(axum::Json(detail.into()))
