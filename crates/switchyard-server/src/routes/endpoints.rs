@@ -126,27 +126,16 @@ pub struct UpdateEndpointRequest {
     pub description: Option<String>,
     pub event_types: Option<Vec<String>>,
     pub headers: Option<BTreeMap<String, String>>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "super::double_option")]
     #[schema(value_type = Option<u32>)]
     pub rate_limit: Option<Option<u32>>,
     pub ordering: Option<String>,
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "super::double_option")]
     #[schema(value_type = Option<Vec<u64>>)]
     pub retry_schedule_seconds: Option<Option<Vec<u64>>>,
     /// Enables or disables the endpoint. Enabling one that was disabled for failing gives it
     /// a fresh start.
     pub enabled: Option<bool>,
-}
-
-/// `null` is "clear it", absence is "leave it".
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Option<T>>, D::Error> {
-        Option::<T>::deserialize(deserializer).map(Some)
-    }
 }
 
 /// An endpoint (never its secret).

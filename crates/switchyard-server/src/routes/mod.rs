@@ -14,6 +14,18 @@ pub mod tenants;
 mod validation;
 pub mod vault;
 
+/// For PATCH fields that can be cleared: with `#[serde(default)]`, an absent field is `None`
+/// ("leave it") and `null` is `Some(None)` ("clear it").
+pub(crate) mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
 use axum::{Router, middleware};
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};

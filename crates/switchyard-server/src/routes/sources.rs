@@ -138,19 +138,9 @@ pub struct UpdateSourceRequest {
     pub options: Option<Value>,
     pub allow_unverified: Option<bool>,
     /// `null` unlinks the connection.
-    #[serde(default, with = "double_option")]
+    #[serde(default, with = "super::double_option")]
     #[schema(value_type = Option<String>)]
     pub connection_id: Option<Option<String>>,
-}
-
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(deserializer).map(Some)
-    }
 }
 
 /// A new secret; the previous one stays accepted for the grace period.
