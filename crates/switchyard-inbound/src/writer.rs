@@ -7,9 +7,10 @@
 //!    upsert that only replaces an expired claim) in one statement, in key order so
 //!    concurrent writers never deadlock; a key already claimed makes that delivery a
 //!    duplicate, and so does a second copy of a key within the batch;
-//! 2. writes the new deliveries' encrypted requests to the blob store, one segment per tenant
-//!    (so one durable write per tenant per batch, not per request, and a tenant's segments can
-//!    be shredded with it);
+//! 2. meanwhile (the two overlap) writes the batch's encrypted requests to the blob store, one
+//!    segment per tenant (so one durable write per tenant per batch, not per request, and a
+//!    tenant's segments can be shredded with it); a segment left holding only duplicates is
+//!    removed;
 //! 3. inserts the `inbound_events` rows (one statement) and their `inbound.process` jobs;
 //! 4. commits, then answers every waiting request.
 //!
@@ -24,7 +25,11 @@
 
 mod statements;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use bytes::Bytes;
 use serde_json::json;
@@ -208,18 +213,46 @@ impl WriterTask {
 
     async fn commit(&self, deliveries: Vec<Delivery>) -> Result<Vec<Stored>, InboundError> {
         let now = OffsetDateTime::now_utc();
-        let mut tx = self.database.begin().await?;
-        let (results, fresh) = claim_keys(&mut tx, &deliveries, now).await?;
-        let (locations, segments) = self.write_segments(&deliveries, &fresh, now).await?;
+        let claiming = async {
+            let mut tx = self.database.begin().await?;
+            let claimed = claim_keys(&mut tx, &deliveries, now).await?;
+            Ok::<_, InboundError>((tx, claimed))
+        };
+        // The segment write (a file and a directory fsync) runs while the keys are claimed,
+        // so it holds every delivery of the batch rather than wait to learn which are new; a
+        // duplicate's bytes stay in it unreferenced and go with its day.
+        let (claimed, written) = tokio::join!(claiming, self.write_segments(&deliveries, now));
+        // A failed write removed what it wrote; dropping the transaction rolls the claims back.
+        let (locations, segments) = written?;
+        let (mut tx, (results, fresh)) = match claimed {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                self.discard(&segments).await;
+                return Err(error);
+            }
+        };
+        let fresh_locations: Vec<(String, u64, u64)> = fresh
+            .iter()
+            .map(|&index| locations[index].clone())
+            .collect();
+        // A segment whose deliveries all turned out duplicates belongs to nothing.
+        let referenced: HashSet<&str> = fresh_locations
+            .iter()
+            .map(|(key, ..)| key.as_str())
+            .collect();
+        let (used, unused): (Vec<BlobKey>, Vec<BlobKey>) = segments
+            .into_iter()
+            .partition(|key| referenced.contains(key.to_string().as_str()));
+        self.discard(&unused).await;
         // Until the commit is attempted a failure certainly rolls back, so the segments just
         // written belong to nothing and go. A failed commit itself is ambiguous (the
         // connection may drop after the server committed): its segments stay, and retention
         // removes them with their day if nothing points at them.
         if let Err(error) = self
-            .stage_rows(&mut tx, &deliveries, &fresh, &locations)
+            .stage_rows(&mut tx, &deliveries, &fresh, &fresh_locations)
             .await
         {
-            self.discard(&segments).await;
+            self.discard(&used).await;
             return Err(error);
         }
         tx.commit().await?;
@@ -273,18 +306,16 @@ impl WriterTask {
         }
     }
 
-    /// Writes the fresh deliveries' sealed requests, one segment per tenant; returns each
-    /// one's (segment key, offset, length), in `fresh` order, and the segments written.
+    /// Writes the deliveries' sealed requests, one segment per tenant; returns each one's
+    /// (segment key, offset, length), in order, and the segments written.
     async fn write_segments(
         &self,
         deliveries: &[Delivery],
-        fresh: &[usize],
         now: OffsetDateTime,
     ) -> Result<(Vec<(String, u64, u64)>, Vec<BlobKey>), InboundError> {
         let mut segments: Vec<(TenantId, Vec<u8>)> = Vec::new();
-        let mut locations = Vec::with_capacity(fresh.len());
-        for &index in fresh {
-            let delivery = &deliveries[index];
+        let mut locations = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
             let position = match segments.iter().position(|(t, _)| *t == delivery.tenant) {
                 Some(position) => position,
                 None => {

@@ -288,19 +288,28 @@ fn prepare(mut job: NewJob, now: OffsetDateTime) -> NewJob {
     job
 }
 
-macro_rules! enqueue_on {
-    ($module:ident, $conn:expr, $jobs:expr, $now:expr) => {{
-        let mut results = Vec::with_capacity($jobs.len());
-        for job in $jobs {
-            let id = JobId::generate();
-            if sql::$module::insert($conn, &id.to_string(), &job, $now).await? {
+/// Enqueues a batch in one statement (`$insert_many`), then looks up the job each unique key
+/// that already existed names. Only a unique key conflicts; the row it names exists (or
+/// existed, if it was purged between the two statements, which a retry of the enqueue
+/// resolves).
+macro_rules! enqueue_batch {
+    ($module:ident, $insert_many:path, $conn:expr, $jobs:expr, $now:expr) => {{
+        let conn = $conn;
+        let ids: Vec<JobId> = $jobs.iter().map(|_| JobId::generate()).collect();
+        let rows: Vec<(String, &NewJob)> =
+            ids.iter().map(|id| id.to_string()).zip($jobs.iter()).collect();
+        let inserted: HashSet<String> = $insert_many(&mut *conn, &rows, $now)
+            .await?
+            .into_iter()
+            .collect();
+        let mut results = Vec::with_capacity(rows.len());
+        for (id, (text, job)) in ids.into_iter().zip(&rows) {
+            if inserted.contains(text) {
                 results.push(Enqueued { id, created: true });
                 continue;
             }
-            // Only a unique key conflicts; the row it names exists (or existed, if it was
-            // purged between the two statements, which a retry of the enqueue resolves).
             let key = job.unique_key.as_deref().unwrap_or_default();
-            let existing = sql::$module::find_unique($conn, key)
+            let existing = sql::$module::find_unique(&mut *conn, key)
                 .await?
                 .ok_or_else(|| {
                     QueueError::Corrupt(format!("unique key `{key}` conflicted but is gone"))
@@ -312,39 +321,6 @@ macro_rules! enqueue_on {
         }
         results
     }};
-}
-
-/// PostgreSQL enqueue: the batch in one statement, then a look-up per unique key that existed.
-async fn enqueue_postgres(
-    conn: &mut sqlx::PgConnection,
-    jobs: &[NewJob],
-    now: OffsetDateTime,
-) -> Result<Vec<Enqueued>, QueueError> {
-    let ids: Vec<JobId> = jobs.iter().map(|_| JobId::generate()).collect();
-    let rows: Vec<(String, &NewJob)> = ids.iter().map(|id| id.to_string()).zip(jobs).collect();
-    let inserted: HashSet<String> = sql::postgres_insert_many(conn, &rows, now)
-        .await?
-        .into_iter()
-        .collect();
-    let mut results = Vec::with_capacity(rows.len());
-    for (id, (text, job)) in ids.into_iter().zip(&rows) {
-        if inserted.contains(text) {
-            results.push(Enqueued { id, created: true });
-            continue;
-        }
-        // Only a unique key conflicts; see `enqueue_on!`.
-        let key = job.unique_key.as_deref().unwrap_or_default();
-        let existing = sql::postgres::find_unique(conn, key)
-            .await?
-            .ok_or_else(|| {
-                QueueError::Corrupt(format!("unique key `{key}` conflicted but is gone"))
-            })?;
-        results.push(Enqueued {
-            id: parse_job_id(&existing)?,
-            created: false,
-        });
-    }
-    Ok(results)
 }
 
 /// Enqueues a job on its own (autocommit).
@@ -397,12 +373,12 @@ pub async fn enqueue_many_in(
     let mut wake_sqlite = false;
     let results = match tx.inner() {
         BackendTransaction::Sqlite(tx) => {
-            let results = enqueue_on!(sqlite, &mut **tx, jobs, now);
+            let results = enqueue_batch!(sqlite, sql::sqlite_insert_many, &mut **tx, jobs, now);
             wake_sqlite = results.iter().any(|r| r.created);
             results
         }
         BackendTransaction::Postgres(tx) => {
-            let results = enqueue_postgres(tx, &jobs, now).await?;
+            let results = enqueue_batch!(postgres, sql::postgres_insert_many, &mut **tx, jobs, now);
             if results.iter().any(|r| r.created) {
                 // NOTIFY is transactional: delivered at commit, dropped on rollback.
                 notify_postgres(tx).await?;

@@ -211,39 +211,9 @@ const POSTGRES_COMPLETE_MANY: &str = "UPDATE jobs SET status = 'succeeded', leas
 macro_rules! queue_statements {
     ($module:ident, $conn:ty, $list:path, $claim:expr, $complete_many:expr) => {
         pub(super) mod $module {
-            use sqlx::types::Json;
             use time::OffsetDateTime;
 
             use super::{COLUMNS, ClaimParams, JobRow};
-
-            // PostgreSQL enqueues in one statement per batch (`postgres_insert_many`).
-            #[allow(dead_code)]
-            pub(in crate::queue) async fn insert(
-                conn: &mut $conn,
-                id: &str,
-                job: &crate::queue::NewJob,
-                now: OffsetDateTime,
-            ) -> Result<bool, sqlx::Error> {
-                let inserted = sqlx::query(
-                    "INSERT INTO jobs (id, kind, tenant_id, payload, priority, status, run_at, \
-                        attempts, max_attempts, unique_key, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'queued', $6, 0, $7, $8, $9, $9) \
-                     ON CONFLICT (unique_key) DO NOTHING",
-                )
-                .bind(id)
-                .bind(&job.kind)
-                .bind(job.tenant.map(|t| t.to_string()))
-                .bind(Json(&job.payload))
-                .bind(job.priority)
-                .bind(super::bind_time(job.run_at.unwrap_or(now)))
-                .bind(job.max_attempts.map(|m| i32::try_from(m).unwrap_or(i32::MAX)))
-                .bind(job.unique_key.as_deref())
-                .bind(super::bind_time(now))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                Ok(inserted == 1)
-            }
 
             pub(in crate::queue) async fn find_unique(
                 conn: &mut $conn,
@@ -509,6 +479,47 @@ queue_statements!(
 /// per job. Rows whose unique key exists are skipped, as the single-row insert skips them;
 /// rows go in in batch order, so of two with the same key the first is kept, as with one
 /// insert per job. Returns the ids inserted.
+/// SQLite enqueue: the batch in one statement, as JSON objects read with `json_each`, so the
+/// text is the same for every batch size (it stays cached) and has no bound-parameter limit.
+/// Returns the ids inserted; the others met an existing unique key.
+pub(super) async fn sqlite_insert_many(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[(String, &crate::queue::NewJob)],
+    now: OffsetDateTime,
+) -> Result<Vec<String>, sqlx::Error> {
+    let jobs: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(id, job)| {
+            serde_json::json!({
+                "id": id,
+                "kind": job.kind,
+                "tenant_id": job.tenant.map(|t| t.to_string()),
+                "payload": job.payload,
+                "priority": job.priority,
+                "run_at": DbTime::new(job.run_at.unwrap_or(now)).to_sqlite_text(),
+                "max_attempts": job.max_attempts.map(|m| i32::try_from(m).unwrap_or(i32::MAX)),
+                "unique_key": job.unique_key,
+            })
+        })
+        .collect();
+    // `json(… -> 'payload')` stores the payload as the same JSON text a bound `Json` would;
+    // the `WHERE` keeps SQLite's parser from reading `ON CONFLICT` as a join constraint.
+    let inserted: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO jobs (id, kind, tenant_id, payload, priority, status, run_at, attempts, \
+            max_attempts, unique_key, created_at, updated_at) \
+         SELECT value ->> 'id', value ->> 'kind', value ->> 'tenant_id', \
+            json(value -> 'payload'), value ->> 'priority', 'queued', value ->> 'run_at', 0, \
+            value ->> 'max_attempts', value ->> 'unique_key', $2, $2 \
+         FROM json_each($1) WHERE true ORDER BY key \
+         ON CONFLICT (unique_key) DO NOTHING RETURNING id",
+    )
+    .bind(serde_json::Value::from(jobs).to_string())
+    .bind(bind_time(now))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(inserted.into_iter().map(|(id,)| id).collect())
+}
+
 pub(super) async fn postgres_insert_many(
     conn: &mut sqlx::PgConnection,
     rows: &[(String, &crate::queue::NewJob)],

@@ -49,6 +49,7 @@ pub struct IngestResponse {
     request_body(content = Vec<u8>, description = "The provider's raw payload", content_type = "application/octet-stream"),
     responses(
         (status = 200, body = IngestResponse, description = "Stored durably (or a duplicate), or a handshake answered"),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json", description = "The body ended before it was complete (`invalid_body`)"),
         (status = 401, body = crate::error::Problem, content_type = "application/problem+json", description = "Verification failed: `reason` says why"),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
