@@ -9,6 +9,10 @@
 //! valid signature. For scale, the same client measures a hello-world axum handler that reads
 //! the body and computes one HMAC, on the same machine with the same settings.
 //!
+//! `BENCH_ROLES` (default `api,worker,scheduler`) sets the server's roles: with `api` alone
+//! nothing processes the stored deliveries during the run, which measures acknowledgement
+//! on its own, as when processing runs in other processes.
+//!
 //! Each scenario also reports the peak resident set size (`VmHWM`, Linux only). It is per
 //! process, so it covers the server *and* the load generator (and SQLite, which runs in
 //! process; PostgreSQL's own memory is not included). The peak is reset before each scenario
@@ -167,7 +171,8 @@ async fn ingest(
     total: usize,
     concurrency: usize,
 ) -> Option<Report> {
-    let app = TestApp::spawn(backend).await?;
+    let roles = std::env::var("BENCH_ROLES").unwrap_or_else(|_| "api,worker,scheduler".into());
+    let app = TestApp::spawn_with(backend, |figment| figment.merge(("roles", roles))).await?;
     let tenant = app.create_tenant("Bench").await;
     let (_, key) = app.create_api_key(&tenant, "admin").await;
     let created = app
