@@ -219,7 +219,7 @@ impl WriterTask {
             .stage_rows(&mut tx, &deliveries, &fresh, &locations)
             .await
         {
-            self.discard(&segments).await;
+            discard(&self.blobs, &segments).await;
             return Err(error);
         }
         tx.commit().await?;
@@ -262,15 +262,6 @@ impl WriterTask {
         statements::insert_events(tx, &rows).await?;
         queue::enqueue_many_in(tx, jobs).await?;
         Ok(())
-    }
-
-    /// Best-effort removal of segments no committed row can point at.
-    async fn discard(&self, segments: &[BlobKey]) {
-        for key in segments {
-            if let Err(error) = self.blobs.delete(key).await {
-                tracing::warn!(%error, blob = %key, "could not remove an unused ingest segment");
-            }
-        }
     }
 
     /// Writes the fresh deliveries' sealed requests, one segment per tenant; returns each
@@ -321,7 +312,7 @@ impl WriterTask {
                 .filter(|(_, put)| put.is_ok())
                 .map(|(key, _)| key.clone())
                 .collect();
-            self.discard(&stored).await;
+            discard(&self.blobs, &stored).await;
             let mut written = written;
             return Err(written.swap_remove(position).err().map_or_else(
                 || InboundError::corrupt("segment write failed without an error"),
@@ -333,6 +324,15 @@ impl WriterTask {
             .map(|(segment, offset, length)| (keys[segment].to_string(), offset, length))
             .collect();
         Ok((locations, keys))
+    }
+}
+
+/// Best-effort removal of segments no committed row can point at.
+pub(crate) async fn discard(blobs: &BlobStore, segments: &[BlobKey]) {
+    for key in segments {
+        if let Err(error) = blobs.delete(key).await {
+            tracing::warn!(%error, blob = %key, "could not remove an unused ingest segment");
+        }
     }
 }
 
