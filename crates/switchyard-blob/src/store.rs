@@ -1,6 +1,7 @@
 //! [`BlobStore`]: the operations the rest of Switchyard uses.
 
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -109,6 +110,25 @@ impl BlobStore {
         metrics::operation(self.inner.backend, "get", &result);
         if let Ok(bytes) = &result {
             metrics::get_bytes(self.inner.backend, bytes.len());
+        }
+        result
+    }
+
+    /// Byte ranges of the blob under `key`, in the order asked (a backend may fetch nearby
+    /// ranges together). For reading a few slices, or headers, of a large blob.
+    ///
+    /// # Errors
+    /// [`BlobError::NotFound`] if there is no blob; an error if a range lies past its end.
+    pub async fn get_ranges(&self, key: &BlobKey, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let result = self
+            .inner
+            .store
+            .get_ranges(&key.to_path(), ranges)
+            .await
+            .map_err(|e| self.error("get", &key.to_string(), e));
+        metrics::operation(self.inner.backend, "get", &result);
+        if let Ok(parts) = &result {
+            metrics::get_bytes(self.inner.backend, parts.iter().map(Bytes::len).sum());
         }
         result
     }

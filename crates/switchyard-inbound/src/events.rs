@@ -1,4 +1,7 @@
-//! Inbound events as the API shows them, and their stored requests.
+//! Inbound events as the API shows them, and their stored requests; moving those onto a
+//! tenant's new data key ([`InboundEvents::reseal_tenant`]) is in the `reseal` submodule.
+
+mod reseal;
 
 use switchyard_blob::{BlobKey, BlobStore};
 use switchyard_core::{InboundEventId, SourceId, TenantId};

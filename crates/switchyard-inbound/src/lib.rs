@@ -7,7 +7,8 @@
 //! - [`envelope`]: the stored form of a received request (method, URL, headers, time, body).
 //! - [`writer`]: the ingest writer: atomic dedup claim, encrypted payload segments in the
 //!   blob store, metadata rows and processing jobs, all in one group commit.
-//! - [`events`]: reading inbound events for the API.
+//! - [`events`]: reading inbound events for the API, and re-sealing their stored requests
+//!   onto a tenant's new data key.
 //! - [`process`]: the `inbound.process` job that turns a stored request into a canonical
 //!   event.
 //! - [`retention`]: how long events, payloads and dedup claims are kept.

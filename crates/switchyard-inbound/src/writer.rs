@@ -227,7 +227,7 @@ impl WriterTask {
         let (mut tx, (results, fresh)) = match claimed {
             Ok(claimed) => claimed,
             Err(error) => {
-                self.discard(&segments).await;
+                discard(&self.blobs, &segments).await;
                 return Err(error);
             }
         };
@@ -243,7 +243,7 @@ impl WriterTask {
         let (used, unused): (Vec<BlobKey>, Vec<BlobKey>) = segments
             .into_iter()
             .partition(|key| referenced.contains(key.to_string().as_str()));
-        self.discard(&unused).await;
+        discard(&self.blobs, &unused).await;
         // Until the commit is attempted a failure certainly rolls back, so the segments just
         // written belong to nothing and go. A failed commit itself is ambiguous (the
         // connection may drop after the server committed): its segments stay, and retention
@@ -252,7 +252,7 @@ impl WriterTask {
             .stage_rows(&mut tx, &deliveries, &fresh, &fresh_locations)
             .await
         {
-            self.discard(&used).await;
+            discard(&self.blobs, &used).await;
             return Err(error);
         }
         tx.commit().await?;
@@ -295,15 +295,6 @@ impl WriterTask {
         statements::insert_events(tx, &rows).await?;
         queue::enqueue_many_in(tx, jobs).await?;
         Ok(())
-    }
-
-    /// Best-effort removal of segments no committed row can point at.
-    async fn discard(&self, segments: &[BlobKey]) {
-        for key in segments {
-            if let Err(error) = self.blobs.delete(key).await {
-                tracing::warn!(%error, blob = %key, "could not remove an unused ingest segment");
-            }
-        }
     }
 
     /// Writes the deliveries' sealed requests, one segment per tenant; returns each one's
@@ -352,7 +343,7 @@ impl WriterTask {
                 .filter(|(_, put)| put.is_ok())
                 .map(|(key, _)| key.clone())
                 .collect();
-            self.discard(&stored).await;
+            discard(&self.blobs, &stored).await;
             let mut written = written;
             return Err(written.swap_remove(position).err().map_or_else(
                 || InboundError::corrupt("segment write failed without an error"),
@@ -364,6 +355,15 @@ impl WriterTask {
             .map(|(segment, offset, length)| (keys[segment].to_string(), offset, length))
             .collect();
         Ok((locations, keys))
+    }
+}
+
+/// Best-effort removal of segments no committed row can point at.
+pub(crate) async fn discard(blobs: &BlobStore, segments: &[BlobKey]) {
+    for key in segments {
+        if let Err(error) = blobs.delete(key).await {
+            tracing::warn!(%error, blob = %key, "could not remove an unused ingest segment");
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`queries`]: what the API reads (deliveries, attempts, events), manual retry and replay.
 //! - [`dispatch`]: [`Dispatcher`], claiming due deliveries with leases and sending them, with
 //!   per-endpoint concurrency caps, rate limits, circuit breakers and ordering by key.
+//! - [`reseal`]: moving event and response bodies onto a tenant's new data key before its
+//!   rotation completes.
 //! - [`filter`]: event types and subscription patterns.
 //! - [`clock`]: wall-clock time, replaceable in tests.
 //! - [`model`], [`error`], [`metrics`], [`retention`].
@@ -26,6 +28,7 @@ pub mod metrics;
 pub mod model;
 pub mod publish;
 pub mod queries;
+pub mod reseal;
 pub mod retention;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -70,7 +70,7 @@ impl EventRow {
 
 /// Binds a sealed body to its row (the tenant is bound by the data key): a body copied onto
 /// another event does not decrypt.
-fn body_aad(event_id: &str) -> Vec<u8> {
+pub(crate) fn body_aad(event_id: &str) -> Vec<u8> {
     format!("webhook_event:{event_id}").into_bytes()
 }
 

@@ -190,7 +190,8 @@ impl App {
         };
         // Built here so a bad setting fails the start, not the first delivery.
         let dispatcher = if config.roles.contains(&ProcessRole::Worker) {
-            let bodies = switchyard_outbound::ResponseBodies::new(blobs.clone(), Some(vault));
+            let bodies =
+                switchyard_outbound::ResponseBodies::new(blobs.clone(), Some(Arc::clone(&vault)));
             Some(
                 switchyard_outbound::Dispatcher::with_response_bodies(
                     runs_database.clone(),
@@ -203,7 +204,14 @@ impl App {
         } else {
             None
         };
+        let rotation = crate::rotation::DekCompletion {
+            vault: audited_vault.clone(),
+            database: runs_database.clone(),
+            inbound_events: gateway.events.clone(),
+            response_bodies: switchyard_outbound::ResponseBodies::new(blobs.clone(), Some(vault)),
+        };
         let state = AppState {
+            rotation,
             inbound: Arc::new(gateway),
             outbound: Arc::new(outbound_api),
             store,
@@ -261,6 +269,7 @@ impl App {
         let worker = self.roles.contains(&ProcessRole::Worker).then(|| {
             let registry = background::registry(
                 self.state.vault.clone(),
+                self.state.rotation.clone(),
                 database.clone(),
                 self.retention_classes.clone(),
                 self.state.runs.clone(),

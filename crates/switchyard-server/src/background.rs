@@ -1,9 +1,9 @@
 //! The job kinds this server runs, and starting the worker and scheduler by process role.
 //!
 //! Work that must survive a restart is a job in the store of record:
-//! - `vault.complete_dek_rotation`: re-encrypts a tenant's secrets onto its new data key and
-//!   retires the old one, once the key cache TTL has passed (enqueued by the rotate-dek route,
-//!   recorded as a run);
+//! - `vault.complete_dek_rotation`: re-seals a tenant's stored data and re-encrypts its secrets
+//!   onto its new data key, then retires the old one, once the key cache TTL has passed
+//!   (enqueued by the rotate-dek route, recorded as a run; see [`crate::rotation`]);
 //! - `retention.purge`: purges every retention class; enqueued hourly by a platform schedule;
 //! - `diagnostics.probe`: a no-op whose effect is its row in `job_probes`
 //!   (`switchyard jobs probe`).
@@ -32,6 +32,8 @@ use switchyard_store::{
 use switchyard_vault::{AuditContext, AuditedVault, VaultError};
 use time::OffsetDateTime;
 
+use crate::rotation::{CompletionError, DekCompletion};
+
 pub const COMPLETE_DEK_ROTATION: &str = "vault.complete_dek_rotation";
 pub const RETENTION_PURGE: &str = "retention.purge";
 /// Set once the platform's retention schedule exists, so concurrent starts create one.
@@ -40,6 +42,7 @@ const RETENTION_SCHEDULE_SETTING: &str = "schedule.retention_purge";
 /// Every job kind of this server with its handler.
 pub fn registry(
     vault: AuditedVault,
+    rotation: DekCompletion,
     database: Database,
     retention: Vec<RetentionClass>,
     runs: RunStore,
@@ -57,7 +60,7 @@ pub fn registry(
                 vec![crate::outbound::fan_out(database.clone(), vault.clone())],
             ),
         )
-        .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { vault })
+        .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { rotation })
         .register(PROBE, ProbeHandler::new(database.clone()))
         .register(
             RETENTION_PURGE,
@@ -164,7 +167,7 @@ impl TickSink for QueueTickSink {
 }
 
 struct CompleteDekRotation {
-    vault: AuditedVault,
+    rotation: DekCompletion,
 }
 
 #[async_trait]
@@ -180,16 +183,16 @@ impl JobHandler for CompleteDekRotation {
             component: "vault.rotation".to_owned(),
             run_id: job.payload["run_id"].as_str().map(str::to_owned),
         });
-        match self.vault.complete_dek_rotation(&context, tenant).await {
+        match self.rotation.complete(&context, tenant).await {
             Ok(_) => Ok(()),
             // Another process may still cache the old key: try again shortly.
-            Err(VaultError::DekRetireTooEarly { .. } | VaultError::Conflict { .. }) => {
-                Err(JobError::new(
-                    FailureClass::Internal,
-                    "the old data key may still be cached",
-                )
-                .with_retry_after(Duration::from_secs(30)))
-            }
+            Err(CompletionError::Vault(
+                VaultError::DekRetireTooEarly { .. } | VaultError::Conflict { .. },
+            )) => Err(JobError::new(
+                FailureClass::Internal,
+                "the old data key may still be cached",
+            )
+            .with_retry_after(Duration::from_secs(30))),
             Err(error) => Err(JobError::internal(error.code())),
         }
     }

@@ -18,6 +18,7 @@
 //! - [`pagination`]: cursors and list envelopes.
 //! - [`inbound`], [`outbound`]: the webhook gateway's parts as the server holds them.
 //! - [`background`]: the job kinds this server runs, by process role.
+//! - [`rotation`]: completing a data-key rotation: every owner re-seals its data first.
 //! - [`routes`]: one module per resource, and [`openapi`] describing them.
 
 pub mod admin_token;
@@ -36,6 +37,7 @@ pub mod outbound;
 pub mod pagination;
 pub mod request_id;
 pub mod retention;
+pub mod rotation;
 pub mod routes;
 mod state;
 pub mod vault_setup;

@@ -22,6 +22,8 @@ pub struct AppState {
     pub runs: switchyard_jobs::runs::RunStore,
     pub inbound: Arc<crate::inbound::InboundGateway>,
     pub outbound: Arc<crate::outbound::OutboundApi>,
+    /// Completes data-key rotations: re-seals stored data, then retires old keys.
+    pub rotation: crate::rotation::DekCompletion,
 }
 
 /// The API settings handlers consult on each request.

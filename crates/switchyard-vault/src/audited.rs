@@ -94,6 +94,24 @@ impl AuditedVault {
             .await
     }
 
+    /// Re-seals a blob onto the tenant's active data key (unchanged if it already is). Not
+    /// audited: the plaintext never leaves the vault.
+    pub async fn reencrypt_blob(
+        &self,
+        tenant: TenantId,
+        aad_context: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>> {
+        self.vault
+            .reencrypt_blob(&tenant.to_string(), aad_context, sealed)
+            .await
+    }
+
+    /// See [`Vault::prepare_dek_completion`]. Not audited: the completion that follows is.
+    pub async fn prepare_dek_completion(&self, tenant: TenantId) -> Result<Option<u32>> {
+        self.vault.prepare_dek_completion(&tenant.to_string()).await
+    }
+
     /// Stores a new version of a secret.
     pub async fn put(
         &self,

@@ -693,18 +693,7 @@ impl Vault {
             }
             KeyState::DecryptOnly => {}
         }
-        let since = now() - key.state_changed_at;
-        let grace = self.cache.ttl();
-        if since < grace {
-            let retry_after = grace
-                .checked_sub(Duration::try_from(since).unwrap_or_default())
-                .unwrap_or_default();
-            return Err(VaultError::DekRetireTooEarly {
-                tenant: tenant.to_owned(),
-                version,
-                retry_after,
-            });
-        }
+        self.ensure_grace_passed(&key)?;
         match self.storage.retire_data_key(tenant, version, now()).await? {
             RetireOutcome::Retired => {
                 self.cache.invalidate_tenant(tenant);
@@ -724,7 +713,56 @@ impl Vault {
         }
     }
 
+    /// [`VaultError::DekRetireTooEarly`] while a rotated-out key is younger than the cache TTL:
+    /// until then some process may still encrypt with it.
+    fn ensure_grace_passed(&self, key: &TenantKeyRecord) -> Result<()> {
+        let since = now() - key.state_changed_at;
+        let grace = self.cache.ttl();
+        if since < grace {
+            let retry_after = grace
+                .checked_sub(Duration::try_from(since).unwrap_or_default())
+                .unwrap_or_default();
+            return Err(VaultError::DekRetireTooEarly {
+                tenant: key.tenant_id.clone(),
+                version: key.version,
+                retry_after,
+            });
+        }
+        Ok(())
+    }
+
+    /// Readies a tenant for [`Vault::complete_dek_rotation`] by the owners of its blobs, who
+    /// must move them onto the active key first. Returns the active data key version when
+    /// rotated-out keys await retirement (`None`: nothing to move).
+    ///
+    /// Fails with [`VaultError::DekRetireTooEarly`] while a rotated-out key is within its grace
+    /// period: some process may still seal blobs with it, and a pass run now could miss them.
+    /// Drops this process's cached keys of the tenant so re-sealing uses the key that is active
+    /// in storage.
+    pub async fn prepare_dek_completion(&self, tenant: &str) -> Result<Option<u32>> {
+        validate("tenant id", tenant, MAX_TENANT_LEN)?;
+        let keys = self.storage.tenant_keys(tenant).await?;
+        ensure_not_shredded(tenant, &keys)?;
+        let data_keys = || keys.iter().filter(|k| k.purpose == KeyPurpose::DataKey);
+        let mut rotated_out = data_keys()
+            .filter(|k| k.state == KeyState::DecryptOnly)
+            .peekable();
+        if rotated_out.peek().is_none() {
+            return Ok(None);
+        }
+        for key in rotated_out {
+            self.ensure_grace_passed(key)?;
+        }
+        self.cache.invalidate_tenant(tenant);
+        Ok(data_keys()
+            .find(|k| k.state == KeyState::Active)
+            .map(|k| k.version))
+    }
+
     /// Re-encrypts all secrets onto the active data key, then retires every rotated-out key.
+    ///
+    /// Blobs are not the vault's to find: their owners move them first (see
+    /// [`Vault::prepare_dek_completion`]), or they become unreadable.
     pub async fn complete_dek_rotation(&self, tenant: &str) -> Result<DekRotationReport> {
         let reencrypted = self.reencrypt_secrets(tenant).await?;
         let mut retired = Vec::new();

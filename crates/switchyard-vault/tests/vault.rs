@@ -297,6 +297,27 @@ backend_tests! { VaultFixture;
         assert_eq!(vault.rotate_dek("t1").await.unwrap(), 3);
     }
 
+    async fn preparing_a_completion_waits_for_the_grace_period(fx) {
+        let grace = Duration::from_millis(300);
+        let options = VaultOptions { cache_ttl: grace, ..VaultOptions::default() };
+        let vault = fx.open(&fx.key_file(), options).await;
+        vault.put("t1", "s", b"value").await.unwrap();
+        assert_eq!(vault.prepare_dek_completion("t1").await.unwrap(), None, "nothing rotated out");
+        assert_eq!(vault.prepare_dek_completion("never-written").await.unwrap(), None);
+        let cached = vault.encrypt_blob("t1", b"b", b"payload").await.unwrap();
+        assert_eq!(vault.rotate_dek("t1").await.unwrap(), 2);
+        // Another process may still seal with key 1: moving blobs now could miss some.
+        let error = vault.prepare_dek_completion("t1").await.unwrap_err();
+        assert!(matches!(error, VaultError::DekRetireTooEarly { version: 1, .. }), "{error:?}");
+        tokio::time::sleep(grace).await;
+        assert_eq!(vault.prepare_dek_completion("t1").await.unwrap(), Some(2));
+        let moved = vault.reencrypt_blob("t1", b"b", &cached).await.unwrap();
+        assert_eq!(Vault::blob_data_key_version(&moved).unwrap(), 2);
+        assert_eq!(vault.complete_dek_rotation("t1").await.unwrap().retired, [1]);
+        assert_eq!(vault.prepare_dek_completion("t1").await.unwrap(), None, "done");
+        assert_eq!(vault.decrypt_blob("t1", b"b", &moved).await.unwrap().as_slice(), b"payload");
+    }
+
     async fn kek_rotation_from_key_file_to_env(fx) {
         let vault = fx.vault().await;
         let file_id = vault.kek_id();

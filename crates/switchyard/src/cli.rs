@@ -125,8 +125,8 @@ pub enum VaultCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Rotate a tenant's data key: new writes use a new key at once; the server re-encrypts
-    /// and retires the old key once the key cache TTL has passed.
+    /// Rotate a tenant's data key: new writes use a new key at once; the server moves the
+    /// tenant's data onto it and retires the old key once the key cache TTL has passed.
     RotateDek {
         /// The tenant id (`ten_…`).
         #[arg(long)]
@@ -134,8 +134,9 @@ pub enum VaultCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Re-encrypt a tenant's secrets onto its active data key and retire rotated-out keys
-    /// now (allowed once the key cache TTL has passed since the rotation).
+    /// Re-seal a tenant's stored data and re-encrypt its secrets onto its active data key, then
+    /// retire rotated-out keys, now (allowed once the key cache TTL has passed since the
+    /// rotation).
     CompleteDekRotation {
         /// The tenant id (`ten_…`).
         #[arg(long)]

@@ -44,6 +44,42 @@ impl ResponseBodies {
         Ok(text)
     }
 
+    /// Rewrites the body under `key` sealed with the tenant's active data key, unless data key
+    /// `target` sealed it already (or it is gone, or bodies are kept plain); `true` when it
+    /// was rewritten. The key is the AAD, so the body stays where it is.
+    ///
+    /// # Errors
+    /// On a blob store or vault failure; [`OutboundError::Corrupt`] for a key of another
+    /// tenant or kind.
+    pub(crate) async fn reseal(&self, tenant: TenantId, key: &str, target: u32) -> Result<bool> {
+        let Some(vault) = &self.vault else {
+            return Ok(false);
+        };
+        let tenant = tenant.to_string();
+        let parsed: BlobKey = key.parse()?;
+        if parsed.tenant() != tenant || parsed.kind() != BLOB_KIND {
+            return Err(OutboundError::corrupt(
+                "webhook_delivery_attempts",
+                "a response body key outside its tenant",
+            ));
+        }
+        // At most 64 KiB: reading the whole body to look at its header costs little.
+        let sealed = match self.store.get(&parsed).await {
+            Ok(sealed) => sealed,
+            // Purged by retention before its row: nothing left to move.
+            Err(switchyard_blob::BlobError::NotFound { .. }) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        };
+        if Vault::blob_data_key_version(&sealed)? == target {
+            return Ok(false);
+        }
+        let resealed = vault
+            .reencrypt_blob(&tenant, key.as_bytes(), &sealed)
+            .await?;
+        self.store.put(&parsed, Bytes::from(resealed)).await?;
+        Ok(true)
+    }
+
     /// The stored body of an attempt (its `response_body_key`), for the tenant that owns it.
     ///
     /// # Errors

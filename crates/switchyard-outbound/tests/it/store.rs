@@ -1,13 +1,15 @@
-//! Endpoints, publishing and fan-out, idempotency, transactions, tenant isolation.
+//! Endpoints, publishing and fan-out, idempotency, transactions, tenant isolation, re-sealing
+//! event bodies onto a new data key.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use base64::Engine;
 use serde_json::json;
 use switchyard_core::{DeliveryId, EndpointId, MessageId, TenantId};
 use switchyard_outbound::{
     DeliveryStatus, EndpointUpdate, NewEvent, OutboundError, ReplayFilter, RotateSecret,
-    get_delivery, get_event, list_deliveries, publish, publish_in, replay, retry_delivery,
+    get_delivery, get_event, list_deliveries, publish, publish_in, replay, reseal, retry_delivery,
 };
 use switchyard_test_support::backend_tests;
 use time::OffsetDateTime;
@@ -128,6 +130,33 @@ backend_tests! { Fixture;
         fx.set_stored_body(other.event.id, &p.event.body).await;
         let result = get_event(&fx.database, &fx.vault, tenant, other.event.id).await;
         assert!(matches!(result, Err(OutboundError::Corrupt { .. })), "{result:?}");
+    }
+
+    async fn event_bodies_are_resealed_onto_a_new_data_key(fx) {
+        let (tenant, other) = (TenantId::generate(), TenantId::generate());
+        let version = |stored: String| {
+            let sealed = base64::engine::general_purpose::STANDARD.decode(stored).unwrap();
+            switchyard_vault::Vault::blob_data_key_version(&sealed).unwrap()
+        };
+        let mut events = Vec::new();
+        for n in 0..3 {
+            events.push(publish(&fx.database, &fx.vault, tenant, NewEvent::new("a.b", json!({"n": n}))).await.unwrap().event);
+        }
+        let theirs = publish(&fx.database, &fx.vault, other, NewEvent::new("a.b", json!({}))).await.unwrap().event;
+        let target = fx.vault.rotate_dek(&fx.context, tenant).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = switchyard_blob::BlobStore::open(&switchyard_blob::BlobConfig::default(), dir.path()).await.unwrap();
+        let bodies = switchyard_outbound::ResponseBodies::new(store, None);
+
+        let report = reseal::reseal_tenant(&fx.database, &fx.vault, &bodies, tenant, target).await.unwrap();
+        assert_eq!(report, reseal::ResealReport { event_bodies: 3, response_bodies: 0 });
+        let again = reseal::reseal_tenant(&fx.database, &fx.vault, &bodies, tenant, target).await.unwrap();
+        assert_eq!(again, reseal::ResealReport::default(), "idempotent");
+        for event in &events {
+            assert_eq!(version(fx.stored_body(event.id).await), target);
+            assert_eq!(&get_event(&fx.database, &fx.vault, tenant, event.id).await.unwrap().event, event);
+        }
+        assert_eq!(version(fx.stored_body(theirs.id).await), 1, "another tenant's body is not touched");
     }
 
     async fn endpoint_crud_and_secrets(fx) {

@@ -15,6 +15,7 @@ use crate::{
     background,
     error::{ApiError, Problem},
     extract::ApiPath,
+    rotation::CompletionError,
 };
 
 /// One version of a tenant data key (never the key itself).
@@ -66,8 +67,21 @@ pub struct DekRotationResponse {
 pub struct DekCompletionResponse {
     /// Secret versions moved onto the active key.
     pub reencrypted: u64,
+    /// Stored data re-sealed with the active key before the old keys were retired.
+    pub resealed: ResealedResponse,
     /// Data key versions retired.
     pub retired: Vec<u32>,
+}
+
+/// Stored data moved onto the active data key, by kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResealedResponse {
+    /// Raw inbound webhook requests.
+    pub inbound_payloads: u64,
+    /// Outbound event bodies.
+    pub event_bodies: u64,
+    /// Kept response bodies of delivery attempts.
+    pub response_bodies: u64,
 }
 
 /// Lists the tenant's data keys.
@@ -97,8 +111,9 @@ pub async fn list_data_keys(
 }
 
 /// Rotates the tenant's data key: new secrets and blobs use a new key at once. Once the key
-/// cache TTL has passed, a job re-encrypts the tenant's secrets onto it and retires the old key
-/// (its run is `run_id`), or run `switchyard vault complete-dek-rotation`.
+/// cache TTL has passed, a job re-seals the tenant's stored data and re-encrypts its secrets
+/// onto it and retires the old key (its run is `run_id`), or run
+/// `switchyard vault complete-dek-rotation`.
 #[utoipa::path(
     post, path = "/v1/tenants/{tenant_id}/vault/rotate-dek", tag = "vault",
     params(("tenant_id" = TenantId, Path)),
@@ -142,8 +157,9 @@ pub async fn rotate_dek(
     ))
 }
 
-/// Re-encrypts the tenant's secrets onto the active data key and retires rotated-out keys.
-/// `409 conflict` until the key cache TTL has passed since the rotation.
+/// Re-seals the tenant's stored data (inbound payloads, outbound event and response bodies)
+/// and re-encrypts its secrets onto the active data key, then retires rotated-out keys.
+/// `409 conflict` until the key cache TTL has passed since the rotation; safe to repeat.
 #[utoipa::path(
     post, path = "/v1/tenants/{tenant_id}/vault/complete-dek-rotation", tag = "vault",
     params(("tenant_id" = TenantId, Path)),
@@ -160,12 +176,20 @@ pub async fn complete_dek_rotation(
 ) -> Result<axum::Json<DekCompletionResponse>, ApiError> {
     require_live_tenant(&state, &principal, tenant_id).await?;
     let report = state
-        .vault
-        .complete_dek_rotation(&principal.audit_context(), tenant_id)
+        .rotation
+        .complete(&principal.audit_context(), tenant_id)
         .await
-        .map_err(vault_error)?;
+        .map_err(|error| match error {
+            CompletionError::Vault(error) => vault_error(error),
+            other => ApiError::internal(other),
+        })?;
     Ok(axum::Json(DekCompletionResponse {
         reencrypted: report.reencrypted,
+        resealed: ResealedResponse {
+            inbound_payloads: report.inbound_payloads,
+            event_bodies: report.outbound.event_bodies,
+            response_bodies: report.outbound.response_bodies,
+        },
         retired: report.retired,
     }))
 }

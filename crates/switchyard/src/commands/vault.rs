@@ -47,7 +47,7 @@ pub async fn run(command: VaultCommand) -> anyhow::Result<()> {
                 return output::print_json(&rotation);
             }
             output::print_text(&format!(
-                "data key version {} is active for {tenant}; the old key is re-encrypted away and retired after {}\n",
+                "data key version {} is active for {tenant}; data under the old key is re-sealed and the key retired after {}\n",
                 rotation["version"],
                 rotation["completes_after"]
                     .as_str()
@@ -65,9 +65,15 @@ pub async fn run(command: VaultCommand) -> anyhow::Result<()> {
             if client.json {
                 return output::print_json(&report);
             }
+            let resealed = &report["resealed"];
             output::print_text(&format!(
-                "re-encrypted {} secret versions; retired data keys {}\n",
-                report["reencrypted"], report["retired"]
+                "re-sealed {} inbound payloads, {} event bodies and {} response bodies; \
+                 re-encrypted {} secret versions; retired data keys {}\n",
+                resealed["inbound_payloads"],
+                resealed["event_bodies"],
+                resealed["response_bodies"],
+                report["reencrypted"],
+                report["retired"]
             ))
         }
         VaultCommand::RotateKek { to, server } => {
