@@ -237,6 +237,8 @@ impl Action {
     pub const ENDPOINT_ROTATE_SECRET: Action = Action::known("endpoint.rotate_secret");
     pub const ENDPOINT_REPLAY: Action = Action::known("endpoint.replay");
     pub const DELIVERY_RETRY: Action = Action::known("delivery.retry");
+    /// A person read an outbound event's decrypted payload.
+    pub const EVENT_PAYLOAD_READ: Action = Action::known("event.payload_read");
 
     /// Every action named by a constant above.
     pub const KNOWN: &'static [Action] = &[
@@ -263,6 +265,7 @@ impl Action {
         Self::ENDPOINT_ROTATE_SECRET,
         Self::ENDPOINT_REPLAY,
         Self::DELIVERY_RETRY,
+        Self::EVENT_PAYLOAD_READ,
         Self::INBOUND_PAYLOAD_READ,
         Self::INBOUND_REPLAY,
     ];

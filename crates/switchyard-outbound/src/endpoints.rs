@@ -6,8 +6,13 @@
 //! and keeps the previous one readable until the grace period ends
 //! ([`Endpoints::expire_rotations`] then confirms the rotation, destroying the old version);
 //! meanwhile deliveries carry both signatures.
+//!
+//! Custom header values are credentials too and live in the vault as well ([`headers`]).
 
-use std::collections::BTreeMap;
+mod headers;
+
+pub(crate) use headers::{decode as decode_headers, secret_name as headers_secret_name};
+
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -24,24 +29,10 @@ use crate::model::{CreatedEndpoint, Endpoint, EndpointSecret, EndpointUpdate, Ne
 
 const TABLE: &str = "webhook_endpoints";
 const MAX_URL_LEN: usize = 2048;
-const MAX_HEADERS: usize = 32;
 const MAX_SCHEDULE_STEPS: usize = 30;
 const MAX_STEP: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const MAX_RATE: u32 = 100_000;
 const MAX_PAGE: u32 = 500;
-
-/// Headers a tenant may not set: the signature scheme's and the transport's own.
-const RESERVED_HEADERS: &[&str] = &[
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "content-type",
-    "content-length",
-    "user-agent",
-    "host",
-    "transfer-encoding",
-    "connection",
-];
 
 /// Endpoint settings that are the operator's, not the tenant's.
 #[derive(Debug, Clone)]
@@ -80,6 +71,8 @@ pub(crate) struct KeyVersions {
     pub previous_secret_version: Option<u32>,
     pub previous_signing_key_version: Option<u32>,
     pub previous_expires_at: Option<OffsetDateTime>,
+    /// The vault version of the custom headers (`outbound/{endpoint}/headers`); `None`: none.
+    pub headers_version: Option<u32>,
 }
 
 /// An endpoint with its key versions, as the dispatcher needs it.
@@ -89,9 +82,9 @@ pub(crate) struct EndpointRecord {
     pub keys: KeyVersions,
 }
 
-pub(crate) const COLUMNS: &str = "id, tenant_id, url, description, event_types, headers, \
-    rate_limit, ordering, retry_schedule, enabled, disabled_reason, secret_name, secret_version, \
-    secret_fingerprint, signing_key_name, signing_key_version, public_key, \
+pub(crate) const COLUMNS: &str = "id, tenant_id, url, description, event_types, header_names, \
+    headers_version, rate_limit, ordering, retry_schedule, enabled, disabled_reason, secret_name, \
+    secret_version, secret_fingerprint, signing_key_name, signing_key_version, public_key, \
     previous_secret_version, previous_signing_key_version, previous_expires_at, failing_since, \
     created_at, updated_at";
 
@@ -102,7 +95,8 @@ pub(crate) struct EndpointRow {
     url: String,
     description: String,
     event_types: String,
-    headers: String,
+    header_names: String,
+    headers_version: Option<i32>,
     rate_limit: Option<i32>,
     ordering: String,
     retry_schedule: Option<String>,
@@ -137,7 +131,7 @@ impl TryFrom<EndpointRow> for EndpointRecord {
             url: row.url,
             description: row.description,
             event_types: parse_json(TABLE, &row.event_types)?,
-            headers: parse_json(TABLE, &row.headers)?,
+            header_names: parse_json(TABLE, &row.header_names)?,
             rate_limit: row.rate_limit.map(to_u32),
             ordering: row
                 .ordering
@@ -162,6 +156,7 @@ impl TryFrom<EndpointRow> for EndpointRecord {
             previous_secret_version: row.previous_secret_version.map(to_u32),
             previous_signing_key_version: row.previous_signing_key_version.map(to_u32),
             previous_expires_at: row.previous_expires_at.map(DbTime::get),
+            headers_version: row.headers_version.map(to_u32),
         };
         Ok(Self { endpoint, keys })
     }
@@ -204,27 +199,6 @@ pub fn validate_url(url: &str, allow_http: bool) -> Result<()> {
             "url",
             "must not contain credentials; use custom headers",
         ));
-    }
-    Ok(())
-}
-
-fn validate_headers(headers: &BTreeMap<String, String>) -> Result<()> {
-    if headers.len() > MAX_HEADERS {
-        return Err(OutboundError::invalid("headers", "at most 32 headers"));
-    }
-    for (name, value) in headers {
-        let parsed = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            OutboundError::invalid("headers", format!("`{name}` is not a header name"))
-        })?;
-        if RESERVED_HEADERS.contains(&parsed.as_str()) {
-            return Err(OutboundError::invalid(
-                "headers",
-                format!("`{name}` is set by Switchyard"),
-            ));
-        }
-        reqwest::header::HeaderValue::from_str(value).map_err(|_| {
-            OutboundError::invalid("headers", format!("the value of `{name}` is not valid"))
-        })?;
     }
     Ok(())
 }
@@ -306,7 +280,7 @@ impl Endpoints {
     ) -> Result<CreatedEndpoint> {
         validate_url(&new.url, self.config.allow_http)?;
         validate_patterns(&new.event_types)?;
-        validate_headers(&new.headers)?;
+        headers::validate(&new.headers)?;
         validate_rate(new.rate_limit)?;
         validate_schedule(new.retry_schedule.as_deref())?;
         let secret = match &new.secret {
@@ -340,22 +314,36 @@ impl Endpoints {
             key_version = Some(stored_key.reference.version);
             public_key = Some(key.public_key().to_whpk());
         }
+        let mut headers_version = None;
+        if !new.headers.is_empty() {
+            let stored_headers = self
+                .vault
+                .put(
+                    context,
+                    tenant,
+                    &headers::secret_name(id),
+                    headers::encode(&new.headers).expose_secret().as_bytes(),
+                )
+                .await?;
+            headers_version = Some(stored_headers.reference.version);
+        }
         let now = db_time(OffsetDateTime::now_utc());
         let inserted = with_conn!(&self.database, |conn| {
             sqlx::query(
                 "INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, \
-                    headers, rate_limit, ordering, retry_schedule, enabled, secret_name, \
-                    secret_version, secret_fingerprint, signing_key_name, signing_key_version, \
-                    public_key, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $11, $12, $13, $14, $15, \
-                    $16, $16)",
+                    headers, header_names, headers_version, rate_limit, ordering, \
+                    retry_schedule, enabled, secret_name, secret_version, secret_fingerprint, \
+                    signing_key_name, signing_key_version, public_key, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, '{}', $6, $7, $8, $9, $10, TRUE, $11, $12, $13, \
+                    $14, $15, $16, $17, $17)",
             )
             .bind(id.to_string())
             .bind(tenant.to_string())
             .bind(&new.url)
             .bind(&new.description)
             .bind(json_text(&new.event_types))
-            .bind(json_text(&new.headers))
+            .bind(json_text(&headers::names(&new.headers)))
+            .bind(headers_version.map(to_i32))
             .bind(new.rate_limit.map(to_i32))
             .bind(new.ordering.as_str())
             .bind(schedule_json(new.retry_schedule.as_deref()))
@@ -377,6 +365,12 @@ impl Endpoints {
                 let _ = self
                     .vault
                     .delete(context, tenant, &signing_key_name(id))
+                    .await;
+            }
+            if headers_version.is_some() {
+                let _ = self
+                    .vault
+                    .delete(context, tenant, &headers::secret_name(id))
                     .await;
             }
             return Err(error.into());
@@ -443,25 +437,28 @@ impl Endpoints {
         Ok(Page { items, next_after })
     }
 
-    /// Applies `update`; the dispatcher sees it from its next claim on.
+    /// Applies `update`; the dispatcher sees it from its next claim on. New header values go
+    /// to the vault (audited with `context`).
     ///
     /// # Errors
-    /// [`OutboundError::NotFound`], [`OutboundError::Invalid`].
+    /// [`OutboundError::NotFound`], [`OutboundError::Invalid`]; [`OutboundError::Conflict`]
+    /// when the headers were changed concurrently.
     pub async fn update(
         &self,
+        context: &AuditContext,
         tenant: TenantId,
         id: EndpointId,
         update: EndpointUpdate,
     ) -> Result<Endpoint> {
-        let current = self.get(tenant, id).await?;
+        let record = self.record(tenant, id).await?;
         if let Some(url) = &update.url {
             validate_url(url, self.config.allow_http)?;
         }
         if let Some(patterns) = &update.event_types {
             validate_patterns(patterns)?;
         }
-        if let Some(headers) = &update.headers {
-            validate_headers(headers)?;
+        if let Some(Some(headers)) = &update.headers {
+            headers::validate(headers)?;
         }
         if let Some(rate) = update.rate_limit {
             validate_rate(rate)?;
@@ -469,10 +466,20 @@ impl Endpoints {
         if let Some(schedule) = &update.retry_schedule {
             validate_schedule(schedule.as_deref())?;
         }
+        if let Some(headers) = &update.headers {
+            let changed = self
+                .set_headers(context, &record, headers.as_ref(), headers::Change::Update)
+                .await?;
+            if !changed {
+                return Err(OutboundError::Conflict(
+                    "the endpoint's headers were changed meanwhile; try again".into(),
+                ));
+            }
+        }
+        let current = record.endpoint;
         let url = update.url.unwrap_or(current.url);
         let description = update.description.unwrap_or(current.description);
         let event_types = update.event_types.unwrap_or(current.event_types);
-        let headers = update.headers.unwrap_or(current.headers);
         let rate_limit = update.rate_limit.unwrap_or(current.rate_limit);
         let ordering = update.ordering.unwrap_or(current.ordering);
         let schedule = update.retry_schedule.unwrap_or(current.retry_schedule);
@@ -480,8 +487,7 @@ impl Endpoints {
         let updated = with_conn!(&self.database, |conn| {
             sqlx::query(
                 "UPDATE webhook_endpoints SET url = $3, description = $4, event_types = $5, \
-                    headers = $6, rate_limit = $7, ordering = $8, retry_schedule = $9, \
-                    updated_at = $10 \
+                    rate_limit = $6, ordering = $7, retry_schedule = $8, updated_at = $9 \
                  WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant.to_string())
@@ -489,7 +495,6 @@ impl Endpoints {
             .bind(&url)
             .bind(&description)
             .bind(json_text(&event_types))
-            .bind(json_text(&headers))
             .bind(rate_limit.map(to_i32))
             .bind(ordering.as_str())
             .bind(schedule_json(schedule.as_deref()))
@@ -531,6 +536,11 @@ impl Endpoints {
             .await?;
         if let Some(name) = &record.keys.signing_key_name {
             self.vault.delete(context, tenant, name).await?;
+        }
+        if record.keys.headers_version.is_some() {
+            self.vault
+                .delete(context, tenant, &headers::secret_name(id))
+                .await?;
         }
         Ok(())
     }
@@ -800,14 +810,5 @@ mod tests {
         assert!(validate_url("ftp://example.com/", true).is_err());
         assert!(validate_url("https://user:pw@example.com/", false).is_err());
         assert!(validate_url("not a url", false).is_err());
-    }
-
-    #[test]
-    fn headers() {
-        let mut headers = BTreeMap::new();
-        headers.insert("x-tenant".to_owned(), "a".to_owned());
-        assert!(validate_headers(&headers).is_ok());
-        headers.insert("Webhook-Signature".to_owned(), "x".to_owned());
-        assert!(validate_headers(&headers).is_err());
     }
 }

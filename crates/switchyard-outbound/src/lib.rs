@@ -2,8 +2,8 @@
 //! dispatcher, signed with Standard Webhooks. See `docs/webhooks-outbound.md`.
 //!
 //! # Layout (one owner per module)
-//! - [`endpoints`]: [`Endpoints`], the endpoint store: filters, settings, secrets in the vault,
-//!   rotation with a grace period.
+//! - [`endpoints`]: [`Endpoints`], the endpoint store: filters, settings, secrets and custom
+//!   header values in the vault, rotation with a grace period.
 //! - [`publish`]: [`publish`]/[`publish_in`]: the event row and its fan-out in one transaction.
 //! - [`queries`]: what the API reads (deliveries, attempts, events), manual retry and replay.
 //! - [`dispatch`]: [`Dispatcher`], claiming due deliveries with leases and sending them, with
@@ -15,7 +15,8 @@
 //! - [`model`], [`error`], [`metrics`], [`retention`].
 //!
 //! Tables: `webhook_endpoints`, `webhook_events`, `webhook_deliveries`,
-//! `webhook_delivery_attempts` (migration `0010_outbound.sql` in the store's folders).
+//! `webhook_delivery_attempts` (migrations `0010_outbound.sql` and
+//! `0011_endpoint_header_secrets.sql` in the store's folders).
 
 mod db;
 
@@ -37,8 +38,10 @@ pub use endpoints::{Endpoints, EndpointsConfig, RotateSecret};
 pub use error::OutboundError;
 pub use model::{
     Attempt, CreatedEndpoint, Delivery, DeliveryDetail, DeliveryStatus, Endpoint, EndpointSecret,
-    EndpointUpdate, Event, EventDetail, NewEndpoint, NewEvent, Ordering, Page, Published,
-    ReplayFilter,
+    EndpointUpdate, Event, EventDetail, EventMetadata, EventMetadataDetail, NewEndpoint, NewEvent,
+    Ordering, Page, Published, ReplayFilter,
 };
 pub use publish::{NOTIFY_CHANNEL, publish, publish_in};
-pub use queries::{get_delivery, get_event, list_deliveries, replay, retry_delivery};
+pub use queries::{
+    get_delivery, get_event, get_event_metadata, list_deliveries, replay, retry_delivery,
+};

@@ -1,5 +1,5 @@
-//! The metrics this crate records. No label carries a URL; the only per-endpoint series is the
-//! backlog of the few endpoints with the largest one, so cardinality stays bounded.
+//! The metrics this crate records. No label carries a URL or an endpoint id: the per-endpoint
+//! backlog is published by rank, so the number of series is fixed whatever the endpoints.
 
 use std::time::Duration;
 
@@ -8,7 +8,8 @@ use std::time::Duration;
 pub const DELIVERIES_TOTAL: &str = "switchyard_outbound_deliveries_total";
 /// Attempt latency (request start to response head, or error), by `outcome`.
 pub const ATTEMPT_DURATION_SECONDS: &str = "switchyard_outbound_attempt_duration_seconds";
-/// Unfinished deliveries of the endpoints with the largest backlog (`endpoint` label, top N).
+/// Unfinished deliveries of the endpoints with the largest backlog, by `rank` (`1`: the
+/// largest, up to the configured N; a rank without an endpoint reads 0).
 pub const BACKLOG: &str = "switchyard_outbound_backlog";
 /// Unfinished deliveries of every endpoint together.
 pub const BACKLOG_TOTAL: &str = "switchyard_outbound_backlog_total";
@@ -42,9 +43,15 @@ pub(crate) fn disabled_endpoints(n: i64) {
     metrics::gauge!(DISABLED_ENDPOINTS).set(n as f64);
 }
 
-pub(crate) fn backlog(endpoint: &str, n: i64) {
-    #[allow(clippy::cast_precision_loss)]
-    metrics::gauge!(BACKLOG, "endpoint" => endpoint.to_owned()).set(n as f64);
+/// Sets ranks `1..=top` from `largest_first`, 0 where it runs out. By rank, not endpoint: the
+/// facade cannot remove a series, so an endpoint label would keep one for every endpoint that
+/// was ever in the top N; ranks are exactly N.
+pub(crate) fn backlog(largest_first: &[i64], top: usize) {
+    let counts = largest_first.iter().copied().chain(std::iter::repeat(0));
+    for (rank, n) in (1..=top).zip(counts) {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(BACKLOG, "rank" => rank.to_string()).set(n as f64);
+    }
 }
 
 pub(crate) fn backlog_total(n: i64) {

@@ -60,8 +60,9 @@ pub struct Endpoint {
     pub description: String,
     /// Patterns (`github.*`, exact types); empty: every type.
     pub event_types: Vec<String>,
-    /// Extra request headers sent with every delivery.
-    pub headers: BTreeMap<String, String>,
+    /// Names of the extra request headers sent with every delivery. Their values are
+    /// credentials and live only in the vault.
+    pub header_names: Vec<String>,
     /// Deliveries per second at most; `None`: unlimited.
     pub rate_limit: Option<u32>,
     pub ordering: Ordering,
@@ -93,7 +94,8 @@ pub struct NewEndpoint {
     pub url: String,
     pub description: String,
     pub event_types: Vec<String>,
-    pub headers: BTreeMap<String, String>,
+    /// Extra request headers (name → value), stored in the vault.
+    pub headers: BTreeMap<String, SecretString>,
     pub rate_limit: Option<u32>,
     pub ordering: Ordering,
     pub retry_schedule: Option<Vec<Duration>>,
@@ -118,7 +120,8 @@ pub struct EndpointUpdate {
     pub url: Option<String>,
     pub description: Option<String>,
     pub event_types: Option<Vec<String>>,
-    pub headers: Option<BTreeMap<String, String>>,
+    /// Replaces the whole set of extra headers; `Some(None)` (or an empty map) removes them.
+    pub headers: Option<Option<BTreeMap<String, SecretString>>>,
     pub rate_limit: Option<Option<u32>>,
     pub ordering: Option<Ordering>,
     pub retry_schedule: Option<Option<Vec<Duration>>>,
@@ -295,6 +298,38 @@ pub struct DeliveryDetail {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventDetail {
     pub event: Event,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// What an event is without its body: for readers not allowed to see the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventMetadata {
+    pub id: MessageId,
+    pub tenant: TenantId,
+    pub webhook_id: String,
+    pub event_type: String,
+    pub ordering_key: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Event> for EventMetadata {
+    fn from(event: &Event) -> Self {
+        Self {
+            id: event.id,
+            tenant: event.tenant,
+            webhook_id: event.webhook_id.clone(),
+            event_type: event.event_type.clone(),
+            ordering_key: event.ordering_key.clone(),
+            created_at: event.created_at,
+        }
+    }
+}
+
+/// An event's metadata with its deliveries; the body is never opened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventMetadataDetail {
+    pub event: EventMetadata,
     pub deliveries: Vec<Delivery>,
 }
 

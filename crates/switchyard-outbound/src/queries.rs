@@ -15,7 +15,10 @@ use time::OffsetDateTime;
 
 use crate::db::{db_time, parse_id, parse_json, to_u32, with_conn};
 use crate::error::{OutboundError, Result};
-use crate::model::{Attempt, Delivery, DeliveryDetail, DeliveryStatus, EventDetail, ReplayFilter};
+use crate::model::{
+    Attempt, Delivery, DeliveryDetail, DeliveryStatus, EventDetail, EventMetadata,
+    EventMetadataDetail, ReplayFilter,
+};
 use crate::publish::{EVENT_COLUMNS, EventRow, wake};
 
 const TABLE: &str = "webhook_deliveries";
@@ -230,20 +233,69 @@ pub async fn get_event(
         .ok_or(OutboundError::NotFound { what: "event" })?
         .open(vault)
         .await?;
+    Ok(EventDetail {
+        event,
+        deliveries: event_deliveries(database, &tenant, &id).await?,
+    })
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct EventMetadataRow {
+    id: String,
+    tenant_id: String,
+    webhook_id: String,
+    event_type: String,
+    ordering_key: Option<String>,
+    created_at: DbTime,
+}
+
+/// An event's metadata with its deliveries; its body is not even read, let alone decrypted.
+///
+/// # Errors
+/// [`OutboundError::NotFound`].
+pub async fn get_event_metadata(
+    database: &Database,
+    tenant: TenantId,
+    id: MessageId,
+) -> Result<EventMetadataDetail> {
+    let (tenant, id) = (tenant.to_string(), id.to_string());
+    let row: Option<EventMetadataRow> = with_conn!(database, |conn| {
+        sqlx::query_as(
+            "SELECT id, tenant_id, webhook_id, event_type, ordering_key, created_at \
+             FROM webhook_events WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(&tenant)
+        .bind(&id)
+        .fetch_optional(&mut *conn)
+        .await?
+    });
+    let row = row.ok_or(OutboundError::NotFound { what: "event" })?;
+    let event = EventMetadata {
+        id: parse_id("webhook_events", &row.id)?,
+        tenant: parse_id("webhook_events", &row.tenant_id)?,
+        webhook_id: row.webhook_id,
+        event_type: row.event_type,
+        ordering_key: row.ordering_key,
+        created_at: row.created_at.get(),
+    };
+    Ok(EventMetadataDetail {
+        event,
+        deliveries: event_deliveries(database, &tenant, &id).await?,
+    })
+}
+
+async fn event_deliveries(database: &Database, tenant: &str, event: &str) -> Result<Vec<Delivery>> {
     let rows: Vec<DeliveryRow> = with_conn!(database, |conn| {
         sqlx::query_as(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
              WHERE tenant_id = $1 AND event_id = $2 ORDER BY id"
         ))
-        .bind(&tenant)
-        .bind(&id)
+        .bind(tenant)
+        .bind(event)
         .fetch_all(&mut *conn)
         .await?
     });
-    Ok(EventDetail {
-        event,
-        deliveries: deliveries(rows)?,
-    })
+    deliveries(rows)
 }
 
 /// Sends a delivery again now, with a fresh retry schedule: a finished one is re-queued, a

@@ -71,6 +71,8 @@ pub enum StartupError {
     Blob(#[source] switchyard_blob::BlobError),
     #[error("invalid outbound settings: {0}")]
     Outbound(String),
+    #[error("cannot move endpoint header values into the vault")]
+    EndpointHeaders(#[source] switchyard_outbound::OutboundError),
 }
 
 /// A built server, listening, not yet serving.
@@ -188,6 +190,9 @@ impl App {
             ),
             database: runs_database.clone(),
         };
+        outbound::move_legacy_headers(&outbound_api.endpoints)
+            .await
+            .map_err(StartupError::EndpointHeaders)?;
         // Built here so a bad setting fails the start, not the first delivery.
         let dispatcher = if config.roles.contains(&ProcessRole::Worker) {
             let bodies =

@@ -6,18 +6,41 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use switchyard_audit::Actor;
 use switchyard_http::{JitteredSchedule, SsrfPolicy};
 use switchyard_inbound::{events::InboundEvent, process::EventSink};
 use switchyard_outbound::{
     DispatcherConfig, Endpoints, EndpointsConfig, NewEvent, OutboundError, publish,
 };
 use switchyard_store::Database;
-use switchyard_vault::AuditedVault;
+use switchyard_vault::{AuditContext, AuditedVault};
 
 /// Everything the endpoint, event and delivery routes share.
 pub struct OutboundApi {
     pub endpoints: Endpoints,
     pub database: Database,
+}
+
+/// Moves endpoint header values saved before they went to the vault (migration 0011) out of
+/// the database row. At startup, before the dispatcher sends anything: a delivery in between
+/// would go out without them. SQL cannot do it (only the server holds the vault key), and
+/// doing it once here keeps every later read on one shape.
+///
+/// # Errors
+/// The vault's or the database's; the start fails rather than leave them in plain text.
+pub async fn move_legacy_headers(endpoints: &Endpoints) -> Result<(), OutboundError> {
+    let context = AuditContext::new(Actor::Internal {
+        component: "outbound.startup".to_owned(),
+        run_id: None,
+    });
+    let moved = endpoints.move_legacy_headers(&context).await?;
+    if moved > 0 {
+        tracing::info!(
+            endpoints = moved,
+            "moved endpoint header values into the vault"
+        );
+    }
+    Ok(())
 }
 
 /// The endpoint store's settings from `[outbound]`.

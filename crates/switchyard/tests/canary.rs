@@ -285,12 +285,22 @@ async fn exercise_every_route(
         .collect();
     let endpoint_secret = format!("whsec_{}", base64_of(&scanner.canary("endpoint secret")));
     scanner.watch("endpoint secret (whsec)", &endpoint_secret);
+    // A receiver's credential in a custom header: the vault only, never shown again.
+    let header_secret = scanner.canary("endpoint header value");
     let request = client
         .request(Method::POST, &format!("/v1/endpoints?tenant_id={tenant}"))
         .bearer_auth(admin_token)
-        .json(&json!({"url": "https://127.0.0.1:9/hook", "secret": endpoint_secret, "v1a": true}));
+        .json(&json!({
+            "url": "https://127.0.0.1:9/hook", "secret": endpoint_secret, "v1a": true,
+            "headers": {"Authorization": format!("Bearer {header_secret}")},
+        }));
     let (status, endpoint) = client.send("create endpoint", request).await;
     assert_eq!(status, 201, "{endpoint}");
+    // Its response is left out of the scan (it shows the signing secret): check it here.
+    assert!(
+        !endpoint.to_string().contains(&header_secret),
+        "the header value is write-only: {endpoint}"
+    );
     shown_once.push("create endpoint".to_owned());
     let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
     let request = client
@@ -347,6 +357,7 @@ async fn exercise_every_route(
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    let patched_header = scanner.canary("patched endpoint header value");
     for (method, path, body) in [
         (
             Method::GET,
@@ -361,7 +372,10 @@ async fn exercise_every_route(
         (
             Method::PATCH,
             format!("/v1/endpoints/{endpoint_id}?tenant_id={tenant}"),
-            Some(json!({"description": "canary"})),
+            Some(json!({
+                "description": "canary",
+                "headers": {"Authorization": format!("Bearer {patched_header}")},
+            })),
         ),
         (
             Method::GET,

@@ -296,8 +296,11 @@ macro_rules! enqueue_batch {
     ($module:ident, $insert_many:path, $conn:expr, $jobs:expr, $now:expr) => {{
         let conn = $conn;
         let ids: Vec<JobId> = $jobs.iter().map(|_| JobId::generate()).collect();
-        let rows: Vec<(String, &NewJob)> =
-            ids.iter().map(|id| id.to_string()).zip($jobs.iter()).collect();
+        let rows: Vec<(String, &NewJob)> = ids
+            .iter()
+            .map(|id| id.to_string())
+            .zip($jobs.iter())
+            .collect();
         let inserted: HashSet<String> = $insert_many(&mut *conn, &rows, $now)
             .await?
             .into_iter()

@@ -94,7 +94,7 @@ pub struct DispatcherConfig {
     pub record_batch: usize,
     /// Lease reaping, rotation expiry, metrics.
     pub housekeeping_interval: Duration,
-    /// Endpoints with their own backlog gauge.
+    /// Ranks of the per-endpoint backlog gauge: the N largest backlogs (0: none).
     pub backlog_top: usize,
     /// Seed for the retry jitter (tests); `None`: from the OS.
     pub rng_seed: Option<u64>,
@@ -681,7 +681,7 @@ impl Shared {
                 webhook_id: &job.event.webhook_id,
                 timestamp,
                 signature,
-                custom_headers: &endpoint.headers,
+                custom_headers: &signer.headers,
                 body,
                 max_body: self.config.max_response_body,
             },
@@ -812,7 +812,7 @@ impl Shared {
     async fn housekeeping(self: Arc<Self>, cancel: CancellationToken) {
         let mut ticks = tokio::time::interval(self.config.housekeeping_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut reported: HashSet<String> = HashSet::new();
+        let mut top_endpoints: Vec<String> = Vec::new();
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return,
@@ -834,19 +834,18 @@ impl Shared {
                 breakers.prune_idle();
                 m::breakers(breakers.counts());
             }
-            let top = i64::try_from(self.config.backlog_top).unwrap_or(10);
-            match claim::backlog(&self.database, top).await {
+            let top = self.config.backlog_top;
+            match claim::backlog(&self.database, i64::try_from(top).unwrap_or(i64::MAX)).await {
                 Ok((rows, total)) => {
-                    let current: HashSet<String> = rows.iter().map(|(id, _)| id.clone()).collect();
-                    // Endpoints that left the top N read 0 rather than a stale figure.
-                    for gone in reported.difference(&current) {
-                        m::backlog(gone, 0);
-                    }
-                    for (id, n) in &rows {
-                        m::backlog(id, *n);
-                    }
+                    let counts: Vec<i64> = rows.iter().map(|(_, n)| *n).collect();
+                    m::backlog(&counts, top);
                     m::backlog_total(total);
-                    reported = current;
+                    // Who holds each rank goes to the log, where ids cost no series.
+                    let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
+                    if ids != top_endpoints {
+                        debug!(endpoints = ?ids, "endpoints with the largest backlog, largest first");
+                        top_endpoints = ids;
+                    }
                 }
                 Err(e) => warn!(error = %e, "reading the backlog failed"),
             }

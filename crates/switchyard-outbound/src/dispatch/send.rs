@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use switchyard_http::GuardedClient;
 use switchyard_webhooks::standard_webhooks::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -94,7 +94,8 @@ pub(crate) struct Request<'a> {
     pub webhook_id: &'a str,
     pub timestamp: i64,
     pub signature: String,
-    pub custom_headers: &'a BTreeMap<String, String>,
+    /// The endpoint's own headers, resolved from the vault.
+    pub custom_headers: &'a HeaderMap,
     pub body: Bytes,
     pub max_body: usize,
 }
@@ -127,17 +128,9 @@ pub(crate) async fn send(client: &GuardedClient, request: Request<'_>) -> SendRe
             return failed(class, denied.to_string(), started);
         }
     };
-    let mut headers = HeaderMap::with_capacity(request.custom_headers.len() + 4);
     // Custom headers first: the fixed ones below overwrite any clash (validated at save time
     // anyway).
-    for (name, value) in request.custom_headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(name, value);
-        }
-    }
+    let mut headers = request.custom_headers.clone();
     let fixed = [
         (ID_HEADER, request.webhook_id.to_owned()),
         (TIMESTAMP_HEADER, request.timestamp.to_string()),

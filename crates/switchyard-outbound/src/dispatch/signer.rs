@@ -1,20 +1,23 @@
-//! Signing material per endpoint, resolved from the vault and kept briefly.
+//! Signing material and custom header values per endpoint, resolved from the vault and kept
+//! briefly.
 //!
 //! Resolving on every attempt would put a vault read and an audit entry behind each delivery;
-//! the cache keys on the versions the endpoint row names (so a rotation is seen at the next
-//! claim) and expires after a few minutes (so a destroyed version is not used for long).
+//! the cache keys on the versions the endpoint row names (so a rotation or a header change is
+//! seen at the next claim) and expires after a few minutes (so a destroyed version is not used
+//! for long).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use reqwest::header::HeaderMap;
 use switchyard_vault::{AuditContext, AuditedVault, SecretRef};
 use switchyard_webhooks::standard_webhooks::{
     SigningKey, SigningSecret, sign, sign_v1a, signature_header,
 };
 use time::OffsetDateTime;
 
-use crate::endpoints::EndpointRecord;
+use crate::endpoints::{EndpointRecord, decode_headers, headers_secret_name};
 use crate::error::{OutboundError, Result};
 
 /// Which vault versions a signer was built from.
@@ -24,6 +27,7 @@ struct Versions {
     previous_secret: Option<u32>,
     key: Option<u32>,
     previous_key: Option<u32>,
+    headers: Option<u32>,
 }
 
 impl Versions {
@@ -35,15 +39,19 @@ impl Versions {
             previous_secret: keys.previous_secret_version.filter(|_| in_grace),
             key: keys.signing_key_version,
             previous_key: keys.previous_signing_key_version.filter(|_| in_grace),
+            headers: keys.headers_version,
         }
     }
 }
 
-/// The secrets and keys one endpoint's deliveries are signed with, newest first.
+/// The secrets and keys one endpoint's deliveries are signed with, newest first, and the
+/// custom headers they carry.
 pub(crate) struct Signer {
     versions: Versions,
     secrets: Vec<SigningSecret>,
     keys: Vec<SigningKey>,
+    /// Values marked sensitive, so the HTTP stack never prints them.
+    pub headers: HeaderMap,
     loaded_at: Instant,
 }
 
@@ -105,10 +113,9 @@ impl Signers {
     async fn resolve(&self, tenant: &str, name: &str, version: u32) -> Result<String> {
         let reference = SecretRef::new(tenant, name, version);
         let secret = self.vault.resolve(&self.context, &reference).await?;
-        secret
-            .expose_str()
-            .map(str::to_owned)
-            .ok_or_else(|| OutboundError::corrupt("vault_secrets", "a signing secret is not text"))
+        secret.expose_str().map(str::to_owned).ok_or_else(|| {
+            OutboundError::corrupt("vault_secrets", "an endpoint secret is not text")
+        })
     }
 
     async fn load(&self, record: &EndpointRecord, versions: Versions) -> Result<Signer> {
@@ -126,10 +133,18 @@ impl Signers {
                 signing_keys.push(SigningKey::parse(&text)?);
             }
         }
+        let headers = match versions.headers {
+            Some(version) => {
+                let name = headers_secret_name(record.endpoint.id);
+                decode_headers(&self.resolve(&tenant, &name, version).await?)?
+            }
+            None => HeaderMap::new(),
+        };
         Ok(Signer {
             versions,
             secrets,
             keys: signing_keys,
+            headers,
             loaded_at: Instant::now(),
         })
     }

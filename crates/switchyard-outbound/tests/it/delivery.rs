@@ -7,8 +7,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use switchyard_core::{DeliveryId, TenantId};
 use switchyard_outbound::{
-    DeliveryDetail, DeliveryStatus, ManualClock, NewEndpoint, NewEvent, ReplayFilter, get_delivery,
-    publish, replay, retry_delivery,
+    DeliveryDetail, DeliveryStatus, EndpointUpdate, ManualClock, NewEndpoint, NewEvent,
+    ReplayFilter, get_delivery, publish, replay, retry_delivery,
 };
 use switchyard_test_support::backend_tests;
 use switchyard_webhooks::standard_webhooks::{SigningSecret, sign};
@@ -29,6 +29,39 @@ async fn settled(fx: &Fixture, tenant: TenantId, id: DeliveryId, attempts: u32) 
 }
 
 backend_tests! { Fixture;
+    async fn custom_headers_are_resolved_from_the_vault(fx) {
+        let receiver = Receiver::start().await;
+        let tenant = TenantId::generate();
+        let mut new = NewEndpoint::new(receiver.url("/auth"));
+        new.headers.insert("authorization".into(), "Bearer one".into());
+        let id = fx.endpoints.create(&fx.context, tenant, new).await.unwrap().endpoint.id;
+        let clock = ManualClock::new();
+        let running = fx.dispatcher(test_config(&clock));
+        let event = || NewEvent::new("a.b", json!({}));
+        publish(&fx.database, &fx.vault, tenant, event()).await.unwrap();
+        let got = receiver.wait_for("/auth", 1, WAIT).await;
+        assert_eq!(got[0].header("authorization"), "Bearer one");
+
+        // A new set is sent from the next claim on: the cache keys on the vault version.
+        fx.endpoints.update(&fx.context, tenant, id, EndpointUpdate {
+            headers: Some(Some([("x-api-key".to_owned(), "two".into())].into())),
+            ..EndpointUpdate::default()
+        }).await.unwrap();
+        publish(&fx.database, &fx.vault, tenant, event()).await.unwrap();
+        let got = receiver.wait_for("/auth", 2, WAIT).await;
+        assert_eq!(got[1].header("x-api-key"), "two");
+        assert!(got[1].headers.get("authorization").is_none(), "{:?}", got[1].headers);
+
+        // A row saved before the values moved to the vault delivers them once moved.
+        fx.set_legacy_headers(id, r#"{"authorization":"Bearer legacy"}"#).await;
+        assert_eq!(fx.endpoints.move_legacy_headers(&fx.context).await.unwrap(), 1);
+        publish(&fx.database, &fx.vault, tenant, event()).await.unwrap();
+        let got = receiver.wait_for("/auth", 3, WAIT).await;
+        assert_eq!(got[2].header("authorization"), "Bearer legacy");
+        assert!(got[2].headers.get("x-api-key").is_none(), "{:?}", got[2].headers);
+        running.stop().await;
+    }
+
     async fn sends_signed_standard_webhooks(fx) {
         let receiver = Receiver::start().await;
         let tenant = TenantId::generate();

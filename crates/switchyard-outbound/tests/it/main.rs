@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod delivery;
+mod metrics;
 mod peers;
 mod resilience;
 mod store;

@@ -136,6 +136,7 @@ impl PyReceiver {
 async fn point(fx: &Fixture, tenant: TenantId, endpoint: EndpointId, url: &str) {
     fx.endpoints
         .update(
+            &fx.context,
             tenant,
             endpoint,
             EndpointUpdate {

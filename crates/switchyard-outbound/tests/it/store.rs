@@ -8,10 +8,12 @@ use base64::Engine;
 use serde_json::json;
 use switchyard_core::{DeliveryId, EndpointId, MessageId, TenantId};
 use switchyard_outbound::{
-    DeliveryStatus, EndpointUpdate, NewEvent, OutboundError, ReplayFilter, RotateSecret,
-    get_delivery, get_event, list_deliveries, publish, publish_in, replay, reseal, retry_delivery,
+    DeliveryStatus, EndpointUpdate, NewEndpoint, NewEvent, OutboundError, ReplayFilter,
+    RotateSecret, get_delivery, get_event, get_event_metadata, list_deliveries, publish,
+    publish_in, replay, reseal, retry_delivery,
 };
 use switchyard_test_support::backend_tests;
+use switchyard_vault::SecretRef;
 use time::OffsetDateTime;
 
 use crate::support::Fixture;
@@ -121,6 +123,10 @@ backend_tests! { Fixture;
         fx.set_stored_body(other.event.id, &stored).await;
         let result = get_event(&fx.database, &fx.vault, tenant, other.event.id).await;
         assert!(matches!(result, Err(OutboundError::Vault(_))), "{result:?}");
+        // The metadata never opens the body, so it reads even then.
+        let metadata = get_event_metadata(&fx.database, tenant, other.event.id).await.unwrap();
+        assert_eq!(metadata.event, switchyard_outbound::EventMetadata::from(&other.event));
+        assert_eq!(metadata.deliveries.len(), 1);
         // Nor under another tenant's key.
         let intruder = TenantId::generate();
         let theirs = publish(&fx.database, &fx.vault, intruder, NewEvent::new("a.b", json!({}))).await.unwrap();
@@ -168,7 +174,7 @@ backend_tests! { Fixture;
         assert!(secret.expose_secret().starts_with("whsec_"));
         assert!(shown.previous.is_none());
 
-        let updated = fx.endpoints.update(tenant, id, EndpointUpdate {
+        let updated = fx.endpoints.update(&fx.context, tenant, id, EndpointUpdate {
             description: Some("orders".into()),
             rate_limit: Some(Some(10)),
             ..EndpointUpdate::default()
@@ -176,7 +182,7 @@ backend_tests! { Fixture;
         assert_eq!(updated.description, "orders");
         assert_eq!(updated.rate_limit, Some(10));
         assert_eq!(updated.event_types, vec!["a.*".to_owned()]);
-        assert!(fx.endpoints.update(tenant, id, EndpointUpdate {
+        assert!(fx.endpoints.update(&fx.context, tenant, id, EndpointUpdate {
             url: Some("ftp://x".into()),
             ..EndpointUpdate::default()
         }).await.is_err());
@@ -203,6 +209,80 @@ backend_tests! { Fixture;
         not_found(fx.endpoints.get(tenant, id).await);
     }
 
+    async fn header_values_live_only_in_the_vault(fx) {
+        let tenant = TenantId::generate();
+        let canary = "Bearer canary-0f3c9a";
+        let mut new = NewEndpoint::new("https://example.com/a");
+        new.headers.insert("Authorization".into(), canary.into());
+        new.headers.insert("x-team".into(), "billing".into());
+        let created = fx.endpoints.create(&fx.context, tenant, new).await.unwrap();
+        let id = created.endpoint.id;
+        assert_eq!(created.endpoint.header_names, ["Authorization", "x-team"]);
+        assert!(!format!("{created:?}").contains("canary"), "{created:?}");
+        let (legacy, names, version) = fx.header_columns(id).await;
+        assert_eq!((legacy.as_str(), version), ("{}", Some(1)));
+        assert!(!names.contains("canary") && names.contains("Authorization"), "{names}");
+        let listed = fx.endpoints.list(tenant, None, 10).await.unwrap();
+        assert_eq!(listed.items[0].header_names, ["Authorization", "x-team"]);
+
+        // A new set replaces the old one, whose vault version is destroyed.
+        let replaced = fx.endpoints.update(&fx.context, tenant, id, EndpointUpdate {
+            headers: Some(Some([("x-other".to_owned(), "2".into())].into())),
+            ..EndpointUpdate::default()
+        }).await.unwrap();
+        assert_eq!(replaced.header_names, ["x-other"]);
+        assert_eq!(fx.header_columns(id).await.2, Some(2));
+        let name = format!("outbound/{id}/headers");
+        let old = SecretRef::new(tenant.to_string(), name.clone(), 1);
+        assert!(fx.vault.resolve(&fx.context, &old).await.is_err(), "the old values are destroyed");
+        let current = SecretRef::new(tenant.to_string(), name.clone(), 2);
+        assert!(fx.vault.resolve(&fx.context, &current).await.is_ok());
+        // Other changes keep the headers; a bad value is refused without being echoed.
+        let described = fx.endpoints.update(&fx.context, tenant, id, EndpointUpdate {
+            description: Some("x".into()),
+            ..EndpointUpdate::default()
+        }).await.unwrap();
+        assert_eq!(described.header_names, ["x-other"]);
+        let bad = fx.endpoints.update(&fx.context, tenant, id, EndpointUpdate {
+            headers: Some(Some([("x-bad".to_owned(), "canary\n".into())].into())),
+            ..EndpointUpdate::default()
+        }).await.unwrap_err();
+        assert!(!bad.to_string().contains("canary"), "{bad}");
+
+        // `None` clears them, in the row and in the vault.
+        let cleared = fx.endpoints.update(&fx.context, tenant, id, EndpointUpdate {
+            headers: Some(None),
+            ..EndpointUpdate::default()
+        }).await.unwrap();
+        assert!(cleared.header_names.is_empty());
+        assert_eq!(fx.header_columns(id).await, ("{}".to_owned(), "[]".to_owned(), None));
+        assert!(fx.vault.resolve(&fx.context, &current).await.is_err());
+
+        // Deleting the endpoint destroys its header secret.
+        let mut new = NewEndpoint::new("https://example.com/b");
+        new.headers.insert("authorization".into(), canary.into());
+        let second = fx.endpoints.create(&fx.context, tenant, new).await.unwrap().endpoint.id;
+        fx.endpoints.delete(&fx.context, tenant, second).await.unwrap();
+        let gone = SecretRef::new(tenant.to_string(), format!("outbound/{second}/headers"), 1);
+        assert!(fx.vault.resolve(&fx.context, &gone).await.is_err());
+    }
+
+    async fn legacy_header_values_move_to_the_vault(fx) {
+        let tenant = TenantId::generate();
+        let (id, _) = fx.endpoint(tenant, "https://example.com/a", &[]).await;
+        let (untouched, _) = fx.endpoint(tenant, "https://example.com/b", &[]).await;
+        fx.set_legacy_headers(id, r#"{"authorization":"Bearer legacy-canary"}"#).await;
+        assert_eq!(fx.endpoints.move_legacy_headers(&fx.context).await.unwrap(), 1);
+        let (legacy, names, version) = fx.header_columns(id).await;
+        assert_eq!((legacy.as_str(), names.as_str(), version), ("{}", r#"["authorization"]"#, Some(1)));
+        let stored = SecretRef::new(tenant.to_string(), format!("outbound/{id}/headers"), 1);
+        let value = fx.vault.resolve(&fx.context, &stored).await.unwrap();
+        assert_eq!(value.expose_str(), Some(r#"{"authorization":"Bearer legacy-canary"}"#));
+        assert_eq!(fx.header_columns(untouched).await, ("{}".to_owned(), "[]".to_owned(), None));
+        // Nothing left to move: a second start does nothing.
+        assert_eq!(fx.endpoints.move_legacy_headers(&fx.context).await.unwrap(), 0);
+    }
+
     async fn tenants_cannot_reach_each_other(fx) {
         let owner = TenantId::generate();
         let intruder = TenantId::generate();
@@ -212,7 +292,9 @@ backend_tests! { Fixture;
         let ctx = &fx.context;
 
         not_found(fx.endpoints.get(intruder, endpoint).await);
-        not_found(fx.endpoints.update(intruder, endpoint, EndpointUpdate::default()).await);
+        not_found(fx.endpoints.update(ctx, intruder, endpoint, EndpointUpdate::default()).await);
+        let headers = EndpointUpdate { headers: Some(None), ..EndpointUpdate::default() };
+        not_found(fx.endpoints.update(ctx, intruder, endpoint, headers).await);
         not_found(fx.endpoints.enable(intruder, endpoint).await);
         not_found(fx.endpoints.disable(intruder, endpoint, "x").await);
         not_found(fx.endpoints.get_secret(ctx, intruder, endpoint).await);
@@ -220,6 +302,7 @@ backend_tests! { Fixture;
         not_found(fx.endpoints.delete(ctx, intruder, endpoint).await);
         assert!(fx.endpoints.list(intruder, None, 100).await.unwrap().items.is_empty());
         not_found(get_event(&fx.database, &fx.vault, intruder, p.event.id).await);
+        not_found(get_event_metadata(&fx.database, intruder, p.event.id).await);
         not_found(get_delivery(&fx.database, intruder, delivery).await);
         not_found(list_deliveries(&fx.database, intruder, endpoint, None, None, 10).await);
         not_found(retry_delivery(&fx.database, intruder, delivery).await);

@@ -86,6 +86,8 @@ pub fn test_config(clock: &ManualClock) -> DispatcherConfig {
         rng_seed: Some(42),
         clock: Arc::new(clock.clone()),
         housekeeping_interval: Duration::from_secs(3600),
+        // The backlog gauge is process-wide: only the metrics test publishes it.
+        backlog_top: 0,
         ..DispatcherConfig::default()
     }
 }
@@ -163,6 +165,47 @@ impl Fixture {
                 .map(|r| r.rows_affected()),
         }
         .expect("write the stored body");
+        assert_eq!(updated, 1);
+    }
+}
+
+/// An endpoint row's header columns as stored: the legacy `headers`, `header_names` and
+/// `headers_version`, bypassing the crate.
+pub type HeaderColumns = (String, String, Option<i32>);
+
+impl Fixture {
+    pub async fn header_columns(&self, endpoint: switchyard_core::EndpointId) -> HeaderColumns {
+        let sql =
+            "SELECT headers, header_names, headers_version FROM webhook_endpoints WHERE id = $1";
+        let id = endpoint.to_string();
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_as(sql).bind(id).fetch_one(pool).await,
+            Database::Postgres(pool) => sqlx::query_as(sql).bind(id).fetch_one(pool).await,
+        }
+        .expect("read the header columns")
+    }
+
+    /// Puts `headers` (JSON) in the legacy column and forgets the vault's, as a row saved
+    /// before migration 0011 looks.
+    pub async fn set_legacy_headers(&self, endpoint: switchyard_core::EndpointId, headers: &str) {
+        let sql = "UPDATE webhook_endpoints SET headers = $2, header_names = '[]', \
+            headers_version = NULL WHERE id = $1";
+        let id = endpoint.to_string();
+        let updated = match &self.database {
+            Database::Sqlite(pool) => sqlx::query(sql)
+                .bind(id)
+                .bind(headers)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+            Database::Postgres(pool) => sqlx::query(sql)
+                .bind(id)
+                .bind(headers)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+        .expect("write the legacy headers");
         assert_eq!(updated, 1);
     }
 }

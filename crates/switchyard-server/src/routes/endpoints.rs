@@ -1,5 +1,6 @@
 //! `/v1/endpoints`: a tenant's outbound webhook subscribers. The signing secret lives in the
 //! vault; it is shown on creation and by the audited `GET …/secret`, never in other responses.
+//! Custom header values live in the vault too and are write-only: responses name the headers.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -95,9 +96,11 @@ pub struct CreateEndpointRequest {
     /// Event types or patterns (`github.*`, `*`); empty: every type.
     #[serde(default)]
     pub event_types: Vec<String>,
-    /// Extra headers sent with every delivery.
+    /// Extra headers sent with every delivery, such as the receiver's `Authorization`.
+    /// Write-only: the values are kept in the vault and responses show only `header_names`.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub headers: BTreeMap<String, SecretString>,
     /// Deliveries per second at most; absent: unlimited.
     pub rate_limit: Option<u32>,
     /// `none` (default) or `key`: events with the same `ordering_key` are delivered one at a
@@ -125,7 +128,10 @@ pub struct UpdateEndpointRequest {
     pub url: Option<String>,
     pub description: Option<String>,
     pub event_types: Option<Vec<String>>,
-    pub headers: Option<BTreeMap<String, String>>,
+    /// Replaces the whole set of extra headers; `null` or `{}` removes them. Write-only.
+    #[serde(default, with = "super::double_option")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub headers: Option<Option<BTreeMap<String, SecretString>>>,
     #[serde(default, with = "super::double_option")]
     #[schema(value_type = Option<u32>)]
     pub rate_limit: Option<Option<u32>>,
@@ -138,7 +144,7 @@ pub struct UpdateEndpointRequest {
     pub enabled: Option<bool>,
 }
 
-/// An endpoint (never its secret).
+/// An endpoint (never its secret, nor its header values).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointResponse {
     #[schema(value_type = String, example = "ep_01JD2S5W8X3Q4R5T6V7W8X9Y0Z")]
@@ -147,7 +153,8 @@ pub struct EndpointResponse {
     pub url: String,
     pub description: String,
     pub event_types: Vec<String>,
-    pub headers: BTreeMap<String, String>,
+    /// Names of the extra headers sent with every delivery; their values are never shown.
+    pub header_names: Vec<String>,
     pub rate_limit: Option<u32>,
     #[schema(example = "none")]
     pub ordering: &'static str,
@@ -180,7 +187,7 @@ impl From<Endpoint> for EndpointResponse {
             url: endpoint.url,
             description: endpoint.description,
             event_types: endpoint.event_types,
-            headers: endpoint.headers,
+            header_names: endpoint.header_names,
             rate_limit: endpoint.rate_limit,
             ordering: endpoint.ordering.as_str(),
             retry_schedule_seconds: endpoint
@@ -422,7 +429,7 @@ pub async fn update_endpoint(
     };
     let endpoints = &state.outbound.endpoints;
     let mut endpoint = endpoints
-        .update(tenant, id, update)
+        .update(&principal.audit_context(), tenant, id, update)
         .await
         .map_err(outbound_error)?;
     match request.enabled {

@@ -1,11 +1,14 @@
 //! `/v1/events`: publishing an event to the tenant's subscribed endpoints, and reading one
-//! back with its deliveries.
+//! back with its deliveries. An event often carries a provider's payload fanned out from an
+//! inbound event, so reading its data follows the inbound payload's rule: `admin` and `write`
+//! keys only, and every such read is audited; `read` keys see the metadata.
 
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
+use switchyard_audit::Action;
 use switchyard_core::{DeliveryId, MessageId, Role, TenantId};
-use switchyard_outbound::{Event, EventDetail, NewEvent};
+use switchyard_outbound::{Event, EventMetadata, NewEvent};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -15,7 +18,7 @@ use super::{
     sources::{TenantLookup, acting_tenant},
 };
 use crate::{
-    AppState,
+    AppState, audit_trail,
     auth::Principal,
     error::{ApiError, Problem},
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -38,9 +41,9 @@ pub struct PublishEventRequest {
     pub ordering_key: Option<String>,
 }
 
-/// A published event.
+/// What an event is, without its data.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct EventResponse {
+pub struct EventMetadataResponse {
     #[schema(value_type = String, example = "msg_01JD2S5W8X3Q4R5T6V7W8X9Y0Z")]
     pub id: MessageId,
     pub tenant_id: TenantId,
@@ -49,25 +52,44 @@ pub struct EventResponse {
     #[serde(rename = "type")]
     pub event_type: String,
     pub ordering_key: Option<String>,
-    /// The exact JSON body every delivery sends (and signs), byte for byte.
-    #[schema(value_type = Object)]
-    pub payload: Box<serde_json::value::RawValue>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
-impl From<Event> for EventResponse {
-    fn from(event: Event) -> Self {
+impl From<EventMetadata> for EventMetadataResponse {
+    fn from(event: EventMetadata) -> Self {
         Self {
-            // Written by publish as serialised JSON; a row that is not would be corrupt.
-            payload: serde_json::value::RawValue::from_string(event.body)
-                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
             id: event.id,
             tenant_id: event.tenant,
             webhook_id: event.webhook_id,
             event_type: event.event_type,
             ordering_key: event.ordering_key,
             created_at: event.created_at,
+        }
+    }
+}
+
+/// The body column as JSON. Written by publish as serialised JSON; a row that is not would
+/// be corrupt.
+fn payload(body: String) -> Box<RawValue> {
+    RawValue::from_string(body).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// A published event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventResponse {
+    #[serde(flatten)]
+    pub event: EventMetadataResponse,
+    /// The exact JSON body every delivery sends (and signs), byte for byte.
+    #[schema(value_type = Object)]
+    pub payload: Box<RawValue>,
+}
+
+impl From<Event> for EventResponse {
+    fn from(event: Event) -> Self {
+        Self {
+            event: EventMetadata::from(&event).into(),
+            payload: payload(event.body),
         }
     }
 }
@@ -88,17 +110,13 @@ pub struct PublishedEventResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventDetailResponse {
     #[serde(flatten)]
-    pub event: EventResponse,
+    pub event: EventMetadataResponse,
+    /// The exact JSON body every delivery sends, with the event's `data`. Only for `admin` and
+    /// `write` keys (the read is audited); absent for `read` keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub payload: Option<Box<RawValue>>,
     pub deliveries: Vec<DeliveryResponse>,
-}
-
-impl From<EventDetail> for EventDetailResponse {
-    fn from(detail: EventDetail) -> Self {
-        Self {
-            event: detail.event.into(),
-            deliveries: detail.deliveries.into_iter().map(Into::into).collect(),
-        }
-    }
 }
 
 /// Publishes an event (`admin` or `write`): one delivery per matching endpoint, written in
@@ -146,7 +164,8 @@ pub async fn publish_event(
     ))
 }
 
-/// Reads an event with its deliveries.
+/// Reads an event with its deliveries. The `payload` (with the event's data) is shown to
+/// `admin` and `write` keys only, and each such read is audited; `read` keys get the metadata.
 #[utoipa::path(
     get, path = "/v1/events/{event_id}", tag = "events",
     params(("event_id" = String, Path), TenantLookup),
@@ -163,8 +182,32 @@ pub async fn get_event(
     ApiQuery(lookup): ApiQuery<TenantLookup>,
 ) -> Result<axum::Json<EventDetailResponse>, ApiError> {
     let tenant = acting_tenant(&principal, lookup.tenant_id, Role::Read)?;
-    let detail = switchyard_outbound::get_event(&state.outbound.database, &state.vault, tenant, id)
+    let database = &state.outbound.database;
+    if principal.require_tenant(tenant, Role::Write).is_err() {
+        // Not even decrypted for a key that may not see it.
+        let detail = switchyard_outbound::get_event_metadata(database, tenant, id)
+            .await
+            .map_err(outbound_error)?;
+        return Ok(axum::Json(EventDetailResponse {
+            event: detail.event.into(),
+            payload: None,
+            deliveries: detail.deliveries.into_iter().map(Into::into).collect(),
+        }));
+    }
+    let detail = switchyard_outbound::get_event(database, &state.vault, tenant, id)
         .await
         .map_err(outbound_error)?;
-    Ok(axum::Json(detail.into()))
+    audit_trail::record_change(
+        &state,
+        &principal,
+        tenant,
+        Action::EVENT_PAYLOAD_READ,
+        format!("event:{id}"),
+    )
+    .await;
+    Ok(axum::Json(EventDetailResponse {
+        event: EventMetadata::from(&detail.event).into(),
+        payload: Some(payload(detail.event.body)),
+        deliveries: detail.deliveries.into_iter().map(Into::into).collect(),
+    }))
 }

@@ -109,6 +109,11 @@ fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Valu
             Some(json!({"url": "https://attacker.example/hook"})),
         ),
         (
+            Method::PATCH,
+            format!("/v1/endpoints/{}", a.endpoint_id),
+            Some(json!({"headers": null})),
+        ),
+        (
             Method::GET,
             format!("/v1/endpoints/{}/secret", a.endpoint_id),
             None,
@@ -176,7 +181,10 @@ backend_tests! { TestApp;
         let ingested = reqwest::Client::new().post(source["ingest_url"].as_str().unwrap()).body("{}").send().await.unwrap();
         let inbound_event_id = ingested.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
         // …and an endpoint with one delivered (or failing: nothing listens there) event.
-        let endpoint = app.post("/v1/endpoints", &key_a, &json!({"url": "https://hooks.example.invalid/a"})).await.json();
+        let a_header = "Bearer canary-isolated-7c1e";
+        let endpoint = app.post("/v1/endpoints", &key_a, &json!({
+            "url": "https://hooks.example.invalid/a", "headers": {"authorization": a_header},
+        })).await.json();
         let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
         let a_secret = endpoint["secret"].as_str().unwrap().to_owned();
         let event = app.post("/v1/events", &key_a, &json!({"type": "a.happened", "data": {}})).await.json();
@@ -195,6 +203,7 @@ backend_tests! { TestApp;
                 response.assert_problem(404, "not_found");
                 assert!(!response.text().contains("\"name\":\"A\""));
                 assert!(!response.text().contains(&a_secret));
+                assert!(!response.text().contains(a_header));
             }
         }
         // Deleting a tenant is a platform operation: a tenant key gets 403 whether or not the
@@ -223,6 +232,7 @@ backend_tests! { TestApp;
         assert!(app.get("/v1/sources", &admin_b).await.json()["data"].as_array().unwrap().is_empty());
         let endpoint = app.get(&format!("/v1/endpoints/{}", resources.endpoint_id), &key_a).await.json();
         assert_eq!(endpoint["url"], "https://hooks.example.invalid/a", "B changed nothing: {endpoint}");
+        assert_eq!(endpoint["header_names"], json!(["authorization"]), "B cleared no header: {endpoint}");
         assert_eq!(app.get("/v1/endpoints", &key_a).await.json()["data"].as_array().unwrap().len(), 1);
         assert!(app.get("/v1/endpoints", &admin_b).await.json()["data"].as_array().unwrap().is_empty());
         let a_secret_now = app.get(&format!("/v1/endpoints/{}/secret", resources.endpoint_id), &key_a).await.json();

@@ -184,12 +184,17 @@ backend_tests! { DeliveringApp;
         // Endpoints: a read key may not create one; a write key gets the secret once.
         app.post("/v1/endpoints", &read, &json!({"url": receiver.url("/ok")})).await
             .assert_problem(403, "insufficient_role");
+        // Header values are the receiver's credentials: write-only, kept in the vault.
+        let bearer = "Bearer canary-5e0b7d";
         let created = app.post("/v1/endpoints", &write, &json!({
             "url": receiver.url("/ok"), "event_types": ["invoice.*"], "description": "billing",
-            "headers": {"x-team": "billing"},
+            "headers": {"x-team": "billing", "Authorization": bearer},
         })).await;
         assert_eq!(created.status, 201, "{}", created.text());
+        assert!(!created.text().contains("canary"), "{}", created.text());
         let ok = created.json();
+        assert_eq!(ok["header_names"], json!(["Authorization", "x-team"]), "{ok}");
+        assert!(ok.get("headers").is_none(), "{ok}");
         let ok_id = ok["id"].as_str().unwrap().to_owned();
         let secret = ok["secret"].as_str().unwrap().to_owned();
         assert!(secret.starts_with("whsec_"), "{ok}");
@@ -202,8 +207,12 @@ backend_tests! { DeliveringApp;
         let read_back = app.get(&format!("/v1/endpoints/{ok_id}"), &read).await;
         assert_eq!(read_back.status, 200);
         assert!(!read_back.text().contains(&secret), "the secret shows only on creation");
+        assert!(!read_back.text().contains("canary"), "{}", read_back.text());
+        assert_eq!(read_back.json()["header_names"], ok["header_names"]);
         assert_eq!(read_back.json()["secret_fingerprint"], ok["secret_fingerprint"]);
-        let listed = app.get("/v1/endpoints", &read).await.json();
+        let listed = app.get("/v1/endpoints", &read).await;
+        assert!(!listed.text().contains("canary"), "{}", listed.text());
+        let listed = listed.json();
         assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
 
         // Publishing fans out to every matching endpoint, once per event id.
@@ -231,6 +240,7 @@ backend_tests! { DeliveringApp;
         let request = &got[0];
         assert_eq!(request.headers["webhook-id"], "evt_1");
         assert_eq!(request.headers["x-team"], "billing");
+        assert_eq!(request.headers["authorization"], bearer, "the receiver gets the value");
         assert_eq!(request.headers["content-type"], "application/json");
         assert!(published_text.contains(&format!("\"payload\":{}", request.body)),
             "the payload shown is the body sent: {published_text}");
@@ -245,8 +255,15 @@ backend_tests! { DeliveringApp;
         }
 
         // The flaky endpoint fails both attempts: the dead letter, with both attempts logged.
-        let event = app.get(&format!("/v1/events/{}", published["id"].as_str().unwrap()), &read).await.json();
+        // The event's data: metadata only for a read key; the payload for write, audited.
+        let event_path = format!("/v1/events/{}", published["id"].as_str().unwrap());
+        let event = app.get(&event_path, &read).await.json();
         assert_eq!(event["deliveries"].as_array().unwrap().len(), 2, "{event}");
+        assert_eq!((&event["type"], &event["webhook_id"]), (&json!("invoice.paid"), &json!("evt_1")), "{event}");
+        assert!(event.get("payload").is_none(), "a read key sees no data: {event}");
+        let full = app.get(&event_path, &write).await.json();
+        assert_eq!(full["payload"]["data"], json!({"amount": 42}), "{full}");
+        assert_eq!(full["deliveries"], event["deliveries"]);
         let flaky_delivery = event["deliveries"].as_array().unwrap().iter()
             .find(|d| d["endpoint_id"] == flaky_id.as_str()).unwrap()["id"].as_str().unwrap().to_owned();
         let failed = wait_for_delivery(&app, &read, &flaky_delivery, "failed").await;
@@ -284,7 +301,7 @@ backend_tests! { DeliveringApp;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        for action in ["endpoint.create", "endpoint.secret_read", "delivery.retry"] {
+        for action in ["endpoint.create", "endpoint.secret_read", "delivery.retry", "event.payload_read"] {
             assert!(audit.contains(action), "{action} audited: {audit}");
         }
 
@@ -328,8 +345,10 @@ backend_tests! { DeliveringApp;
 
         // Disabled endpoints get nothing new; deleting one removes it.
         let patched = app.send(reqwest::Method::PATCH, &format!("/v1/endpoints/{ok_id}"), Some(&write),
-            Some(&json!({"enabled": false, "description": "paused"}))).await;
+            Some(&json!({"enabled": false, "description": "paused", "headers": {"authorization": "Bearer canary-2"}}))).await;
         assert_eq!(patched.status, 200, "{}", patched.text());
+        assert!(!patched.text().contains("canary"), "{}", patched.text());
+        assert_eq!(patched.json()["header_names"], json!(["authorization"]), "PATCH replaces the set");
         assert_eq!(patched.json()["enabled"], false);
         assert_eq!(patched.json()["description"], "paused");
         let quiet = app.post("/v1/events", &write, &json!({"type": "invoice.sent", "data": {}})).await.json();
@@ -337,6 +356,10 @@ backend_tests! { DeliveringApp;
         let enabled = app.send(reqwest::Method::PATCH, &format!("/v1/endpoints/{ok_id}"), Some(&write),
             Some(&json!({"enabled": true}))).await.json();
         assert_eq!(enabled["enabled"], true);
+        assert_eq!(enabled["header_names"], json!(["authorization"]), "absent: unchanged");
+        let cleared = app.send(reqwest::Method::PATCH, &format!("/v1/endpoints/{ok_id}"), Some(&write),
+            Some(&json!({"headers": null}))).await.json();
+        assert_eq!(cleared["header_names"], json!([]), "null clears: {cleared}");
         assert_eq!(app.delete(&format!("/v1/endpoints/{flaky_id}"), &write).await.status, 204);
         app.get(&format!("/v1/endpoints/{flaky_id}"), &read).await.assert_problem(404, "not_found");
     }
