@@ -12,8 +12,8 @@
 # e.g. postgres://postgres@127.0.0.1:5432/test), BENCH_SCHEMES (github standard_webhooks).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-binary=${SWITCHYARD_BIN:-target/release/switchyard}
-hello=${HELLO_BIN:-target/release/examples/hello_hmac}
+binary=${BENCH_BIN:-target/release/switchyard}
+hello=${BENCH_HELLO_BIN:-target/release/examples/hello_hmac}
 duration=${BENCH_DURATION:-10s}
 connections=${BENCH_CONNECTIONS:-64}
 threads=${BENCH_THREADS:-2}
@@ -44,7 +44,7 @@ run_wrk() { # $1 = url, $2 = requests file
 
 wait_healthy() { # $1 = url
   for _ in $(seq 1 500); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.02; done
-  echo "server did not become healthy" >&2; return 1
+  echo "server did not become healthy:" >&2; cat "$work/server.log" >&2; return 1
 }
 
 # The ceiling.
