@@ -133,55 +133,52 @@ async fn connect(app: &TestApp) -> Database {
         .unwrap()
 }
 
-async fn response_body_keys(database: &Database, tenant: &str) -> Vec<String> {
-    let statement = "SELECT response_body_key FROM webhook_delivery_attempts \
-         WHERE tenant_id = $1 AND response_body_key IS NOT NULL ORDER BY response_body_key";
+/// The text column `statement` selects, with `$1` bound to `parameter`, on either engine.
+async fn texts(database: &Database, statement: &str, parameter: &str) -> Vec<String> {
     match database {
         Database::Sqlite(pool) => sqlx::query_scalar(statement)
-            .bind(tenant)
+            .bind(parameter)
             .fetch_all(pool)
             .await
             .unwrap(),
         Database::Postgres(pool) => sqlx::query_scalar(statement)
-            .bind(tenant)
+            .bind(parameter)
             .fetch_all(pool)
             .await
             .unwrap(),
     }
+}
+
+async fn one_text(database: &Database, statement: &str, parameter: &str) -> String {
+    let mut rows = texts(database, statement, parameter).await;
+    assert_eq!(rows.len(), 1, "one row expected from {statement}");
+    rows.remove(0)
+}
+
+async fn response_body_keys(database: &Database, tenant: &str) -> Vec<String> {
+    let statement = "SELECT response_body_key FROM webhook_delivery_attempts \
+         WHERE tenant_id = $1 AND response_body_key IS NOT NULL ORDER BY response_body_key";
+    texts(database, statement, tenant).await
 }
 
 /// The inbound event's segment key.
 async fn inbound_segment(database: &Database, id: &str) -> String {
-    let statement = "SELECT blob_key FROM inbound_events WHERE id = $1";
-    match database {
-        Database::Sqlite(pool) => sqlx::query_scalar(statement)
-            .bind(id)
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-        Database::Postgres(pool) => sqlx::query_scalar(statement)
-            .bind(id)
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-    }
+    one_text(
+        database,
+        "SELECT blob_key FROM inbound_events WHERE id = $1",
+        id,
+    )
+    .await
 }
 
 /// The data key version that sealed the event's stored body.
 async fn event_body_version(database: &Database, id: &str) -> u32 {
-    let statement = "SELECT body FROM webhook_events WHERE id = $1";
-    let body: String = match database {
-        Database::Sqlite(pool) => sqlx::query_scalar(statement)
-            .bind(id)
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-        Database::Postgres(pool) => sqlx::query_scalar(statement)
-            .bind(id)
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-    };
+    let body = one_text(
+        database,
+        "SELECT body FROM webhook_events WHERE id = $1",
+        id,
+    )
+    .await;
     let sealed = base64::engine::general_purpose::STANDARD
         .decode(body)
         .unwrap();
