@@ -158,8 +158,13 @@ impl App {
         let audited_vault = AuditedVault::new(Arc::clone(&vault), audit.clone());
         let sources = SourceStore::new(runs_database.clone(), audited_vault.clone());
         let ingest_shutdown = tokio_util::sync::CancellationToken::new();
+        // Acknowledged webhooks must survive an OS crash, not only a process crash.
+        let ingest_database = runs_database
+            .durable_writer()
+            .await
+            .map_err(StartupError::Database)?;
         let (writer, ingest_writers) = IngestWriter::start(
-            runs_database.clone(),
+            ingest_database,
             blobs.clone(),
             WriterOptions::for_database(&runs_database),
             ingest_shutdown.clone(),

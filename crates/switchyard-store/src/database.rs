@@ -57,8 +57,8 @@ impl Database {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     // NORMAL in WAL mode survives process crashes; only an OS crash can lose
-                    // the last commits. Durability-critical writes (webhook acks) decide for
-                    // themselves when they need a checkpoint.
+                    // the last commits. Writes acknowledged to someone outside (webhook acks)
+                    // go through [`Database::durable_writer`] instead.
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true);
@@ -77,6 +77,32 @@ impl Database {
                     .await?;
                 Ok(Database::Postgres(pool))
             }
+        }
+    }
+
+    /// A pool for writes that must survive an OS crash before they are acknowledged (the
+    /// ingest writer). On SQLite: one connection to the same file whose commits fsync the WAL
+    /// (`synchronous = FULL`), beside the shared pool's NORMAL, which survives a process
+    /// crash only. On PostgreSQL: this pool, whose commits are synchronous already.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`] when the SQLite file cannot be opened.
+    pub async fn durable_writer(&self) -> Result<Self, StoreError> {
+        match self {
+            Database::Sqlite(pool) => {
+                let options = (*pool.connect_options())
+                    .clone()
+                    .synchronous(SqliteSynchronous::Full);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    // Its one connection is in process and only ever used by its owner: a
+                    // ping before each use would only cost a thread hop.
+                    .test_before_acquire(false)
+                    .connect_with(options)
+                    .await?;
+                Ok(Database::Sqlite(pool))
+            }
+            Database::Postgres(_) => Ok(self.clone()),
         }
     }
 

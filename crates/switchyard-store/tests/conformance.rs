@@ -227,3 +227,39 @@ async fn sqlite_runs_in_wal_mode() {
         .unwrap();
     assert_eq!(mode, "wal");
 }
+
+#[tokio::test]
+async fn sqlite_durable_writer_fsyncs_every_commit_on_the_same_file() {
+    let database = TestDatabase::sqlite();
+    let shared = Database::connect(database.url(), &DatabaseOptions::default())
+        .await
+        .unwrap();
+    let durable = shared.durable_writer().await.unwrap();
+    let (Database::Sqlite(shared_pool), Database::Sqlite(durable_pool)) = (&shared, &durable)
+    else {
+        panic!("expected SQLite");
+    };
+    // 1 = NORMAL, 2 = FULL.
+    let synchronous = |pool| async move {
+        let (level,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        level
+    };
+    assert_eq!(synchronous(shared_pool).await, 1);
+    assert_eq!(synchronous(durable_pool).await, 2);
+    sqlx::query("CREATE TABLE durable_probe (id INTEGER)")
+        .execute(durable_pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO durable_probe VALUES (7)")
+        .execute(durable_pool)
+        .await
+        .unwrap();
+    let (seen,): (i64,) = sqlx::query_as("SELECT id FROM durable_probe")
+        .fetch_one(shared_pool)
+        .await
+        .unwrap();
+    assert_eq!(seen, 7, "both pools open the same file");
+}
