@@ -322,12 +322,7 @@ impl WriterTask {
         let mut keys = Vec::with_capacity(segments.len());
         let mut puts = Vec::with_capacity(segments.len());
         for (tenant, bytes) in segments {
-            let key = BlobKey::new(
-                tenant.to_string(),
-                BLOB_KIND,
-                now,
-                format!("seg_{}", InboundEventId::generate()),
-            )?;
+            let key = segment_key(tenant, now.to_offset(time::UtcOffset::UTC).date())?;
             let blobs = self.blobs.clone();
             let put_key = key.clone();
             puts.push(async move { blobs.put(&put_key, Bytes::from(bytes)).await });
@@ -356,6 +351,19 @@ impl WriterTask {
             .collect();
         Ok((locations, keys))
     }
+}
+
+/// A new segment's key in `tenant`'s inbound folder for `day`.
+pub(crate) fn segment_key(
+    tenant: TenantId,
+    day: time::Date,
+) -> Result<BlobKey, switchyard_blob::BlobError> {
+    BlobKey::for_date(
+        tenant.to_string(),
+        BLOB_KIND,
+        day,
+        format!("seg_{}", InboundEventId::generate()),
+    )
 }
 
 /// Best-effort removal of segments no committed row can point at.

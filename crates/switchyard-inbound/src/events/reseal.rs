@@ -26,7 +26,7 @@ use super::{InboundEvents, aad};
 use crate::{
     InboundError,
     sql::{on_pool, on_tx},
-    writer::{BLOB_KIND, discard},
+    writer::{discard, segment_key},
 };
 
 /// Events per batch: one read of their locations, one transaction of updates.
@@ -174,12 +174,7 @@ impl InboundEvents {
         let mut written = Vec::new();
         let mut updates = Vec::new();
         for (day, moved) in days {
-            let key = BlobKey::for_date(
-                tenant.to_string(),
-                BLOB_KIND,
-                day,
-                format!("seg_{}", InboundEventId::generate()),
-            )?;
+            let key = segment_key(tenant, day)?;
             let mut segment = Vec::new();
             for item in moved {
                 let offset = segment.len() as u64;

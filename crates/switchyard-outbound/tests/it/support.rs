@@ -149,23 +149,27 @@ impl Fixture {
     /// Overwrites the `body` column of an event, as a bad restore or a hand edit would.
     pub async fn set_stored_body(&self, event: switchyard_core::MessageId, body: &str) {
         let sql = "UPDATE webhook_events SET body = $2 WHERE id = $1";
-        let id = event.to_string();
+        self.update_one(sql, &event.to_string(), body).await;
+    }
+
+    /// Runs `sql` with `$1 = id` and `$2 = value`, and asserts it changed one row.
+    async fn update_one(&self, sql: &str, id: &str, value: &str) {
         let updated = match &self.database {
             Database::Sqlite(pool) => sqlx::query(sql)
                 .bind(id)
-                .bind(body)
+                .bind(value)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),
             Database::Postgres(pool) => sqlx::query(sql)
                 .bind(id)
-                .bind(body)
+                .bind(value)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected()),
         }
-        .expect("write the stored body");
-        assert_eq!(updated, 1);
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+        assert_eq!(updated, 1, "{sql}");
     }
 }
 
@@ -190,23 +194,7 @@ impl Fixture {
     pub async fn set_legacy_headers(&self, endpoint: switchyard_core::EndpointId, headers: &str) {
         let sql = "UPDATE webhook_endpoints SET headers = $2, header_names = '[]', \
             headers_version = NULL WHERE id = $1";
-        let id = endpoint.to_string();
-        let updated = match &self.database {
-            Database::Sqlite(pool) => sqlx::query(sql)
-                .bind(id)
-                .bind(headers)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-            Database::Postgres(pool) => sqlx::query(sql)
-                .bind(id)
-                .bind(headers)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected()),
-        }
-        .expect("write the legacy headers");
-        assert_eq!(updated, 1);
+        self.update_one(sql, &endpoint.to_string(), headers).await;
     }
 }
 
