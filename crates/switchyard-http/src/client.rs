@@ -33,6 +33,9 @@ pub enum OutboundError {
     /// is stripped from the inner error.
     #[error("outbound request failed")]
     Request(#[source] reqwest::Error),
+    /// The response body is larger than the caller reads.
+    #[error("response body larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
     /// The client could not be built (TLS backend initialisation).
     #[error("could not build the outbound HTTP client")]
     Build(#[source] reqwest::Error),
@@ -46,6 +49,7 @@ impl OutboundError {
             Self::Request(e) if e.is_timeout() => "upstream_timeout",
             Self::Request(e) if e.is_connect() => "upstream_connect_failed",
             Self::Request(_) => "upstream_request_failed",
+            Self::BodyTooLarge { .. } => "upstream_body_too_large",
             Self::Build(_) => "client_build_failed",
         }
     }

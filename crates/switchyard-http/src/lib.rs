@@ -9,25 +9,43 @@
 //! - [`backoff`]: exponential backoff with full jitter and the jittered fixed schedule.
 //! - [`breaker`]: per-key circuit breakers driven by a [`clock::Clock`].
 //! - [`rate_limit`]: per-key GCRA rate limits that wait for a slot up to a deadline.
+//! - [`signals`]: a provider's rate-limit signals read off a response ([`SignalSpec`]).
+//! - [`adaptive`]: per-scope pauses, pacing and rate factor driven by those signals.
+//! - [`retry`]: which failed calls may be sent again (idempotency) and after how long.
+//! - [`provider`]: [`ProviderClient`], the whole stack every provider call goes through.
+//! - [`observe`]: [`CallObserver`], told about every attempt (connection health).
 //! - [`metrics`]: the metric names this crate records.
 
+pub mod adaptive;
 pub mod backoff;
 pub mod breaker;
 pub mod client;
 pub mod clock;
 pub mod metrics;
+pub mod observe;
+pub mod provider;
 pub mod rate_limit;
+pub mod retry;
 pub mod retry_after;
+pub mod signals;
 pub mod ssrf;
 
+pub use adaptive::{AdaptiveConfig, AdaptiveLimits};
 pub use backoff::{ExponentialBackoff, JitteredSchedule};
 pub use breaker::{
     BreakerConfig, BreakerRegistry, BreakerRejected, BreakerState, CircuitBreaker, Permit,
 };
 pub use client::{GuardedClient, GuardedClientBuilder, GuardedResolver, OutboundError};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use observe::{AttemptRecord, CallObserver, OutcomeClass};
+pub use provider::{
+    CallScope, Credential, CredentialError, CredentialSource, LimitScope, NoCredentials,
+    ProviderClient, ProviderError, ProviderPolicy, ProviderRequest, ProviderResponse,
+};
 pub use rate_limit::{
     Admission, InMemoryBackend, Rate, RateLimitBackend, RateLimitError, RateLimiter,
 };
+pub use retry::{CallFailure, GiveUpReason, Repeatability, RetryDecision, RetryPolicy};
 pub use retry_after::RetryAfterWindow;
+pub use signals::{BodySignal, ResetFormat, SignalSpec, Signals, WindowReading, WindowSpec};
 pub use ssrf::{Denied, RangeClass, SsrfPolicy};

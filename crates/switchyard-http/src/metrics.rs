@@ -1,6 +1,8 @@
 //! Metric names and the few helpers that record them. No label carries a key, URL or host:
 //! per-endpoint labels would grow without bound.
 
+use std::time::Duration;
+
 use crate::breaker::BreakerState;
 use crate::ssrf::Denied;
 
@@ -17,6 +19,32 @@ pub const BREAKER_REJECTED_TOTAL: &str = "switchyard_http_breaker_rejected_total
 pub const RATE_LIMIT_WAITS_TOTAL: &str = "switchyard_http_rate_limit_waits_total";
 /// Counter: calls refused because admission would come after the caller's deadline.
 pub const RATE_LIMIT_REJECTED_TOTAL: &str = "switchyard_http_rate_limit_rejected_total";
+/// Counter, labels `provider`, `outcome` (`2xx|3xx|4xx|429|5xx|timeout|connect_error|
+/// transport_error`): provider call attempts. The provider label is a connector id, a small
+/// fixed set.
+pub const PROVIDER_REQUESTS_TOTAL: &str = "switchyard_provider_requests_total";
+/// Histogram, seconds, label `provider`: attempt latency, from send to the body read.
+pub const PROVIDER_REQUEST_SECONDS: &str = "switchyard_provider_request_duration_seconds";
+/// Counter, label `provider`: attempts repeated by the retry policy.
+pub const PROVIDER_RETRIES_TOTAL: &str = "switchyard_provider_retries_total";
+/// Histogram, seconds: time calls waited for the adaptive pause, pacing and rate limiter.
+pub const PROVIDER_RATE_WAIT_SECONDS: &str = "switchyard_provider_rate_limit_wait_seconds";
+
+pub(crate) fn provider_request(provider: &str, outcome: &'static str, took: Duration) {
+    let provider = provider.to_owned();
+    metrics::counter!(PROVIDER_REQUESTS_TOTAL, "provider" => provider.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(PROVIDER_REQUEST_SECONDS, "provider" => provider)
+        .record(took.as_secs_f64());
+}
+
+pub(crate) fn provider_retry(provider: &str) {
+    metrics::counter!(PROVIDER_RETRIES_TOTAL, "provider" => provider.to_owned()).increment(1);
+}
+
+pub(crate) fn provider_rate_wait(waited: Duration) {
+    metrics::histogram!(PROVIDER_RATE_WAIT_SECONDS).record(waited.as_secs_f64());
+}
 
 pub(crate) fn record_ssrf_denial(denied: &Denied) {
     metrics::counter!(SSRF_DENIED_TOTAL, "class" => denied.class_label()).increment(1);

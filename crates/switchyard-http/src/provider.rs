@@ -1,0 +1,632 @@
+//! The provider call stack: the one way Switchyard calls a provider (a sync page, an action,
+//! a token exchange, a connection test).
+//!
+//! Per attempt, in this order: wait out the scope's adaptive pause and pacing, take a slot
+//! from the proactive rate limiter (at the adaptively scaled rate), pass the connection's
+//! circuit breaker, inject the credential into a copy of the request, send through the
+//! SSRF-guarded client under the call's deadline, then read the provider's signals back into
+//! the adaptive state and the breaker. Failed attempts are retried by [`RetryPolicy`]'s
+//! idempotency rules. Every attempt is one `provider.call` span and a set of metrics.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Request, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::adaptive::AdaptiveLimits;
+use crate::breaker::{BreakerRegistry, BreakerRejected};
+use crate::client::{GuardedClient, OutboundError};
+use crate::metrics as m;
+use crate::observe::{AttemptRecord, CallObserver, OutcomeClass};
+use crate::rate_limit::{Rate, RateLimitBackend, RateLimitError, RateLimiter};
+use crate::retry::{CallFailure, GiveUpReason, Repeatability, RetryDecision, RetryPolicy};
+use crate::retry_after::RetryAfterWindow;
+use crate::signals::SignalSpec;
+
+/// Who a call is for: the keys of its rate-limit scope and its breaker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallScope {
+    pub tenant: String,
+    pub provider: String,
+    pub connection: Option<String>,
+}
+
+/// Which callers share one rate budget, as the provider counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitScope {
+    /// Each connection has its own budget (per-token limits: GitHub, Slack).
+    #[default]
+    Connection,
+    /// A tenant's connections to the provider share one (per-organisation limits: Okta).
+    TenantProvider,
+    /// Every tenant shares one (an app-wide quota).
+    Provider,
+}
+
+impl CallScope {
+    fn limit_key(&self, scope: LimitScope) -> String {
+        match (scope, &self.connection) {
+            (LimitScope::Connection, Some(connection)) => {
+                format!("{}/{}/{connection}", self.tenant, self.provider)
+            }
+            (LimitScope::Connection | LimitScope::TenantProvider, _) => {
+                format!("{}/{}", self.tenant, self.provider)
+            }
+            (LimitScope::Provider, _) => self.provider.clone(),
+        }
+    }
+
+    /// Breakers are per (tenant, connection): one broken credential must not fail fast the
+    /// provider for everyone.
+    fn breaker_key(&self) -> String {
+        match &self.connection {
+            Some(connection) => format!("{}/{connection}", self.tenant),
+            None => format!("{}/{}", self.tenant, self.provider),
+        }
+    }
+}
+
+/// A credential, placed on the request at send time. The plaintext exists only in this value
+/// and in the one outgoing request built from it.
+pub enum Credential {
+    Bearer(SecretString),
+    Basic {
+        username: String,
+        password: SecretString,
+    },
+    Header {
+        name: HeaderName,
+        prefix: String,
+        value: SecretString,
+    },
+    Query {
+        name: String,
+        value: SecretString,
+    },
+}
+
+impl fmt::Debug for Credential {
+    /// Names the kind only: a credential's value never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Self::Bearer(_) => "bearer",
+            Self::Basic { .. } => "basic",
+            Self::Header { .. } => "header",
+            Self::Query { .. } => "query",
+        };
+        write!(f, "Credential({kind})")
+    }
+}
+
+impl Credential {
+    fn apply(&self, request: &mut Request) -> Result<(), ProviderError> {
+        let sensitive = |value: String| {
+            let mut value =
+                HeaderValue::from_str(&value).map_err(|_| ProviderError::InvalidCredential)?;
+            value.set_sensitive(true);
+            Ok::<_, ProviderError>(value)
+        };
+        match self {
+            Self::Bearer(token) => {
+                let value = sensitive(format!("Bearer {}", token.expose_secret()))?;
+                request.headers_mut().insert(AUTHORIZATION, value);
+            }
+            Self::Basic { username, password } => {
+                use base64::Engine as _;
+                let pair = format!("{username}:{}", password.expose_secret());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                let value = sensitive(format!("Basic {encoded}"))?;
+                request.headers_mut().insert(AUTHORIZATION, value);
+            }
+            Self::Header {
+                name,
+                prefix,
+                value,
+            } => {
+                let value = sensitive(format!("{prefix}{}", value.expose_secret()))?;
+                request.headers_mut().insert(name.clone(), value);
+            }
+            Self::Query { name, value } => {
+                request
+                    .url_mut()
+                    .query_pairs_mut()
+                    .append_pair(name, value.expose_secret());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where credentials come from at call time (the vault, in the server).
+pub trait CredentialSource: Send + Sync {
+    fn credential(
+        &self,
+        scope: &CallScope,
+    ) -> impl Future<Output = Result<Option<Credential>, CredentialError>> + Send;
+}
+
+/// A credential source failed; the message is the source's own and must not carry secrets.
+#[derive(Debug, thiserror::Error)]
+#[error("credential unavailable: {0}")]
+pub struct CredentialError(pub String);
+
+/// No credentials: public endpoints, or tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCredentials;
+
+impl CredentialSource for NoCredentials {
+    async fn credential(&self, _: &CallScope) -> Result<Option<Credential>, CredentialError> {
+        Ok(None)
+    }
+}
+
+/// What a provider declares about itself (a connector manifest's limits section).
+#[derive(Debug, Clone)]
+pub struct ProviderPolicy {
+    /// Proactive rate; `None` relies on the provider's signals alone.
+    pub rate: Option<Rate>,
+    pub limit_scope: LimitScope,
+    pub signals: SignalSpec,
+    pub retry: RetryPolicy,
+    /// Bodies are read up to this size; a larger body fails the call.
+    pub max_body: usize,
+}
+
+impl Default for ProviderPolicy {
+    fn default() -> Self {
+        Self {
+            rate: None,
+            limit_scope: LimitScope::Connection,
+            signals: SignalSpec::default(),
+            retry: RetryPolicy::default(),
+            max_body: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// One call to make.
+#[derive(Debug)]
+pub struct ProviderRequest {
+    pub scope: CallScope,
+    /// Without credentials: they are added per attempt.
+    pub request: Request,
+    /// The route template (`/orgs/{org}/members`) for spans and metrics; never the filled-in
+    /// path, which can carry identifiers.
+    pub route: String,
+    pub repeatability: Repeatability,
+    /// The whole call, retries and waits included, ends by then.
+    pub deadline: Instant,
+}
+
+impl ProviderRequest {
+    pub fn new(scope: CallScope, request: Request, route: impl Into<String>) -> Self {
+        let repeatability = Repeatability::of(request.method());
+        Self {
+            scope,
+            request,
+            route: route.into(),
+            repeatability,
+            deadline: Instant::now() + Duration::from_secs(60),
+        }
+    }
+
+    pub fn deadline_in(mut self, within: Duration) -> Self {
+        self.deadline = Instant::now() + within;
+        self
+    }
+
+    /// The request carries an idempotency key the provider honours: POSTs may be repeated.
+    pub fn with_idempotency_key(mut self) -> Self {
+        self.repeatability.idempotency_key = true;
+        self
+    }
+}
+
+/// The provider's answer (any status: a 404 is an answer, not a stack failure).
+#[derive(Debug)]
+pub struct ProviderResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Attempts made, the answering one included.
+    pub attempts: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The connection's breaker is open: the call was not sent.
+    #[error("provider unavailable: circuit open")]
+    Unavailable(#[from] BreakerRejected),
+    /// The rate budget has no slot before the deadline.
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitError),
+    #[error("credential unavailable")]
+    Credential(#[from] CredentialError),
+    #[error("the credential cannot be placed in a header")]
+    InvalidCredential,
+    /// The call failed and was not (or no longer) retried.
+    #[error("provider call failed after {attempts} attempt(s) ({})", reason.as_str())]
+    Failed {
+        attempts: u32,
+        reason: GiveUpReason,
+        /// The last response, when the failure was a status.
+        last_status: Option<StatusCode>,
+        #[source]
+        source: Option<OutboundError>,
+    },
+    #[error("the request body cannot be repeated")]
+    BodyNotCloneable,
+}
+
+impl ProviderError {
+    /// Stable code, as the job engine classifies failures.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "provider_unavailable",
+            Self::RateLimited(e) => e.code(),
+            Self::Credential(_) | Self::InvalidCredential => "credential_unavailable",
+            Self::Failed {
+                source: Some(e), ..
+            } => e.code(),
+            Self::Failed { .. } => "provider_error",
+            Self::BodyNotCloneable => "request_not_repeatable",
+        }
+    }
+}
+
+/// The shared parts of the stack; one per process.
+pub struct ProviderClient<B: RateLimitBackend, C: CredentialSource> {
+    client: GuardedClient,
+    limiter: Arc<RateLimiter<B>>,
+    adaptive: Arc<AdaptiveLimits>,
+    breakers: Arc<BreakerRegistry>,
+    credentials: C,
+    retry_window: RetryAfterWindow,
+    observers: Vec<Arc<dyn CallObserver>>,
+}
+
+impl<B: RateLimitBackend, C: CredentialSource> fmt::Debug for ProviderClient<B, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderClient").finish_non_exhaustive()
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Answered(ProviderResponse),
+    Failed {
+        failure: CallFailure,
+        wait: Option<Duration>,
+        status: Option<StatusCode>,
+        source: Option<OutboundError>,
+        /// A failing status's response, returned as-is when retrying stops for a reason that
+        /// says the answer stands (not retryable).
+        response: Option<ProviderResponse>,
+    },
+}
+
+impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
+    pub fn new(
+        client: GuardedClient,
+        limiter: Arc<RateLimiter<B>>,
+        adaptive: Arc<AdaptiveLimits>,
+        breakers: Arc<BreakerRegistry>,
+        credentials: C,
+    ) -> Self {
+        Self {
+            client,
+            limiter,
+            adaptive,
+            breakers,
+            credentials,
+            retry_window: RetryAfterWindow::new(Duration::ZERO, Duration::from_secs(15 * 60)),
+            observers: Vec::new(),
+        }
+    }
+
+    /// Adds an observer told about every attempt (connection health).
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    fn observe(
+        &self,
+        call: &ProviderRequest,
+        status: Option<StatusCode>,
+        class: OutcomeClass,
+        latency: Duration,
+        error: Option<String>,
+    ) {
+        if self.observers.is_empty() {
+            return;
+        }
+        let record = AttemptRecord {
+            tenant: call.scope.tenant.clone(),
+            provider: call.scope.provider.clone(),
+            connection: call.scope.connection.clone(),
+            method: call.request.method().to_string(),
+            route: call.route.clone(),
+            status: status.map(|s| s.as_u16()),
+            class,
+            latency,
+            at: SystemTime::now(),
+            error,
+        };
+        for observer in &self.observers {
+            observer.attempt(&record);
+        }
+    }
+
+    /// Makes the call, with waits and retries, until an answer, a final failure or the
+    /// deadline. Any status the retry policy does not retry (200, 404, 422…) is an answer.
+    pub async fn call(
+        &self,
+        policy: &ProviderPolicy,
+        call: ProviderRequest,
+    ) -> Result<ProviderResponse, ProviderError> {
+        let limit_key = call.scope.limit_key(policy.limit_scope);
+        let breaker_key = call.scope.breaker_key();
+        let mut attempt = 1u32;
+        loop {
+            self.wait_for_slot(policy, &limit_key, call.deadline)
+                .await?;
+            let request = call
+                .request
+                .try_clone()
+                .ok_or(ProviderError::BodyNotCloneable)?;
+            let span = tracing::info_span!(
+                "provider.call",
+                provider = %call.scope.provider,
+                tenant = %call.scope.tenant,
+                connection = call.scope.connection.as_deref().unwrap_or(""),
+                method = %call.request.method(),
+                route = %call.route,
+                attempt,
+                status = tracing::field::Empty,
+            );
+            let outcome = self
+                .attempt(policy, &call, &limit_key, &breaker_key, request)
+                .instrument(span)
+                .await?;
+            let (failure, wait, status, source, response) = match outcome {
+                Attempt::Answered(mut response) => {
+                    response.attempts = attempt;
+                    return Ok(response);
+                }
+                Attempt::Failed {
+                    failure,
+                    wait,
+                    status,
+                    source,
+                    response,
+                } => (failure, wait, status, source, response),
+            };
+            let time_left = call.deadline.saturating_duration_since(Instant::now());
+            // Decided in its own statement: the thread-local generator must be dropped before
+            // the retry's sleep, or the call's future would not be Send.
+            let decision = policy.retry.decide(
+                failure,
+                call.repeatability,
+                attempt,
+                wait,
+                time_left,
+                &mut rand::rng(),
+            );
+            match decision {
+                RetryDecision::RetryAfter(delay) => {
+                    m::provider_retry(&call.scope.provider);
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                // A status the policy does not retry is the provider's answer.
+                RetryDecision::GiveUp(GiveUpReason::NotRetryable) if response.is_some() => {
+                    let mut response = response.ok_or(ProviderError::BodyNotCloneable)?;
+                    response.attempts = attempt;
+                    return Ok(response);
+                }
+                RetryDecision::GiveUp(reason) => {
+                    return Err(ProviderError::Failed {
+                        attempts: attempt,
+                        reason,
+                        last_status: status,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The adaptive pause and pacing, then the proactive limiter at the adapted rate.
+    async fn wait_for_slot(
+        &self,
+        policy: &ProviderPolicy,
+        limit_key: &str,
+        deadline: Instant,
+    ) -> Result<(), ProviderError> {
+        let started = Instant::now();
+        let wait = self.adaptive.reserve(limit_key);
+        if !wait.is_zero() {
+            if started + wait > deadline {
+                return Err(RateLimitError::DeadlineExceeded { retry_in: wait }.into());
+            }
+            tokio::time::sleep(wait).await;
+        }
+        if let Some(base) = policy.rate {
+            self.limiter
+                .set_rate(limit_key, self.adaptive.effective_rate(limit_key, base));
+            self.limiter.until_ready(limit_key, deadline).await?;
+        }
+        m::provider_rate_wait(started.elapsed());
+        Ok(())
+    }
+
+    async fn attempt(
+        &self,
+        policy: &ProviderPolicy,
+        call: &ProviderRequest,
+        limit_key: &str,
+        breaker_key: &str,
+        mut request: Request,
+    ) -> Result<Attempt, ProviderError> {
+        let permit = match self.breakers.try_acquire(breaker_key) {
+            Ok(permit) => permit,
+            Err(rejected) => {
+                let code = Some("provider_unavailable".to_owned());
+                self.observe(call, None, OutcomeClass::CircuitOpen, Duration::ZERO, code);
+                return Err(rejected.into());
+            }
+        };
+        if let Some(credential) = self.credentials.credential(&call.scope).await? {
+            credential.apply(&mut request)?;
+        }
+        let started = Instant::now();
+        let time_left = call.deadline.saturating_duration_since(started);
+        let sent = tokio::time::timeout(time_left, self.client.execute(request)).await;
+        let provider = call.scope.provider.as_str();
+        let response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => {
+                let failure = classify(&err);
+                permit.failure();
+                m::provider_request(provider, failure_label(failure), started.elapsed());
+                let class = if err.code() == "upstream_timeout" {
+                    OutcomeClass::Timeout
+                } else {
+                    OutcomeClass::Transport
+                };
+                let code = Some(err.code().to_owned());
+                self.observe(call, None, class, started.elapsed(), code);
+                return Ok(Attempt::Failed {
+                    failure,
+                    wait: None,
+                    status: None,
+                    source: Some(err),
+                    response: None,
+                });
+            }
+            Err(_elapsed) => {
+                permit.failure();
+                m::provider_request(provider, "timeout", started.elapsed());
+                let code = Some("upstream_timeout".to_owned());
+                self.observe(call, None, OutcomeClass::Timeout, started.elapsed(), code);
+                return Ok(Attempt::Failed {
+                    failure: CallFailure::MaybeSent,
+                    wait: None,
+                    status: None,
+                    source: None,
+                    response: None,
+                });
+            }
+        };
+        let status = response.status();
+        tracing::Span::current().record("status", status.as_u16());
+        let headers = response.headers().clone();
+        let body = read_body(response, policy.max_body).await;
+        let signals = policy.signals.read(
+            status.as_u16(),
+            &headers,
+            body.as_deref().ok(),
+            SystemTime::now(),
+            &self.retry_window,
+        );
+        self.adaptive.record(limit_key, &signals);
+        m::provider_request(provider, status_class(status), started.elapsed());
+        let latency = started.elapsed();
+        let body = match body {
+            Ok(body) => body,
+            Err(err) => {
+                permit.failure();
+                let code = Some(err.code().to_owned());
+                self.observe(call, Some(status), OutcomeClass::Transport, latency, code);
+                return Ok(Attempt::Failed {
+                    failure: CallFailure::MaybeSent,
+                    wait: None,
+                    status: Some(status),
+                    source: Some(err),
+                    response: None,
+                });
+            }
+        };
+        // The breaker counts what says the provider is unwell; a rate signal says it is
+        // healthy and busy, and a 4xx says the request was wrong.
+        if status.is_server_error() {
+            permit.failure();
+        } else {
+            permit.success();
+        }
+        let class = OutcomeClass::of_status(status.as_u16(), signals.limited);
+        let code = (!class.is_success()).then(|| format!("http_{}", status.as_u16()));
+        self.observe(call, Some(status), class, latency, code);
+        let response = ProviderResponse {
+            status,
+            headers,
+            body,
+            attempts: 0,
+        };
+        let failed = signals.limited || policy.retry.retry_statuses.contains(&status.as_u16());
+        if !failed {
+            return Ok(Attempt::Answered(response));
+        }
+        let failure = if signals.limited {
+            CallFailure::RateLimited(status.as_u16())
+        } else {
+            CallFailure::Status(status.as_u16())
+        };
+        Ok(Attempt::Failed {
+            failure,
+            wait: signals.pause(),
+            status: Some(status),
+            source: None,
+            response: Some(response),
+        })
+    }
+}
+
+fn classify(err: &OutboundError) -> CallFailure {
+    match err {
+        // A denied destination is never sent; retrying it is pointless but harmless, and the
+        // retry policy stops on the attempt count. Connect errors prove nothing left.
+        OutboundError::Denied(_) => CallFailure::NotSent,
+        OutboundError::Request(e) if e.is_connect() => CallFailure::NotSent,
+        _ => CallFailure::MaybeSent,
+    }
+}
+
+fn failure_label(failure: CallFailure) -> &'static str {
+    match failure {
+        CallFailure::NotSent => "connect_error",
+        CallFailure::MaybeSent | CallFailure::Status(_) | CallFailure::RateLimited(_) => {
+            "transport_error"
+        }
+    }
+}
+
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        429 => "429",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Reads the body up to `max` bytes; larger is an error rather than a silent truncation.
+async fn read_body(mut response: reqwest::Response, max: usize) -> Result<Bytes, OutboundError> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(OutboundError::from)? {
+        if body.len() + chunk.len() > max {
+            return Err(OutboundError::BodyTooLarge { limit: max });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
