@@ -43,7 +43,7 @@ pub use provider::{
     ProviderClient, ProviderError, ProviderPolicy, ProviderRequest, ProviderResponse,
 };
 pub use rate_limit::{
-    Admission, InMemoryBackend, Rate, RateLimitBackend, RateLimitError, RateLimiter,
+    Admission, InMemoryBackend, Rate, RateLimitBackend, RateLimitError, RateLimiter, RedisBackend,
 };
 pub use retry::{CallFailure, GiveUpReason, Repeatability, RetryDecision, RetryPolicy};
 pub use retry_after::RetryAfterWindow;

@@ -2,9 +2,9 @@
 //! caller's deadline.
 //!
 //! [`RateLimiter`] holds the per-key rates and the waiting; a [`RateLimitBackend`] only
-//! answers "may this key go now, and if not, when". The in-memory backend uses `governor`;
-//! a shared (Redis) backend can implement the same trait so every process draws from one
-//! bucket per key.
+//! answers "may this key go now, and if not, when". [`InMemoryBackend`] uses `governor`
+//! (one process); [`RedisBackend`] runs the same GCRA as one Redis script per decision, so
+//! every process draws from one bucket per key.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -21,6 +21,9 @@ use governor::{Quota, RateLimiter as Governor};
 use tokio::time::Instant;
 
 use crate::metrics as m;
+
+mod redis_backend;
+pub use redis_backend::RedisBackend;
 
 /// A sustained rate in calls per second, with a burst allowance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
