@@ -12,6 +12,9 @@
 //! - [`signals`]: a provider's rate-limit signals read off a response ([`SignalSpec`]).
 //! - [`adaptive`]: per-scope pauses, pacing and rate factor driven by those signals.
 //! - [`retry`]: which failed calls may be sent again (idempotency) and after how long.
+//! - [`concurrency`]: a cap on calls in flight per scope.
+//! - [`capture`]: redacted captures of calls for diagnostics ([`CaptureSpec`], [`CaptureSink`]).
+//! - [`trace_context`]: W3C `traceparent` for each attempt.
 //! - [`provider`]: [`ProviderClient`], the whole stack every provider call goes through.
 //! - [`observe`]: [`CallObserver`], told about every attempt (connection health).
 //! - [`metrics`]: the metric names this crate records.
@@ -19,8 +22,10 @@
 pub mod adaptive;
 pub mod backoff;
 pub mod breaker;
+pub mod capture;
 pub mod client;
 pub mod clock;
+pub mod concurrency;
 pub mod metrics;
 pub mod observe;
 pub mod provider;
@@ -29,14 +34,19 @@ pub mod retry;
 pub mod retry_after;
 pub mod signals;
 pub mod ssrf;
+pub mod trace_context;
 
 pub use adaptive::{AdaptiveConfig, AdaptiveLimits};
 pub use backoff::{ExponentialBackoff, JitteredSchedule};
 pub use breaker::{
     BreakerConfig, BreakerRegistry, BreakerRejected, BreakerState, CircuitBreaker, Permit,
 };
+pub use capture::{
+    Capture, CaptureSink, CaptureSpec, CapturedBody, CapturedMessage, CapturedResponse, REDACTED,
+};
 pub use client::{GuardedClient, GuardedClientBuilder, GuardedResolver, OutboundError};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use concurrency::{ConcurrencyExhausted, ConcurrencyLimits};
 pub use observe::{AttemptRecord, CallObserver, OutcomeClass};
 pub use provider::{
     CallScope, Credential, CredentialError, CredentialSource, LimitScope, NoCredentials,
@@ -49,3 +59,4 @@ pub use retry::{CallFailure, GiveUpReason, Repeatability, RetryDecision, RetryPo
 pub use retry_after::RetryAfterWindow;
 pub use signals::{BodySignal, ResetFormat, SignalSpec, Signals, WindowReading, WindowSpec};
 pub use ssrf::{Denied, RangeClass, SsrfPolicy};
+pub use trace_context::TraceContext;

@@ -9,6 +9,7 @@
 //! idempotency rules. Every attempt is one `provider.call` span and a set of metrics.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,13 +22,19 @@ use tracing::Instrument;
 
 use crate::adaptive::AdaptiveLimits;
 use crate::breaker::{BreakerRegistry, BreakerRejected};
+use crate::capture::{self, Capture, CaptureSink, CaptureSpec, CapturedMessage, CapturedResponse};
 use crate::client::{GuardedClient, OutboundError};
+use crate::concurrency::{ConcurrencyExhausted, ConcurrencyLimits};
 use crate::metrics as m;
 use crate::observe::{AttemptRecord, CallObserver, OutcomeClass};
 use crate::rate_limit::{Rate, RateLimitBackend, RateLimitError, RateLimiter};
 use crate::retry::{CallFailure, GiveUpReason, Repeatability, RetryDecision, RetryPolicy};
 use crate::retry_after::RetryAfterWindow;
 use crate::signals::SignalSpec;
+use crate::trace_context::TraceContext;
+
+/// W3C Trace Context's header.
+const TRACEPARENT: &str = "traceparent";
 
 /// Who a call is for: the keys of its rate-limit scope and its breaker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +184,10 @@ pub struct ProviderPolicy {
     pub retry: RetryPolicy,
     /// Bodies are read up to this size; a larger body fails the call.
     pub max_body: usize,
+    /// Calls in flight per scope (in this process); `None` for no cap.
+    pub max_concurrency: Option<NonZeroU32>,
+    /// Whether and how calls are captured for diagnostics.
+    pub capture: CaptureSpec,
 }
 
 impl Default for ProviderPolicy {
@@ -187,6 +198,8 @@ impl Default for ProviderPolicy {
             signals: SignalSpec::default(),
             retry: RetryPolicy::default(),
             max_body: 16 * 1024 * 1024,
+            max_concurrency: None,
+            capture: CaptureSpec::default(),
         }
     }
 }
@@ -203,22 +216,37 @@ pub struct ProviderRequest {
     pub repeatability: Repeatability,
     /// The whole call, retries and waits included, ends by then.
     pub deadline: Instant,
+    /// The caller's trace: each attempt is sent as a child span of it.
+    pub trace: Option<TraceContext>,
 }
 
 impl ProviderRequest {
     pub fn new(scope: CallScope, request: Request, route: impl Into<String>) -> Self {
         let repeatability = Repeatability::of(request.method());
+        // A traceparent the caller already set is the parent; the stack sets its own.
+        let trace = request
+            .headers()
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse);
         Self {
             scope,
             request,
             route: route.into(),
             repeatability,
             deadline: Instant::now() + Duration::from_secs(60),
+            trace,
         }
     }
 
     pub fn deadline_in(mut self, within: Duration) -> Self {
         self.deadline = Instant::now() + within;
+        self
+    }
+
+    /// Sends the call's attempts as children of `trace`.
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
         self
     }
 
@@ -263,6 +291,9 @@ pub enum ProviderError {
     },
     #[error("the request body cannot be repeated")]
     BodyNotCloneable,
+    /// The scope's cap on calls in flight left no slot before the deadline.
+    #[error(transparent)]
+    Busy(#[from] ConcurrencyExhausted),
 }
 
 impl ProviderError {
@@ -277,6 +308,7 @@ impl ProviderError {
             } => e.code(),
             Self::Failed { .. } => "provider_error",
             Self::BodyNotCloneable => "request_not_repeatable",
+            Self::Busy(_) => "concurrency_limited",
         }
     }
 }
@@ -290,6 +322,8 @@ pub struct ProviderClient<B: RateLimitBackend, C: CredentialSource> {
     credentials: C,
     retry_window: RetryAfterWindow,
     observers: Vec<Arc<dyn CallObserver>>,
+    concurrency: ConcurrencyLimits,
+    capture: Option<Arc<dyn CaptureSink>>,
 }
 
 impl<B: RateLimitBackend, C: CredentialSource> fmt::Debug for ProviderClient<B, C> {
@@ -328,7 +362,15 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
             credentials,
             retry_window: RetryAfterWindow::new(Duration::ZERO, Duration::from_secs(15 * 60)),
             observers: Vec::new(),
+            concurrency: ConcurrencyLimits::new(),
+            capture: None,
         }
+    }
+
+    /// Where captures of providers whose policy enables them go.
+    pub fn with_capture_sink(mut self, sink: Arc<dyn CaptureSink>) -> Self {
+        self.capture = Some(sink);
+        self
     }
 
     /// Adds an observer told about every attempt (connection health).
@@ -378,6 +420,15 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
         loop {
             self.wait_for_slot(policy, &limit_key, call.deadline)
                 .await?;
+            // Held for the attempt (sending and reading the body), not across retry waits.
+            let _in_flight = match policy.max_concurrency {
+                Some(limit) => Some(
+                    self.concurrency
+                        .acquire(&limit_key, limit, call.deadline)
+                        .await?,
+                ),
+                None => None,
+            };
             let request = call
                 .request
                 .try_clone()
@@ -391,9 +442,11 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
                 route = %call.route,
                 attempt,
                 status = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
             );
             let outcome = self
-                .attempt(policy, &call, &limit_key, &breaker_key, request)
+                .attempt(policy, &call, &limit_key, &breaker_key, attempt, request)
                 .instrument(span)
                 .await?;
             let (failure, wait, status, source, response) = match outcome {
@@ -474,6 +527,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
         call: &ProviderRequest,
         limit_key: &str,
         breaker_key: &str,
+        attempt: u32,
         mut request: Request,
     ) -> Result<Attempt, ProviderError> {
         let permit = match self.breakers.try_acquire(breaker_key) {
@@ -484,6 +538,17 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
                 return Err(rejected.into());
             }
         };
+        let trace = call
+            .trace
+            .map_or_else(TraceContext::new_root, |t| t.child());
+        let span = tracing::Span::current();
+        span.record("trace_id", trace.trace_id_hex());
+        span.record("span_id", trace.span_id_hex());
+        if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
+            request.headers_mut().insert(TRACEPARENT, value);
+        }
+        // Taken before the credential goes on: a capture never holds the plaintext.
+        let pending = self.capture_request(policy, call, attempt, &request);
         if let Some(credential) = self.credentials.credential(&call.scope).await? {
             credential.apply(&mut request)?;
         }
@@ -504,6 +569,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
                 };
                 let code = Some(err.code().to_owned());
                 self.observe(call, None, class, started.elapsed(), code);
+                self.finish_capture(policy, pending, None);
                 return Ok(Attempt::Failed {
                     failure,
                     wait: None,
@@ -517,6 +583,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
                 m::provider_request(provider, "timeout", started.elapsed());
                 let code = Some("upstream_timeout".to_owned());
                 self.observe(call, None, OutcomeClass::Timeout, started.elapsed(), code);
+                self.finish_capture(policy, pending, None);
                 return Ok(Attempt::Failed {
                     failure: CallFailure::MaybeSent,
                     wait: None,
@@ -527,7 +594,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
             }
         };
         let status = response.status();
-        tracing::Span::current().record("status", status.as_u16());
+        span.record("status", status.as_u16());
         let headers = response.headers().clone();
         let body = read_body(response, policy.max_body).await;
         let signals = policy.signals.read(
@@ -546,6 +613,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
                 permit.failure();
                 let code = Some(err.code().to_owned());
                 self.observe(call, Some(status), OutcomeClass::Transport, latency, code);
+                self.finish_capture(policy, pending, Some((status, &headers, &[])));
                 return Ok(Attempt::Failed {
                     failure: CallFailure::MaybeSent,
                     wait: None,
@@ -565,6 +633,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
         let class = OutcomeClass::of_status(status.as_u16(), signals.limited);
         let code = (!class.is_success()).then(|| format!("http_{}", status.as_u16()));
         self.observe(call, Some(status), class, latency, code);
+        self.finish_capture(policy, pending, Some((status, &headers, &body)));
         let response = ProviderResponse {
             status,
             headers,
@@ -588,6 +657,63 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
             response: Some(response),
         })
     }
+
+    /// The redacted request half of a capture, when this provider's calls are captured.
+    fn capture_request(
+        &self,
+        policy: &ProviderPolicy,
+        call: &ProviderRequest,
+        attempt: u32,
+        request: &Request,
+    ) -> Option<Capture> {
+        if !policy.capture.enabled || self.capture.is_none() {
+            return None;
+        }
+        let spec = &policy.capture;
+        let body = request
+            .body()
+            .and_then(|b| b.as_bytes())
+            .unwrap_or_default();
+        Some(Capture {
+            tenant: call.scope.tenant.clone(),
+            provider: call.scope.provider.clone(),
+            connection: call.scope.connection.clone(),
+            route: call.route.clone(),
+            attempt,
+            at: capture::timestamp(SystemTime::now()),
+            request: CapturedMessage {
+                method: request.method().to_string(),
+                url: spec.url(request.url()),
+                headers: spec.headers(request.headers()),
+                body: spec.body(content_type(request.headers()), body),
+            },
+            response: None,
+        })
+    }
+
+    fn finish_capture(
+        &self,
+        policy: &ProviderPolicy,
+        pending: Option<Capture>,
+        response: Option<(StatusCode, &HeaderMap, &[u8])>,
+    ) {
+        let (Some(mut capture), Some(sink)) = (pending, &self.capture) else {
+            return;
+        };
+        let spec = &policy.capture;
+        capture.response = response.map(|(status, headers, body)| CapturedResponse {
+            status: status.as_u16(),
+            headers: spec.headers(headers),
+            body: spec.body(content_type(headers), body),
+        });
+        sink.capture(capture);
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 fn classify(err: &OutboundError) -> CallFailure {
