@@ -15,6 +15,7 @@
 //! - [`concurrency`]: a cap on calls in flight per scope.
 //! - [`capture`]: redacted captures of calls for diagnostics ([`CaptureSpec`], [`CaptureSink`]).
 //! - [`trace_context`]: W3C `traceparent` for each attempt.
+//! - [`policy_spec`]: a manifest's limits section read into a [`ProviderPolicy`].
 //! - [`provider`]: [`ProviderClient`], the whole stack every provider call goes through.
 //! - [`observe`]: [`CallObserver`], told about every attempt (connection health).
 //! - [`metrics`]: the metric names this crate records.
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod concurrency;
 pub mod metrics;
 pub mod observe;
+pub mod policy_spec;
 pub mod provider;
 pub mod rate_limit;
 pub mod retry;
@@ -48,6 +50,7 @@ pub use client::{GuardedClient, GuardedClientBuilder, GuardedResolver, OutboundE
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use concurrency::{ConcurrencyExhausted, ConcurrencyLimits};
 pub use observe::{AttemptRecord, CallObserver, OutcomeClass};
+pub use policy_spec::PolicySpecError;
 pub use provider::{
     CallScope, Credential, CredentialError, CredentialSource, LimitScope, NoCredentials,
     ProviderClient, ProviderError, ProviderPolicy, ProviderRequest, ProviderResponse,

@@ -1,0 +1,179 @@
+//! A provider's limits as a connector manifest declares them (JSON), turned into the
+//! [`ProviderPolicy`] the stack runs with. Unknown fields are refused so a typo in a manifest
+//! is an error, not a silently ignored limit.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::backoff::ExponentialBackoff;
+use crate::capture::CaptureSpec;
+use crate::provider::{LimitScope, ProviderPolicy};
+use crate::rate_limit::Rate;
+use crate::retry::RetryPolicy;
+use crate::signals::SignalSpec;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicySpec {
+    #[serde(default)]
+    rate: Option<RateSpec>,
+    #[serde(default)]
+    limit_scope: LimitScope,
+    #[serde(default)]
+    max_concurrency: Option<NonZeroU32>,
+    #[serde(default)]
+    signals: SignalSpec,
+    #[serde(default)]
+    retry: Option<RetrySpec>,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
+    capture: CaptureSpec,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSpec {
+    per_second: NonZeroU32,
+    /// Calls allowed at once; the per-second rate when absent.
+    #[serde(default)]
+    burst: Option<NonZeroU32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetrySpec {
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    retry_statuses: Option<Vec<u16>>,
+    #[serde(default)]
+    backoff_base_ms: Option<u64>,
+    #[serde(default)]
+    backoff_max_ms: Option<u64>,
+}
+
+/// A manifest's limits section could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicySpecError {
+    #[error("invalid provider limits: {0}")]
+    Invalid(#[from] serde_json::Error),
+    #[error("invalid provider limits: {0}")]
+    Inconsistent(&'static str),
+}
+
+impl ProviderPolicy {
+    /// Reads a manifest's limits section (see `docs/provider-calls.md`); every field is
+    /// optional and falls back to [`ProviderPolicy::default`].
+    ///
+    /// # Errors
+    /// [`PolicySpecError`] for malformed JSON, unknown fields or contradictory values.
+    pub fn from_manifest(json: &serde_json::Value) -> Result<Self, PolicySpecError> {
+        let spec = PolicySpec::deserialize(json)?;
+        let defaults = Self::default();
+        let rate = spec.rate.map(|r| {
+            let rate = Rate::per_second(r.per_second);
+            r.burst.map_or(rate, |burst| rate.with_burst(burst))
+        });
+        let retry = match spec.retry {
+            None => defaults.retry,
+            Some(r) => {
+                let base = RetryPolicy::default();
+                let backoff = ExponentialBackoff::new(
+                    r.backoff_base_ms
+                        .map_or(base.backoff.base, Duration::from_millis),
+                    r.backoff_max_ms
+                        .map_or(base.backoff.max, Duration::from_millis),
+                );
+                if backoff.base > backoff.max {
+                    return Err(PolicySpecError::Inconsistent(
+                        "retry.backoff_base_ms exceeds retry.backoff_max_ms",
+                    ));
+                }
+                let max_attempts = r.max_attempts.unwrap_or(base.max_attempts);
+                if max_attempts == 0 {
+                    return Err(PolicySpecError::Inconsistent(
+                        "retry.max_attempts must be at least 1",
+                    ));
+                }
+                RetryPolicy {
+                    max_attempts,
+                    backoff,
+                    retry_statuses: r.retry_statuses.unwrap_or(base.retry_statuses),
+                }
+            }
+        };
+        Ok(Self {
+            rate,
+            limit_scope: spec.limit_scope,
+            signals: spec.signals,
+            retry,
+            max_body: spec.max_body_bytes.unwrap_or(defaults.max_body),
+            max_concurrency: spec.max_concurrency,
+            capture: spec.capture,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::signals::ResetFormat;
+
+    #[test]
+    fn the_documented_example_reads() {
+        let policy = ProviderPolicy::from_manifest(&json!({
+            "rate": {"per_second": 10, "burst": 20},
+            "limit_scope": "tenant_provider",
+            "max_concurrency": 8,
+            "signals": {
+                "limited_statuses": [429],
+                "retry_after": true,
+                "windows": [
+                    {"remaining": "x-rate-limit-remaining", "limit": "x-rate-limit-limit",
+                     "reset": "x-rate-limit-reset", "reset_format": "epoch_seconds"}
+                ],
+                "body": [
+                    {"statuses": [200, 400], "pointer": "/error", "values": ["ratelimited"]}
+                ]
+            },
+            "capture": {"enabled": false, "redact_fields": ["/profile/email", "password"]}
+        }))
+        .unwrap();
+        let n = |v| NonZeroU32::new(v).unwrap();
+        assert_eq!(policy.rate, Some(Rate::per_second(n(10)).with_burst(n(20))));
+        assert_eq!(policy.limit_scope, LimitScope::TenantProvider);
+        assert_eq!(policy.max_concurrency, Some(n(8)));
+        assert_eq!(
+            policy.signals.windows[0].reset_format,
+            ResetFormat::EpochSeconds
+        );
+        assert_eq!(policy.signals.body[0].values, ["ratelimited"]);
+        assert_eq!(policy.capture.redact_fields.len(), 2);
+        assert_eq!(policy.retry, RetryPolicy::default());
+    }
+
+    #[test]
+    fn an_empty_section_is_the_default_and_mistakes_are_refused() {
+        let empty = ProviderPolicy::from_manifest(&json!({})).unwrap();
+        assert_eq!(empty.rate, None);
+        assert_eq!(empty.retry, RetryPolicy::default());
+        for bad in [
+            json!({"rate": {"per_second": 0}}),
+            json!({"rate_limit": {}}),
+            json!({"retry": {"max_attempts": 0}}),
+            json!({"retry": {"backoff_base_ms": 5000, "backoff_max_ms": 100}}),
+            json!({"signals": {"windows": [{"remaining": "a", "reset": "b", "reset_format": "weeks"}]}}),
+        ] {
+            assert!(ProviderPolicy::from_manifest(&bad).is_err(), "{bad}");
+        }
+        let retry = ProviderPolicy::from_manifest(&json!({"retry": {"max_attempts": 2}})).unwrap();
+        assert_eq!(retry.retry.max_attempts, 2);
+    }
+}
