@@ -189,6 +189,9 @@ pub struct RetentionConfig {
     /// Finished outbound deliveries, their attempts and response bodies, finished events.
     #[serde(with = "humantime_serde")]
     pub webhook_deliveries: Duration,
+    /// Provider call captures (redacted, encrypted, in the blob store), by day.
+    #[serde(with = "humantime_serde")]
+    pub provider_captures: Duration,
 }
 
 /// A part of Switchyard a process runs.

@@ -250,6 +250,7 @@ impl App {
                 store: blobs,
                 inbound_payloads: config.retention.inbound_payloads,
                 delivery_responses: config.retention.webhook_deliveries,
+                provider_captures: config.retention.provider_captures,
             },
             dispatcher,
             ingest_shutdown,

@@ -206,6 +206,8 @@ pub struct BlobRetention {
     pub inbound_payloads: Duration,
     /// The kept first 64 KiB of delivery responses.
     pub delivery_responses: Duration,
+    /// Redacted provider call captures.
+    pub provider_captures: Duration,
 }
 
 struct RetentionPurge {
@@ -239,6 +241,10 @@ impl JobHandler for RetentionPurge {
             (
                 switchyard_outbound::dispatch::BLOB_KIND,
                 self.blobs.delivery_responses,
+            ),
+            (
+                crate::provider_capture::BLOB_KIND,
+                self.blobs.provider_captures,
             ),
         ];
         for (kind, period) in kinds {

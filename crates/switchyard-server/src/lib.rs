@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod outbound;
 pub mod pagination;
+pub mod provider_capture;
 pub mod request_id;
 pub mod retention;
 pub mod rotation;

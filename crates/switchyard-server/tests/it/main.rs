@@ -14,6 +14,7 @@ mod openapi;
 mod operations;
 mod outbound;
 mod pagination;
+mod provider_capture;
 mod rotation;
 mod runs;
 mod startup;
