@@ -222,6 +222,25 @@ backend_tests! { Fixture;
         assert_eq!((health.calls, health.errors), (3, 0));
     }
 
+    async fn retention_purges_old_buckets_and_keeps_the_connection(fx) {
+        let tenant = TenantId::generate();
+        let recorder = fx.recorder();
+        let mut old = attempt(tenant, "con_purged", OutcomeClass::ServerError);
+        old.at = SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
+        recorder.attempt(&old);
+        record_n(&recorder, tenant, "con_purged", OutcomeClass::Success, 2);
+        recorder.flush().await.unwrap();
+        let mut purged = 0;
+        for class in switchyard_health::retention::classes() {
+            let cutoff = switchyard_store::retention::cutoff_for(class.default_period);
+            purged += switchyard_store::retention::purge_expired(&fx.database, &class, cutoff, 100).await.unwrap().rows;
+        }
+        assert_eq!(purged, 1, "the three-day-old minute only");
+        let health = health_of(&fx, tenant, "con_purged").await;
+        assert_eq!(health.calls, 2);
+        assert!(health.last_failure_at.is_some());
+    }
+
     async fn health_is_scoped_by_tenant(fx) {
         let tenant = TenantId::generate();
         let other = TenantId::generate();
