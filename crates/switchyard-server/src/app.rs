@@ -220,7 +220,13 @@ impl App {
             inbound_events: gateway.events.clone(),
             response_bodies: switchyard_outbound::ResponseBodies::new(blobs.clone(), Some(vault)),
         };
+        let health = switchyard_health::HealthRecorder::new(
+            runs_database.clone(),
+            audited_vault.clone(),
+            switchyard_health::HealthOptions::default(),
+        );
         let state = AppState {
+            health,
             rotation,
             inbound: Arc::new(gateway),
             outbound: Arc::new(outbound_api),
@@ -256,6 +262,11 @@ impl App {
             ingest_shutdown,
             ingest_writers,
         })
+    }
+
+    /// The connection health recorder, to attach to provider clients as an observer.
+    pub fn health(&self) -> switchyard_health::HealthRecorder {
+        self.state.health.clone()
     }
 
     /// The bound address (the real port when the configuration asked for port 0).
@@ -294,6 +305,10 @@ impl App {
             .dispatcher
             .as_ref()
             .map(|dispatcher| dispatcher.start(shutdown.clone()));
+        // Stopped only once the work that makes provider calls has, so its last attempts are
+        // in the final flush.
+        let health_stop = CancellationToken::new();
+        let health_flusher = self.state.health.start(health_stop.clone());
         let scheduler = if self.roles.contains(&ProcessRole::Scheduler) {
             let schedules = ScheduleStore::new(&database);
             if let Err(error) =
@@ -355,6 +370,8 @@ impl App {
         if let Some(dispatcher) = dispatcher {
             let _ = dispatcher.await;
         }
+        health_stop.cancel();
+        let _ = health_flusher.await;
         // Requests are done: write what the audit log still holds before the pool closes.
         if let Err(error) = self.audit_writer.shutdown().await {
             tracing::error!(%error, "audit entries could not be written before shutdown");

@@ -25,5 +25,6 @@ pub fn classes(config: &switchyard_config::Config) -> Vec<RetentionClass> {
     classes.extend(switchyard_outbound::retention::classes(
         retention.webhook_deliveries,
     ));
+    classes.extend(switchyard_health::retention::classes());
     classes
 }

@@ -24,6 +24,9 @@ pub struct AppState {
     pub outbound: Arc<crate::outbound::OutboundApi>,
     /// Completes data-key rotations: re-seals stored data, then retires old keys.
     pub rotation: crate::rotation::DekCompletion,
+    /// Connection health: hand it to the provider stack as an observer
+    /// (`ProviderClient::with_observer(health.observer())`); the server flushes it.
+    pub health: switchyard_health::HealthRecorder,
 }
 
 /// The API settings handlers consult on each request.

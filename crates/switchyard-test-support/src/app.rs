@@ -22,6 +22,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The configuration the server runs with.
     pub config: Config,
+    /// The server's connection health recorder: tests feed it attempts and flush it, as the
+    /// provider stack and the flush task would.
+    pub health: switchyard_health::HealthRecorder,
     database: Option<TestDatabase>,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -108,6 +111,7 @@ impl TestApp {
             Err(error) => panic!("server does not start: {}", error_chain(&error)),
         };
         let address = app.local_addr().expect("bound address");
+        let health = app.health();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         Self {
@@ -120,6 +124,7 @@ impl TestApp {
                 .unwrap_or_default(),
             client: reqwest::Client::new(),
             config,
+            health,
             database: Some(database),
             shutdown,
             server: Some(server),

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit_events;
+pub mod connections;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
@@ -80,6 +81,7 @@ fn documented_routes() -> DocumentedRoutes {
         .routes(routes!(events::get_event))
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::retry_delivery))
+        .routes(routes!(connections::get_connection_health))
         .split_for_parts();
     let (operations, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(operations::healthz))

@@ -4,6 +4,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchyard_http::CallObserver;
 use switchyard_test_support::{TestApp, backend_tests};
 
 /// Tenant A's resources, as requests a key of another tenant will try.
@@ -16,6 +17,7 @@ struct TenantResources {
     endpoint_id: String,
     event_id: String,
     delivery_id: String,
+    connection_id: String,
 }
 
 fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Value>)> {
@@ -164,6 +166,11 @@ fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Valu
             format!("/v1/deliveries/{}/retry", a.delivery_id),
             Some(json!({})),
         ),
+        (
+            Method::GET,
+            format!("/v1/connections/{}/health", a.connection_id),
+            None,
+        ),
     ]
 }
 
@@ -190,9 +197,19 @@ backend_tests! { TestApp;
         let event = app.post("/v1/events", &key_a, &json!({"type": "a.happened", "data": {}})).await.json();
         let event_id = event["id"].as_str().unwrap().to_owned();
         let delivery_id = event["deliveries"][0].as_str().unwrap().to_owned();
+        // …and a connection whose calls were recorded.
+        let connection_id = "con_isolated".to_owned();
+        app.health.attempt(&switchyard_http::AttemptRecord {
+            tenant: tenant_a.clone(), provider: "github".to_owned(), connection: Some(connection_id.clone()),
+            method: "GET".to_owned(), route: "/user".to_owned(), status: Some(200),
+            class: switchyard_http::OutcomeClass::Success, latency: std::time::Duration::from_millis(5),
+            at: std::time::SystemTime::now(), error: None,
+        });
+        app.health.flush().await.unwrap();
+        assert_eq!(app.get(&format!("/v1/connections/{connection_id}/health"), &key_a).await.status, 200);
         let resources = TenantResources {
             tenant: tenant_a.clone(), key_id: key_id_a, run_id, source_id, inbound_event_id,
-            endpoint_id, event_id, delivery_id,
+            endpoint_id, event_id, delivery_id, connection_id,
         };
 
         for role in ["admin", "write", "read"] {

@@ -5,6 +5,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod connection_health;
 mod errors;
 mod idempotency;
 mod inbound;

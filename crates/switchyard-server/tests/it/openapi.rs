@@ -38,6 +38,7 @@ async fn serves_an_openapi_3_1_document_describing_every_route() {
         "/v1/tenants/{tenant_id}/api-keys/{key_id}",
         "/healthz",
         "/readyz",
+        "/v1/connections/{connection_id}/health",
     ] {
         assert!(document["paths"].get(path).is_some(), "{path} missing");
     }

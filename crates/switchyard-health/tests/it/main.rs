@@ -1,0 +1,6 @@
+//! Connection health against real databases, each test on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod health;
+mod support;
