@@ -16,6 +16,7 @@
 //! [`requeue_dead`]; the lease functions are the worker's.
 
 mod failure;
+mod provider_failure;
 mod sql;
 
 use std::{collections::HashSet, fmt, str::FromStr, sync::LazyLock};

@@ -264,10 +264,10 @@ backend_tests! { DeliveringApp;
         let full = app.get(&event_path, &write).await.json();
         assert_eq!(full["payload"]["data"], json!({"amount": 42}), "{full}");
         // The same deliveries; their status may move on between the two reads.
-        let ids = |e: &Value| -> Vec<Value> {
+        let delivery_ids = |e: &Value| -> Vec<Value> {
             e["deliveries"].as_array().unwrap().iter().map(|d| d["id"].clone()).collect()
         };
-        assert_eq!(ids(&full), ids(&event));
+        assert_eq!(delivery_ids(&full), delivery_ids(&event));
         let flaky_delivery = event["deliveries"].as_array().unwrap().iter()
             .find(|d| d["endpoint_id"] == flaky_id.as_str()).unwrap()["id"].as_str().unwrap().to_owned();
         let failed = wait_for_delivery(&app, &read, &flaky_delivery, "failed").await;
