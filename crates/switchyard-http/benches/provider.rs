@@ -75,6 +75,21 @@ fn limiter(c: &mut Criterion) {
         });
     });
     group.finish();
+    report_redis_percentiles("multi-thread runtime", &runtime, &redis);
+    // The same on a current-thread runtime: no wake-up hops between worker threads, which on
+    // a 2-core machine shared with Redis is where much of the tail comes from.
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let redis = single
+        .block_on(RedisBackend::connect(&redis_url(), "switchyard-bench:rl:"))
+        .unwrap();
+    report_redis_percentiles("current-thread runtime", &single, &redis);
+}
+
+/// 20,000 sequential decisions timed one by one.
+fn report_redis_percentiles(label: &str, runtime: &tokio::runtime::Runtime, redis: &RedisBackend) {
     let mut samples: Vec<Duration> = runtime.block_on(async {
         let mut samples = Vec::with_capacity(20_000);
         for _ in 0..20_000 {
@@ -90,7 +105,7 @@ fn limiter(c: &mut Criterion) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
     eprintln!(
-        "limiter/redis sequential decisions: p50 {:?}, p99 {:?}, max {:?}",
+        "limiter/redis sequential decisions ({label}): p50 {:?}, p99 {:?}, max {:?}",
         at(0.50),
         at(0.99),
         samples[samples.len() - 1]

@@ -432,14 +432,15 @@ async fn concurrent_calls_never_exceed_the_proactive_budget() {
     for call in calls.collect::<Vec<_>>() {
         assert_eq!(call.await.unwrap().unwrap(), 200);
     }
-    // GCRA: any span of t seconds holds at most burst + rate · t arrivals (a few ms of slack
-    // for scheduling between the limiter and the server's clock).
+    // GCRA: any span of t seconds holds at most burst + rate · t arrivals. The slack is for
+    // transit: a call admitted first may reach the server a little after one admitted later
+    // (the limiter itself is checked exactly in limiter_conformance.rs).
     let mut times = arrivals.times("ok");
     times.sort();
     assert_eq!(times.len(), 25);
     for i in 0..times.len() {
         for j in i..times.len() {
-            let span = (times[j] - times[i]).as_secs_f64() + 0.005;
+            let span = (times[j] - times[i]).as_secs_f64() + 0.03;
             let arrived = (j - i + 1) as f64;
             assert!(
                 arrived <= 2.0 + 10.0 * span,

@@ -330,8 +330,8 @@ pub async fn retry_delivery(
             "the delivery is being sent; retry when it has finished".into(),
         ));
     }
-    // Read before waking: once woken, a dispatcher may claim it at once, and the caller
-    // should see the state its retry made (pending), not whatever comes next.
+    // Read before waking, so the caller usually sees the state its retry made (pending); a
+    // dispatcher's own poll may still claim it first, and then the read shows `sending`.
     let delivery = delivery_row(database, &tenant, &id).await?;
     wake(database).await?;
     Ok(delivery)

@@ -36,6 +36,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod pagination;
 pub mod provider_capture;
+pub mod provider_credentials;
 pub mod request_id;
 pub mod retention;
 pub mod rotation;

@@ -15,7 +15,7 @@ mod openapi;
 mod operations;
 mod outbound;
 mod pagination;
-mod provider_capture;
+mod provider_stack;
 mod rotation;
 mod runs;
 mod startup;
