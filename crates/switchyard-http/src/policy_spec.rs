@@ -2,6 +2,7 @@
 //! [`ProviderPolicy`] the stack runs with. Unknown fields are refused so a typo in a manifest
 //! is an error, not a silently ignored limit.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ struct PolicySpec {
     #[serde(default)]
     max_concurrency: Option<NonZeroU32>,
     #[serde(default)]
+    endpoint_rates: HashMap<String, RateSpec>,
+    #[serde(default)]
     signals: SignalSpec,
     #[serde(default)]
     retry: Option<RetrySpec>,
@@ -40,6 +43,13 @@ struct RateSpec {
     /// Calls allowed at once; the per-second rate when absent.
     #[serde(default)]
     burst: Option<NonZeroU32>,
+}
+
+impl RateSpec {
+    fn rate(self) -> Rate {
+        let rate = Rate::per_second(self.per_second);
+        self.burst.map_or(rate, |burst| rate.with_burst(burst))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,10 +83,12 @@ impl ProviderPolicy {
     pub fn from_manifest(json: &serde_json::Value) -> Result<Self, PolicySpecError> {
         let spec = PolicySpec::deserialize(json)?;
         let defaults = Self::default();
-        let rate = spec.rate.map(|r| {
-            let rate = Rate::per_second(r.per_second);
-            r.burst.map_or(rate, |burst| rate.with_burst(burst))
-        });
+        let rate = spec.rate.map(RateSpec::rate);
+        let endpoint_rates = spec
+            .endpoint_rates
+            .into_iter()
+            .map(|(class, r)| (class, r.rate()))
+            .collect();
         let retry = match spec.retry {
             None => defaults.retry,
             Some(r) => {
@@ -112,6 +124,7 @@ impl ProviderPolicy {
             retry,
             max_body: spec.max_body_bytes.unwrap_or(defaults.max_body),
             max_concurrency: spec.max_concurrency,
+            endpoint_rates,
             capture: spec.capture,
         })
     }
@@ -132,6 +145,7 @@ mod tests {
             "rate": {"per_second": 10, "burst": 20},
             "limit_scope": "tenant_provider",
             "max_concurrency": 8,
+            "endpoint_rates": {"logs": {"per_second": 2}},
             "signals": {
                 "limited_statuses": [429],
                 "retry_after": true,
@@ -150,6 +164,7 @@ mod tests {
         assert_eq!(policy.rate, Some(Rate::per_second(n(10)).with_burst(n(20))));
         assert_eq!(policy.limit_scope, LimitScope::TenantProvider);
         assert_eq!(policy.max_concurrency, Some(n(8)));
+        assert_eq!(policy.endpoint_rates["logs"], Rate::per_second(n(2)));
         assert_eq!(
             policy.signals.windows[0].reset_format,
             ResetFormat::EpochSeconds

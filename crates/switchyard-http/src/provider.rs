@@ -8,6 +8,7 @@
 //! the adaptive state and the breaker. Failed attempts are retried by [`RetryPolicy`]'s
 //! idempotency rules. Every attempt is one `provider.call` span and a set of metrics.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -186,6 +187,10 @@ pub struct ProviderPolicy {
     pub max_body: usize,
     /// Calls in flight per scope (in this process); `None` for no cap.
     pub max_concurrency: Option<NonZeroU32>,
+    /// Rates of endpoint classes the provider limits separately (Okta limits `/api/v1/users`
+    /// and `/api/v1/logs` apart). A call of a class has its own budget, signals and pauses
+    /// within its scope; a class without a rate here uses `rate`.
+    pub endpoint_rates: HashMap<String, Rate>,
     /// Whether and how calls are captured for diagnostics.
     pub capture: CaptureSpec,
 }
@@ -199,6 +204,7 @@ impl Default for ProviderPolicy {
             retry: RetryPolicy::default(),
             max_body: 16 * 1024 * 1024,
             max_concurrency: None,
+            endpoint_rates: HashMap::new(),
             capture: CaptureSpec::default(),
         }
     }
@@ -218,6 +224,8 @@ pub struct ProviderRequest {
     pub deadline: Instant,
     /// The caller's trace: each attempt is sent as a child span of it.
     pub trace: Option<TraceContext>,
+    /// The endpoint class the provider limits this call under, if it limits by endpoint.
+    pub endpoint_class: Option<String>,
 }
 
 impl ProviderRequest {
@@ -236,11 +244,18 @@ impl ProviderRequest {
             repeatability,
             deadline: Instant::now() + Duration::from_secs(60),
             trace,
+            endpoint_class: None,
         }
     }
 
     pub fn deadline_in(mut self, within: Duration) -> Self {
         self.deadline = Instant::now() + within;
+        self
+    }
+
+    /// Limits the call under an endpoint class (see [`ProviderPolicy::endpoint_rates`]).
+    pub fn with_endpoint_class(mut self, class: impl Into<String>) -> Self {
+        self.endpoint_class = Some(class.into());
         self
     }
 
@@ -414,12 +429,18 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
         policy: &ProviderPolicy,
         call: ProviderRequest,
     ) -> Result<ProviderResponse, ProviderError> {
-        let limit_key = call.scope.limit_key(policy.limit_scope);
+        let scope_key = call.scope.limit_key(policy.limit_scope);
+        let (limit_key, rate) = match &call.endpoint_class {
+            Some(class) => (
+                format!("{scope_key}#{class}"),
+                policy.endpoint_rates.get(class).copied().or(policy.rate),
+            ),
+            None => (scope_key, policy.rate),
+        };
         let breaker_key = call.scope.breaker_key();
         let mut attempt = 1u32;
         loop {
-            self.wait_for_slot(policy, &limit_key, call.deadline)
-                .await?;
+            self.wait_for_slot(rate, &limit_key, call.deadline).await?;
             // Held for the attempt (sending and reading the body), not across retry waits.
             let _in_flight = match policy.max_concurrency {
                 Some(limit) => Some(
@@ -500,7 +521,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
     /// The adaptive pause and pacing, then the proactive limiter at the adapted rate.
     async fn wait_for_slot(
         &self,
-        policy: &ProviderPolicy,
+        rate: Option<Rate>,
         limit_key: &str,
         deadline: Instant,
     ) -> Result<(), ProviderError> {
@@ -512,7 +533,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
             }
             tokio::time::sleep(wait).await;
         }
-        if let Some(base) = policy.rate {
+        if let Some(base) = rate {
             self.limiter
                 .set_rate(limit_key, self.adaptive.effective_rate(limit_key, base));
             self.limiter.until_ready(limit_key, deadline).await?;

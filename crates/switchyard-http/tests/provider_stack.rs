@@ -577,3 +577,38 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn endpoint_classes_have_their_own_budgets_within_a_scope() {
+    let (addr, arrivals) = server().await;
+    let stack = stack();
+    let one = Rate::per_second(NonZeroU32::new(1).unwrap());
+    let classed = ProviderPolicy {
+        rate: Some(Rate::per_second(NonZeroU32::new(100).unwrap())),
+        endpoint_rates: [("logs".to_owned(), one)].into(),
+        ..policy()
+    };
+    let logs = || get(addr, "ok").with_endpoint_class("logs");
+    stack.client.call(&classed, logs()).await.unwrap();
+    // The logs class is out of budget for a second; users and unclassed calls are not.
+    let started = Instant::now();
+    stack
+        .client
+        .call(&classed, get(addr, "ok").with_endpoint_class("users"))
+        .await
+        .unwrap();
+    stack.client.call(&classed, get(addr, "ok")).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    stack.client.call(&classed, logs()).await.unwrap();
+    let times = arrivals.times("ok");
+    assert_eq!(times.len(), 4);
+    assert!(
+        times[3] - times[0] >= Duration::from_millis(950),
+        "{:?}",
+        times[3] - times[0]
+    );
+}
