@@ -20,39 +20,7 @@ use crate::status::HealthStatus;
 const BUCKETS_TABLE: &str = "connection_health_buckets";
 const CONNECTIONS_TABLE: &str = "connection_health";
 
-/// Runs `$body` with `$conn` bound to a pooled connection of the database's engine.
-macro_rules! with_conn {
-    ($database:expr, |$conn:ident| $body:expr) => {
-        match $database {
-            Database::Sqlite(pool) => {
-                let mut pooled = pool.acquire().await?;
-                let $conn: &mut sqlx::SqliteConnection = &mut pooled;
-                $body
-            }
-            Database::Postgres(pool) => {
-                let mut pooled = pool.acquire().await?;
-                let $conn: &mut sqlx::PgConnection = &mut pooled;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` with `$conn` bound to the connection of an open [`Transaction`].
-macro_rules! with_tx {
-    ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx.inner() {
-            switchyard_store::BackendTransaction::Sqlite(inner) => {
-                let $conn: &mut sqlx::SqliteConnection = &mut **inner;
-                $body
-            }
-            switchyard_store::BackendTransaction::Postgres(inner) => {
-                let $conn: &mut sqlx::PgConnection = &mut **inner;
-                $body
-            }
-        }
-    };
-}
+use switchyard_store::{with_conn, with_tx};
 
 /// The count columns of a bucket row: the classes in [`OutcomeClass::ALL`] order, then the
 /// latency buckets.

@@ -1,51 +1,15 @@
 //! How this crate's statements run on either engine.
 //!
 //! Statements are written once in the dialect both accept (`$n`, `ON CONFLICT`, `RETURNING`)
-//! and the macros below expand one body per backend, so the generic sqlx calls in it are
-//! instantiated for SQLite and PostgreSQL. Times are always bound and read as
+//! and `switchyard_store`'s `with_conn!` / `with_tx!` expand one body per backend, so the
+//! generic sqlx calls in it are instantiated for SQLite and PostgreSQL. Times are always bound and read as
 //! [`switchyard_store::DbTime`]. The few statements that bind a list differ: a JSON array read
 //! with `json_each` on SQLite, an array on PostgreSQL ([`ListSql`]).
 
 use switchyard_store::DbTime;
 use time::OffsetDateTime;
 
-/// Runs `$body` with `$conn` bound to a pooled connection of the database's engine and
-/// `$backend` to its [`switchyard_store::Backend`].
-macro_rules! with_conn {
-    ($database:expr, |$conn:ident| $body:expr) => {
-        match $database {
-            switchyard_store::Database::Sqlite(pool) => {
-                let mut pooled = pool.acquire().await?;
-                let $conn: &mut sqlx::SqliteConnection = &mut pooled;
-                $body
-            }
-            switchyard_store::Database::Postgres(pool) => {
-                let mut pooled = pool.acquire().await?;
-                let $conn: &mut sqlx::PgConnection = &mut pooled;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` with `$conn` bound to the connection of an open
-/// [`switchyard_store::Transaction`].
-macro_rules! with_tx {
-    ($tx:expr, |$conn:ident| $body:expr) => {
-        match $tx.inner() {
-            switchyard_store::BackendTransaction::Sqlite(inner) => {
-                let $conn: &mut sqlx::SqliteConnection = &mut **inner;
-                $body
-            }
-            switchyard_store::BackendTransaction::Postgres(inner) => {
-                let $conn: &mut sqlx::PgConnection = &mut **inner;
-                $body
-            }
-        }
-    };
-}
-
-pub(crate) use {with_conn, with_tx};
+pub(crate) use switchyard_store::{with_conn, with_tx};
 
 /// A list parameter: `IN (SELECT value FROM json_each($n))` on SQLite, `= ANY($n)` on
 /// PostgreSQL. Implemented by the connection types so a body written once picks its form.

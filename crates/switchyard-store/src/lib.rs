@@ -17,6 +17,7 @@
 pub mod api_keys;
 pub mod database;
 pub mod db_time;
+mod dispatch;
 pub mod error;
 pub mod idempotency;
 pub mod model;
