@@ -156,6 +156,11 @@ prefixed_id!(
     InboundEventId,
     "inb"
 );
+prefixed_id!(
+    /// Identifies a connection: a tenant's account at a provider, reached through a connector.
+    ConnectionId,
+    "conn"
+);
 
 #[cfg(test)]
 mod tests {

@@ -47,6 +47,9 @@ use crate::InboundError;
 pub const PROCESS_JOB: &str = "inbound.process";
 /// The blob kind of inbound request segments.
 pub const BLOB_KIND: &str = "inbound";
+/// Deliveries handed to a writer whose commit has not finished (committed or failed). Those
+/// of disconnected clients count too: they are stored all the same.
+const PENDING_GAUGE: &str = "switchyard_inbound_writer_pending";
 
 /// A verified delivery, ready to store.
 #[derive(Debug)]
@@ -140,10 +143,15 @@ impl IngestWriter {
     /// failed (nothing of it was acknowledged).
     pub async fn store(&self, delivery: Delivery) -> Result<Stored, Arc<InboundError>> {
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send((delivery, reply))
+        // Reserve first, then count and hand over without an await in between: a request
+        // dropped while it waits for room hands nothing over and counts nothing.
+        let permit = self
+            .sender
+            .reserve()
             .await
             .map_err(|_| Arc::new(InboundError::WriterStopped))?;
+        metrics::gauge!(PENDING_GAUGE).increment(1.0);
+        permit.send((delivery, reply));
         answer
             .await
             .map_err(|_| Arc::new(InboundError::WriterStopped))?
@@ -193,6 +201,7 @@ impl WriterTask {
         metrics::histogram!("switchyard_inbound_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("switchyard_inbound_commit_batch_size").record(size as f64);
+        metrics::gauge!(PENDING_GAUGE).decrement(size as f64);
         match outcome {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {

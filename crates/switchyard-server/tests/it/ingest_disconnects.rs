@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use reqwest::Method;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -317,6 +318,31 @@ async fn check_no_orphans(
     events
 }
 
+/// Waits until the server holds no delivery it has yet to commit. A client that gave up does
+/// not cancel its delivery: the writer may still be committing it when every client future has
+/// finished, and the checks must see the state the server settles in, not a moment of it. The
+/// gauge has to read zero twice in a row, some time apart, so a handler that was still
+/// verifying a body when the first read came is caught by the second.
+async fn settle(app: &TestApp, seed: u64) {
+    let deadline = Instant::now() + PROCESSING_DEADLINE;
+    let mut idle_reads = 0;
+    while idle_reads < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "seed {seed}: the ingest writer never went idle"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let metrics = app.send(Method::GET, "/metrics", None, None).await;
+        let pending = metrics
+            .text()
+            .lines()
+            .find_map(|line| line.strip_prefix("switchyard_inbound_writer_pending "))
+            .map(|value| value.trim().parse::<f64>().unwrap())
+            .unwrap_or(0.0);
+        idle_reads = if pending == 0.0 { idle_reads + 1 } else { 0 };
+    }
+}
+
 /// Every file under `dir`, as its key relative to `root` (`/`-separated), with its size.
 fn list_files(root: &Path, dir: &Path, files: &mut HashMap<String, u64>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -366,6 +392,7 @@ async fn disconnect_storm(app: &TestApp) {
         .buffered(IN_FLIGHT)
         .collect()
         .await;
+    settle(app, seed).await;
 
     let database = Database::connect(app.database().url(), &DatabaseOptions::default())
         .await
