@@ -1,3 +1,22 @@
 //! Connectors: how Switchyard reads from and acts on a provider.
 //!
-//! - `manifest`: the declarative manifest (YAML) and its loader.
+//! - [`connector`]: the [`Connector`] trait and the values that cross it.
+//! - [`manifest`]: the declarative manifest (YAML), its loader and its JSON Schema.
+//! - [`engine`]: the generic connector that runs a manifest.
+//! - [`registry`]: the connectors a process knows (built-in and from a directory).
+//! - [`template`]: the templates manifests write requests with.
+//! - [`unified`]: unified models and the field mappings onto them.
+
+pub mod connector;
+pub mod engine;
+pub mod manifest;
+pub mod registry;
+pub mod template;
+pub mod unified;
+
+pub use connector::{
+    CallContext, CheckReport, ConnectionContext, Connector, ConnectorError, ConnectorMetadata,
+    Page, ProviderCalls, Record, WebhookEvent, WebhookOutcome,
+};
+pub use engine::ManifestConnector;
+pub use registry::{Registry, RegistryError};

@@ -56,6 +56,22 @@ pub enum Command {
     /// The job queue, directly on the database with the server's configuration.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Connector manifests: check them, print their JSON Schema.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCommand {
+    /// Check manifests against the manifest schema and its rules; prints each problem as
+    /// `FILE:LINE:COLUMN: FIELD: MESSAGE` and exits non-zero if there is one.
+    Validate {
+        /// Manifest files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the manifest JSON Schema (for editors; `docs/specs/manifest.schema.json`).
+    Schema,
 }
 
 #[derive(Debug, Subcommand)]

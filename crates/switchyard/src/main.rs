@@ -52,5 +52,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => runtime.block_on(commands::audit::run(command)),
         Command::Runs(command) => runtime.block_on(commands::runs::run(command)),
         Command::Jobs(command) => runtime.block_on(commands::jobs::run(command)),
+        Command::Connector(command) => commands::connector::run(command),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod connector;
 pub mod jobs;
 pub mod key;
 pub mod openapi;

@@ -1,0 +1,253 @@
+//! The `Connector` trait every connector implements (the manifest engine and code
+//! connectors alike), and the values that cross it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+use switchyard_core::{ConnectionId, TenantId};
+use switchyard_http::{
+    CredentialSource, ProviderClient, ProviderError, ProviderPolicy, ProviderRequest,
+    ProviderResponse, RateLimitBackend,
+};
+
+use crate::template::TemplateError;
+
+/// The provider call stack, as connectors see it: object-safe, so a connector does not
+/// depend on which rate-limit backend or credential source the process runs with.
+#[async_trait]
+pub trait ProviderCalls: Send + Sync {
+    async fn call(
+        &self,
+        policy: &ProviderPolicy,
+        request: ProviderRequest,
+    ) -> Result<ProviderResponse, ProviderError>;
+}
+
+#[async_trait]
+impl<B, C> ProviderCalls for ProviderClient<B, C>
+where
+    B: RateLimitBackend + 'static,
+    C: CredentialSource + 'static,
+{
+    async fn call(
+        &self,
+        policy: &ProviderPolicy,
+        request: ProviderRequest,
+    ) -> Result<ProviderResponse, ProviderError> {
+        ProviderClient::call(self, policy, request).await
+    }
+}
+
+/// The connection a call is made for. Holds no secret: credentials are placed on each
+/// request by the call stack's credential source.
+#[derive(Debug, Clone)]
+pub struct ConnectionContext {
+    pub tenant: TenantId,
+    pub connection: ConnectionId,
+    /// The connection's non-secret settings, validated against the connector's config form.
+    pub config: Value,
+    /// Overrides the manifest's base URL (self-hosted editions, tests).
+    pub base_url: Option<String>,
+}
+
+/// What one call needs.
+#[derive(Clone, Copy)]
+pub struct CallContext<'a> {
+    pub calls: &'a dyn ProviderCalls,
+    pub connection: &'a ConnectionContext,
+}
+
+/// What a connector is, for the catalogue (`GET /v1/providers`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorMetadata {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub categories: Vec<String>,
+    pub docs_url: Option<String>,
+    pub auth_modes: Vec<AuthModeInfo>,
+    /// The connection config form (JSON Schema).
+    pub config_schema: Value,
+    pub streams: Vec<StreamInfo>,
+    pub actions: Vec<ActionInfo>,
+    pub webhook_events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthModeInfo {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The fields a connection's `credentials` must hold for this mode.
+    pub credential_fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamInfo {
+    pub name: String,
+    pub description: Option<String>,
+    /// `full_refresh`, `updated_since`, `etag` or `delta_token`.
+    pub incremental: String,
+    pub unified_model: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub input_schema: Value,
+    pub idempotent: bool,
+}
+
+/// The outcome of a credential check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub success: bool,
+    pub latency_ms: u64,
+    pub permissions_verified: Vec<String>,
+    pub permissions_missing: Vec<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// One record as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub primary_key: String,
+    pub data: Value,
+}
+
+/// One page of a stream and where to go on from.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub records: Vec<Record>,
+    /// Primary keys the provider reported deleted (delta links).
+    pub deletions: Vec<String>,
+    /// Keys of a page the provider answered `304 Not Modified` for: still there, unchanged.
+    pub unchanged: Vec<String>,
+    /// The page was a 304.
+    pub not_modified: bool,
+    /// Save this with the page; pass it back to get the next one.
+    pub checkpoint: Value,
+    /// The read is complete.
+    pub done: bool,
+    /// The read listed everything (not only changes): once it is done, records it did not
+    /// see are deleted. Stable across resumed runs of one read.
+    pub full_read: Option<String>,
+}
+
+/// A verified webhook, as the gateway passes it to the connector of its connection.
+#[derive(Debug, Clone)]
+pub struct WebhookEvent {
+    pub event_type: Option<String>,
+    pub body: Value,
+}
+
+/// What a webhook asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WebhookOutcome {
+    /// Streams to sync incrementally now.
+    pub sync: Vec<String>,
+    /// Nothing to do (a ping).
+    pub acknowledged_only: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("{connector} does not support {what}")]
+    Unsupported { connector: String, what: &'static str },
+    #[error("invalid connection config: {}", .0.join("; "))]
+    InvalidConfig(Vec<String>),
+    #[error("no stream `{0}`")]
+    UnknownStream(String),
+    #[error("no action `{0}`")]
+    UnknownAction(String),
+    #[error("invalid action input: {}", .0.join("; "))]
+    InvalidInput(Vec<String>),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The provider answered with a status the stream's rules make a failure.
+    #[error("the provider answered {status}: {message}")]
+    ProviderStatus { status: u16, message: String },
+    #[error("the provider's answer cannot be read: {0}")]
+    InvalidResponse(String),
+    #[error("the saved checkpoint cannot be used: {0}")]
+    Checkpoint(String),
+    /// A link or URL from the provider points at another origin than the connection's base:
+    /// following it would send the credential elsewhere.
+    #[error("refusing to follow `{0}`: another origin than the connection's")]
+    ForeignUrl(String),
+}
+
+impl ConnectorError {
+    /// A stable code for API errors and run records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unsupported { .. } => "unsupported",
+            Self::InvalidConfig(_) => "invalid_config",
+            Self::UnknownStream(_) => "unknown_stream",
+            Self::UnknownAction(_) => "unknown_action",
+            Self::InvalidInput(_) => "invalid_input",
+            Self::Template(_) => "template_error",
+            Self::Provider(error) => error.code(),
+            Self::ProviderStatus { status: 401 | 403, .. } => "auth_failed",
+            Self::ProviderStatus { .. } => "provider_error",
+            Self::InvalidResponse(_) => "invalid_response",
+            Self::Checkpoint(_) => "invalid_checkpoint",
+            Self::ForeignUrl(_) => "foreign_url",
+        }
+    }
+}
+
+/// A connector. Methods a connector does not support answer [`ConnectorError::Unsupported`].
+#[async_trait]
+pub trait Connector: Send + Sync {
+    fn metadata(&self) -> &ConnectorMetadata;
+
+    /// Checks a connection's config against the connector's form, before any I/O.
+    fn validate_config(&self, config: &Value) -> Result<(), ConnectorError>;
+
+    /// Proves the credential works and reports the permissions it has.
+    async fn test_connection(&self, cx: CallContext<'_>) -> Result<CheckReport, ConnectorError>;
+
+    /// Reads the next page of `stream` from `checkpoint` (`None`: the first read ever).
+    async fn collect(
+        &self,
+        cx: CallContext<'_>,
+        stream: &str,
+        checkpoint: Option<&Value>,
+    ) -> Result<Page, ConnectorError>;
+
+    async fn handle_webhook(
+        &self,
+        cx: CallContext<'_>,
+        event: &WebhookEvent,
+    ) -> Result<WebhookOutcome, ConnectorError> {
+        let _ = (cx, event);
+        Err(ConnectorError::Unsupported {
+            connector: self.metadata().id.clone(),
+            what: "webhooks",
+        })
+    }
+
+    /// Runs an action; `idempotency_key` is the caller's, passed to providers that honour one.
+    async fn execute_action(
+        &self,
+        cx: CallContext<'_>,
+        action: &str,
+        input: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, ConnectorError> {
+        let _ = (cx, action, input, idempotency_key);
+        Err(ConnectorError::Unsupported {
+            connector: self.metadata().id.clone(),
+            what: "actions",
+        })
+    }
+}
+
+/// How long a connector call may take, waits and retries included, by default.
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(120);

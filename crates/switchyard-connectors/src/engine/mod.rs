@@ -1,0 +1,806 @@
+//! The manifest engine: one generic [`Connector`] that does what a manifest declares.
+//!
+//! A stream is read one page per [`Connector::collect`] call. The checkpoint returned with
+//! each page says exactly where the read is ([`checkpoint::Progress`]), so the caller saves
+//! it with the page's records and a read killed at any point resumes at the next page.
+
+mod checkpoint;
+mod link;
+mod request;
+mod select;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use serde_json_path::JsonPath;
+use switchyard_http::{CallScope, ProviderPolicy, ProviderRequest, ProviderResponse};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use url::Url;
+
+pub use checkpoint::{PageMemo, PageState, Progress, StreamCheckpoint};
+
+use crate::connector::{
+    ActionInfo, AuthModeInfo, CallContext, CheckReport, Connector, ConnectorError,
+    ConnectorMetadata, DEFAULT_CALL_DEADLINE, Page, Record, StreamInfo, WebhookEvent,
+    WebhookOutcome,
+};
+use crate::manifest::{
+    ErrorAction, Incremental, Manifest, Pagination, PartitionSpec, StreamSpec,
+    check::ScopeSource,
+};
+
+/// Retries an `errors: [{action: retry}]` rule allows, on top of the call stack's own.
+const RULE_RETRIES: u32 = 3;
+/// How much of an error body goes into an error message.
+const ERROR_EXCERPT: usize = 200;
+
+/// A manifest made runnable: paths parsed and schemas compiled once.
+pub struct ManifestConnector {
+    manifest: Manifest,
+    policy: ProviderPolicy,
+    metadata: ConnectorMetadata,
+    config_validator: jsonschema::Validator,
+    streams: BTreeMap<String, CompiledStream>,
+    action_inputs: BTreeMap<String, jsonschema::Validator>,
+}
+
+struct CompiledStream {
+    records: JsonPath,
+    primary_key: Vec<JsonPath>,
+    cursor_field: Option<JsonPath>,
+    removed: Option<JsonPath>,
+    delta_link: Option<JsonPath>,
+    next_url: Option<JsonPath>,
+    cursor: Option<JsonPath>,
+    total: Option<JsonPath>,
+    page_info: Option<JsonPath>,
+}
+
+impl std::fmt::Debug for ManifestConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManifestConnector").field("id", &self.manifest.id).finish_non_exhaustive()
+    }
+}
+
+fn invalid(what: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::InvalidResponse(what.to_string())
+}
+
+impl ManifestConnector {
+    /// Makes a loaded (hence checked) manifest runnable.
+    pub fn new(manifest: Manifest) -> Result<Self, ConnectorError> {
+        let policy = match &manifest.limits {
+            Some(limits) => ProviderPolicy::from_manifest(limits)
+                .map_err(|e| ConnectorError::InvalidConfig(vec![e.to_string()]))?,
+            None => ProviderPolicy::default(),
+        };
+        let config_validator = jsonschema::validator_for(&manifest.config)
+            .map_err(|e| ConnectorError::InvalidConfig(vec![e.to_string()]))?;
+        let mut streams = BTreeMap::new();
+        for stream in &manifest.streams {
+            streams.insert(stream.name.clone(), compile(stream)?);
+        }
+        let mut action_inputs = BTreeMap::new();
+        for action in &manifest.actions {
+            let validator = jsonschema::validator_for(&action.input)
+                .map_err(|e| ConnectorError::InvalidConfig(vec![e.to_string()]))?;
+            action_inputs.insert(action.name.clone(), validator);
+        }
+        let metadata = metadata(&manifest);
+        Ok(Self { manifest, policy, metadata, config_validator, streams, action_inputs })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn policy(&self) -> &ProviderPolicy {
+        &self.policy
+    }
+
+    fn stream(&self, name: &str) -> Result<(&StreamSpec, &CompiledStream), ConnectorError> {
+        let spec = self.manifest.stream(name).ok_or_else(|| ConnectorError::UnknownStream(name.to_owned()))?;
+        let compiled = self.streams.get(name).ok_or_else(|| ConnectorError::UnknownStream(name.to_owned()))?;
+        Ok((spec, compiled))
+    }
+
+    fn base(&self, cx: CallContext<'_>) -> Result<Url, ConnectorError> {
+        request::base_url(
+            &self.manifest.base_url,
+            cx.connection.base_url.as_deref(),
+            &json!({"config": cx.connection.config}),
+        )
+    }
+
+    async fn send(
+        &self,
+        cx: CallContext<'_>,
+        built: request::Built,
+        endpoint_class: Option<&str>,
+        configure: impl FnOnce(ProviderRequest) -> ProviderRequest,
+    ) -> Result<ProviderResponse, ConnectorError> {
+        let scope = CallScope {
+            tenant: cx.connection.tenant.to_string(),
+            provider: self.manifest.id.clone(),
+            connection: Some(cx.connection.connection.to_string()),
+        };
+        let mut call = ProviderRequest::new(scope, built.request, built.route).deadline_in(DEFAULT_CALL_DEADLINE);
+        if let Some(class) = endpoint_class {
+            call = call.with_endpoint_class(class);
+        }
+        Ok(cx.calls.call(&self.policy, configure(call)).await?)
+    }
+
+    /// Sends a stream request, applying the stream's error rules. `Ok(None)`: an ignored
+    /// answer (an empty page).
+    async fn send_stream_request(
+        &self,
+        cx: CallContext<'_>,
+        spec: &StreamSpec,
+        make: impl Fn() -> Result<request::Built, ConnectorError>,
+    ) -> Result<Option<ProviderResponse>, ConnectorError> {
+        let mut tries = 0;
+        loop {
+            let response = self.send(cx, make()?, spec.endpoint_class.as_deref(), |c| c).await?;
+            let status = response.status;
+            if status.is_success() || status == StatusCode::NOT_MODIFIED {
+                return Ok(Some(response));
+            }
+            let body = String::from_utf8_lossy(&response.body);
+            let rule = spec.errors.iter().find(|rule| {
+                (rule.status.is_empty() || rule.status.contains(&status.as_u16()))
+                    && rule.body_contains.as_deref().is_none_or(|text| body.contains(text))
+            });
+            match rule.map(|r| (r.action, r.message.as_deref())) {
+                Some((ErrorAction::Ignore, _)) => return Ok(None),
+                Some((ErrorAction::Retry, _)) if tries < RULE_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
+                }
+                Some((_, Some(message))) => {
+                    return Err(ConnectorError::ProviderStatus { status: status.as_u16(), message: message.to_owned() });
+                }
+                _ if status == StatusCode::GONE && matches!(spec.incremental, Incremental::DeltaToken { .. }) => {
+                    return Ok(Some(response));
+                }
+                _ => return Err(status_error(&response)),
+            }
+        }
+    }
+
+    /// Starts a read: resolves partitions, and chooses between following the delta link
+    /// and listing everything.
+    async fn start_read(
+        &self,
+        cx: CallContext<'_>,
+        spec: &StreamSpec,
+        saved: &StreamCheckpoint,
+    ) -> Result<Progress, ConnectorError> {
+        let partitions = match &spec.partitions {
+            None => None,
+            Some(PartitionSpec::Config { config }) => {
+                let path = config.strip_prefix("config.").unwrap_or(config);
+                let list = path
+                    .split('.')
+                    .try_fold(&cx.connection.config, |value, key| value.get(key))
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| ConnectorError::InvalidConfig(vec![format!("`{config}` is not a list in the connection config")]))?;
+                Some(list.iter().map(|value| json!({"value": value})).collect())
+            }
+            Some(PartitionSpec::Stream { stream, value }) => {
+                let value_path = select::path(value)?;
+                let parents = Box::pin(self.read_all(cx, stream)).await?;
+                Some(
+                    parents
+                        .into_iter()
+                        .filter_map(|record| {
+                            let value = select::first(&record.data, &value_path)?.clone();
+                            Some(json!({"value": value, "record": record.data}))
+                        })
+                        .collect(),
+                )
+            }
+        };
+        let (page, delta) = match (&spec.incremental, &saved.delta_link) {
+            (Incremental::DeltaToken { .. }, Some(link)) => (PageState::Url { url: link.clone() }, true),
+            _ => (PageState::First, false),
+        };
+        Ok(Progress {
+            read: switchyard_core::RunId::generate().to_string(),
+            partitions,
+            partition: 0,
+            page,
+            high_water: None,
+            delta,
+            pages: Vec::new(),
+        })
+    }
+
+    /// Every record of a stream, read from the start (a parent of partitions).
+    async fn read_all(&self, cx: CallContext<'_>, stream: &str) -> Result<Vec<Record>, ConnectorError> {
+        let mut records = Vec::new();
+        let mut checkpoint: Option<Value> = None;
+        loop {
+            let page = self.collect(cx, stream, checkpoint.as_ref()).await?;
+            records.extend(page.records);
+            if page.done {
+                return Ok(records);
+            }
+            // Only the position matters: drop what a complete read would leave behind.
+            checkpoint = Some(page.checkpoint);
+        }
+    }
+}
+
+fn compile(stream: &StreamSpec) -> Result<CompiledStream, ConnectorError> {
+    let opt = |text: Option<&String>| text.map(|t| select::path(t)).transpose();
+    let (cursor_field, removed, delta_link) = match &stream.incremental {
+        Incremental::UpdatedSince { cursor_field, .. } => (Some(select::path(cursor_field)?), None, None),
+        Incremental::DeltaToken { delta_link_path, removed_path } => {
+            (None, opt(removed_path.as_ref())?, Some(select::path(delta_link_path)?))
+        }
+        _ => (None, None, None),
+    };
+    let (next_url, cursor, total, page_info) = match &stream.pagination {
+        Pagination::NextUrl { next_url_path } => (Some(select::path(next_url_path)?), None, None, None),
+        Pagination::Cursor { cursor_path, .. } => (None, Some(select::path(cursor_path)?), None, None),
+        Pagination::Offset { total_path, .. } => (None, None, opt(total_path.as_ref())?, None),
+        Pagination::Page { total_pages_path, .. } => (None, None, opt(total_pages_path.as_ref())?, None),
+        Pagination::GraphqlRelay { page_info_path, .. } => (None, None, None, Some(select::path(page_info_path)?)),
+        _ => (None, None, None, None),
+    };
+    Ok(CompiledStream {
+        records: select::path(&stream.records)?,
+        primary_key: stream.primary_key.iter().map(|k| select::path(k)).collect::<Result<_, _>>()?,
+        cursor_field,
+        removed,
+        delta_link,
+        next_url,
+        cursor,
+        total,
+        page_info,
+    })
+}
+
+fn metadata(manifest: &Manifest) -> ConnectorMetadata {
+    ConnectorMetadata {
+        id: manifest.id.clone(),
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        categories: manifest.categories.clone(),
+        docs_url: manifest.docs_url.clone(),
+        auth_modes: manifest
+            .auth
+            .iter()
+            .map(|mode| AuthModeInfo { kind: mode.kind().to_owned(), credential_fields: mode.credential_fields() })
+            .collect(),
+        config_schema: manifest.config.clone(),
+        streams: manifest
+            .streams
+            .iter()
+            .map(|s| StreamInfo {
+                name: s.name.clone(),
+                description: s.description.clone(),
+                incremental: match s.incremental {
+                    Incremental::FullRefresh => "full_refresh",
+                    Incremental::UpdatedSince { .. } => "updated_since",
+                    Incremental::Etag => "etag",
+                    Incremental::DeltaToken { .. } => "delta_token",
+                }
+                .to_owned(),
+                unified_model: s.unified.as_ref().map(|m| m.model.name().to_owned()),
+            })
+            .collect(),
+        actions: manifest
+            .actions
+            .iter()
+            .map(|a| ActionInfo {
+                name: a.name.clone(),
+                description: a.description.clone(),
+                input_schema: a.input.clone(),
+                idempotent: a.idempotent,
+            })
+            .collect(),
+        webhook_events: manifest
+            .webhooks
+            .iter()
+            .flat_map(|w| w.events.iter().map(|e| e.event_type.clone()))
+            .collect(),
+    }
+}
+
+fn status_error(response: &ProviderResponse) -> ConnectorError {
+    let body = String::from_utf8_lossy(&response.body);
+    let excerpt: String = body.chars().take(ERROR_EXCERPT).collect();
+    ConnectorError::ProviderStatus { status: response.status.as_u16(), message: excerpt }
+}
+
+fn json_body(response: &ProviderResponse) -> Result<Value, ConnectorError> {
+    if response.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&response.body).map_err(|e| invalid(format!("the body is not JSON: {e}")))
+}
+
+/// A record's update time: RFC 3339 text or epoch seconds.
+fn timestamp(value: &Value) -> Option<OffsetDateTime> {
+    match value {
+        Value::String(text) => OffsetDateTime::parse(text, &Rfc3339).ok(),
+        Value::Number(n) => n.as_i64().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+        _ => None,
+    }
+}
+
+fn later(a: Option<&str>, b: Option<&str>) -> Option<String> {
+    let parse = |t: Option<&str>| t.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => Some(if x >= y { x } else { y }),
+        (x, y) => x.or(y),
+    }
+    .and_then(|t| t.format(&Rfc3339).ok())
+}
+
+#[async_trait]
+impl Connector for ManifestConnector {
+    fn metadata(&self) -> &ConnectorMetadata {
+        &self.metadata
+    }
+
+    fn validate_config(&self, config: &Value) -> Result<(), ConnectorError> {
+        let problems: Vec<String> = self
+            .config_validator
+            .iter_errors(config)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+            })
+            .collect();
+        if problems.is_empty() { Ok(()) } else { Err(ConnectorError::InvalidConfig(problems)) }
+    }
+
+    async fn test_connection(&self, cx: CallContext<'_>) -> Result<CheckReport, ConnectorError> {
+        let check = self.manifest.check.as_ref().ok_or_else(|| ConnectorError::Unsupported {
+            connector: self.manifest.id.clone(),
+            what: "connection checks",
+        })?;
+        let base = self.base(cx)?;
+        let built = request::build(request::Parts {
+            base: &base,
+            spec: &check.request,
+            headers: &self.manifest.headers,
+            context: &json!({"config": cx.connection.config}),
+            pagination: &Pagination::None,
+            state: &PageState::First,
+            extra_query: Vec::new(),
+        })?;
+        let started = Instant::now();
+        let outcome = self.send(cx, built, None, |c| c).await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let failed = |code: &str, message: String| CheckReport {
+            success: false,
+            latency_ms,
+            permissions_verified: Vec::new(),
+            permissions_missing: check.required_scopes.clone(),
+            error_code: Some(code.to_owned()),
+            error_message: Some(message),
+        };
+        let response = match outcome {
+            Ok(response) => response,
+            Err(error) => return Ok(failed(error.code(), error.to_string())),
+        };
+        if !response.status.is_success() {
+            let error = status_error(&response);
+            return Ok(failed(error.code(), error.to_string()));
+        }
+        let granted = granted_scopes(check.scopes.as_ref(), &response);
+        let (verified, missing) = match granted {
+            Some(granted) => check.required_scopes.iter().cloned().partition(|s| granted.contains(s)),
+            // The provider does not say: a working credential is all we know.
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(CheckReport {
+            success: true,
+            latency_ms,
+            permissions_verified: verified,
+            permissions_missing: missing,
+            error_code: None,
+            error_message: None,
+        })
+    }
+
+    async fn collect(
+        &self,
+        cx: CallContext<'_>,
+        stream: &str,
+        checkpoint: Option<&Value>,
+    ) -> Result<Page, ConnectorError> {
+        let (spec, compiled) = self.stream(stream)?;
+        let mut saved = StreamCheckpoint::parse(checkpoint)?;
+        let mut progress = match saved.progress.take() {
+            Some(progress) => progress,
+            None => self.start_read(cx, spec, &saved).await?,
+        };
+        let full_read = match spec.incremental {
+            Incremental::FullRefresh | Incremental::Etag => true,
+            Incremental::DeltaToken { .. } => !progress.delta,
+            Incremental::UpdatedSince { .. } => false,
+        };
+        let partition = match &progress.partitions {
+            Some(values) => match values.get(progress.partition) {
+                Some(value) => value.clone(),
+                // Past the last partition (or none at all): the read is complete.
+                None => return Ok(finish(saved, progress, spec, full_read, Vec::new(), Vec::new(), Vec::new(), false)),
+            },
+            None => Value::Null,
+        };
+        let base = self.base(cx)?;
+        let (since_param, since_text) = match &spec.incremental {
+            Incremental::UpdatedSince { param, lookback, start, .. } => {
+                let since = saved.since.clone().or_else(|| start.clone());
+                let asked = since.as_deref().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()).map(|t| {
+                    let back = lookback.map_or(Duration::ZERO, |l| l.0);
+                    (t - back).format(&Rfc3339).unwrap_or_default()
+                });
+                (param.clone(), asked.unwrap_or_default())
+            }
+            _ => (None, String::new()),
+        };
+        let context = json!({
+            "config": cx.connection.config,
+            "partition": partition,
+            "checkpoint": {"since": since_text},
+        });
+        let mut extra_query = Vec::new();
+        if let Some(param) = since_param
+            && !since_text.is_empty()
+        {
+            extra_query.push((param, since_text.clone()));
+        }
+        let memo = saved
+            .pages
+            .iter()
+            .find(|m| m.partition == progress.partition && m.state == progress.page)
+            .cloned();
+        let state = progress.page.clone();
+        let response = self
+            .send_stream_request(cx, spec, || {
+                let mut built = request::build(request::Parts {
+                    base: &base,
+                    spec: &spec.request,
+                    headers: &self.manifest.headers,
+                    context: &context,
+                    pagination: &spec.pagination,
+                    state: &state,
+                    extra_query: extra_query.clone(),
+                })?;
+                if let Some(memo) = &memo
+                    && let Ok(value) = reqwest::header::HeaderValue::from_str(&memo.etag)
+                {
+                    built.request.headers_mut().insert(reqwest::header::IF_NONE_MATCH, value);
+                }
+                Ok(built)
+            })
+            .await?;
+
+        let Some(response) = response else {
+            // Ignored by a rule: this partition has nothing.
+            return Ok(next_partition(saved, progress, spec, full_read, Vec::new(), Vec::new(), Vec::new(), false));
+        };
+        if response.status == StatusCode::GONE {
+            // The delta token expired: list everything again, and let deletion detection
+            // catch what went away meanwhile.
+            saved.delta_link = None;
+            let fresh = self.start_read(cx, spec, &saved).await?;
+            saved.progress = Some(fresh);
+            return Ok(Page {
+                records: Vec::new(),
+                deletions: Vec::new(),
+                unchanged: Vec::new(),
+                not_modified: false,
+                checkpoint: saved.to_value(),
+                done: false,
+                full_read: None,
+            });
+        }
+        if response.status == StatusCode::NOT_MODIFIED {
+            let Some(memo) = memo else {
+                return Err(invalid("304 Not Modified to a request without If-None-Match"));
+            };
+            progress.pages.push(memo.clone());
+            return Ok(match memo.next {
+                Some(next) => {
+                    progress.page = next;
+                    saved.progress = Some(progress);
+                    Page {
+                        records: Vec::new(),
+                        deletions: Vec::new(),
+                        unchanged: memo.keys,
+                        not_modified: true,
+                        checkpoint: saved.to_value(),
+                        done: false,
+                        full_read: None,
+                    }
+                }
+                None => next_partition(saved, progress, spec, full_read, Vec::new(), Vec::new(), memo.keys, true),
+            });
+        }
+
+        let body = json_body(&response)?;
+        let mut records = Vec::new();
+        let mut deletions = Vec::new();
+        for item in select::all(&body, &compiled.records) {
+            let key = select::primary_key(item, &compiled.primary_key)?;
+            if compiled.removed.as_ref().is_some_and(|removed| select::first(item, removed).is_some()) {
+                deletions.push(key);
+                continue;
+            }
+            if let Some(field) = &compiled.cursor_field
+                && let Some(at) = select::first(item, field).and_then(timestamp)
+            {
+                let at = at.format(&Rfc3339).unwrap_or_default();
+                progress.high_water = later(progress.high_water.as_deref(), Some(&at));
+            }
+            records.push(Record { primary_key: key, data: item.clone() });
+        }
+        let next = next_state(spec, compiled, &progress.page, &response, &body, records.len() + deletions.len(), &base)?;
+        if let Some(etag) = response.headers.get(reqwest::header::ETAG).and_then(|v| v.to_str().ok())
+            && matches!(spec.incremental, Incremental::Etag)
+        {
+            progress.pages.push(PageMemo {
+                partition: progress.partition,
+                state: progress.page.clone(),
+                etag: etag.to_owned(),
+                next: next.clone(),
+                keys: records.iter().map(|r| r.primary_key.clone()).collect(),
+            });
+        }
+        if let Some(path) = &compiled.delta_link
+            && let Some(link) = select::first(&body, path).and_then(Value::as_str)
+        {
+            request::same_origin(&base, link)?;
+            saved.delta_link = Some(link.to_owned());
+        }
+        Ok(match next {
+            Some(next) => {
+                progress.page = next;
+                saved.progress = Some(progress);
+                Page {
+                    records,
+                    deletions,
+                    unchanged: Vec::new(),
+                    not_modified: false,
+                    checkpoint: saved.to_value(),
+                    done: false,
+                    full_read: None,
+                }
+            }
+            None => next_partition(saved, progress, spec, full_read, records, deletions, Vec::new(), false),
+        })
+    }
+
+    async fn handle_webhook(&self, _cx: CallContext<'_>, event: &WebhookEvent) -> Result<WebhookOutcome, ConnectorError> {
+        let webhooks = self.manifest.webhooks.as_ref().ok_or_else(|| ConnectorError::Unsupported {
+            connector: self.manifest.id.clone(),
+            what: "webhooks",
+        })?;
+        let event_type = event.event_type.as_deref().unwrap_or_default();
+        let mut outcome = WebhookOutcome::default();
+        for rule in &webhooks.events {
+            let matches = match rule.event_type.strip_suffix('*') {
+                Some(prefix) => event_type.starts_with(prefix),
+                None => rule.event_type == event_type,
+            };
+            if matches {
+                outcome.acknowledged_only |= rule.acknowledge_only;
+                for stream in &rule.sync {
+                    if !outcome.sync.contains(stream) {
+                        outcome.sync.push(stream.clone());
+                    }
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn execute_action(
+        &self,
+        cx: CallContext<'_>,
+        action: &str,
+        input: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, ConnectorError> {
+        let spec = self.manifest.action(action).ok_or_else(|| ConnectorError::UnknownAction(action.to_owned()))?;
+        if let Some(validator) = self.action_inputs.get(action) {
+            let problems: Vec<String> = validator
+                .iter_errors(input)
+                .map(|e| {
+                    let at = e.instance_path().to_string();
+                    if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                })
+                .collect();
+            if !problems.is_empty() {
+                return Err(ConnectorError::InvalidInput(problems));
+            }
+        }
+        let base = self.base(cx)?;
+        let mut built = request::build(request::Parts {
+            base: &base,
+            spec: &spec.request,
+            headers: &self.manifest.headers,
+            context: &json!({"config": cx.connection.config, "input": input}),
+            pagination: &Pagination::None,
+            state: &PageState::First,
+            extra_query: Vec::new(),
+        })?;
+        let keyed = match (&spec.idempotency_header, idempotency_key) {
+            (Some(header), Some(key)) => {
+                let name = reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(invalid)?;
+                let value = reqwest::header::HeaderValue::from_str(key).map_err(invalid)?;
+                built.request.headers_mut().insert(name, value);
+                true
+            }
+            _ => false,
+        };
+        let idempotent = spec.idempotent;
+        let response = self
+            .send(cx, built, None, |mut call| {
+                call.repeatability.idempotent |= idempotent;
+                if keyed { call.with_idempotency_key() } else { call }
+            })
+            .await?;
+        if !response.status.is_success() {
+            return Err(status_error(&response));
+        }
+        let body = json_body(&response)?;
+        Ok(match &spec.output {
+            Some(path) => select::first(&body, &select::path(path)?).cloned().unwrap_or(Value::Null),
+            None => body,
+        })
+    }
+}
+
+/// Where the next page is, or `None` when this partition is complete.
+fn next_state(
+    spec: &StreamSpec,
+    compiled: &CompiledStream,
+    current: &PageState,
+    response: &ProviderResponse,
+    body: &Value,
+    count: usize,
+    base: &Url,
+) -> Result<Option<PageState>, ConnectorError> {
+    let follow = |link: &str| -> Result<Option<PageState>, ConnectorError> {
+        Ok(Some(PageState::Url { url: request::same_origin(base, link)?.to_string() }))
+    };
+    // A delta read's pages link onwards with the stream's own next links.
+    match &spec.pagination {
+        Pagination::None => Ok(None),
+        Pagination::LinkHeader { .. } => {
+            match response.headers.get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).and_then(link::next) {
+                Some(link) => follow(&link),
+                None => Ok(None),
+            }
+        }
+        Pagination::NextUrl { .. } => match compiled.next_url.as_ref().and_then(|p| select::first(body, p)).and_then(Value::as_str) {
+            Some(link) if !link.is_empty() => follow(link),
+            _ => Ok(None),
+        },
+        Pagination::Cursor { .. } => match compiled.cursor.as_ref().and_then(|p| select::first(body, p)).and_then(select::text) {
+            Some(cursor) if !cursor.is_empty() && count > 0 => Ok(Some(PageState::Cursor { cursor })),
+            _ => Ok(None),
+        },
+        Pagination::Offset { page_size, .. } => {
+            let offset = match current {
+                PageState::Offset { offset } => *offset,
+                _ => 0,
+            };
+            let next = offset + count as u64;
+            let total = compiled.total.as_ref().and_then(|p| select::first(body, p)).and_then(Value::as_u64);
+            let more = count > 0 && count as u64 >= u64::from(*page_size) && total.is_none_or(|t| next < t);
+            Ok(more.then_some(PageState::Offset { offset: next }))
+        }
+        Pagination::Page { start_page, page_size, .. } => {
+            let page = match current {
+                PageState::Page { page } => *page,
+                _ => *start_page,
+            };
+            let total = compiled.total.as_ref().and_then(|p| select::first(body, p)).and_then(Value::as_u64);
+            let more = count > 0 && count as u64 >= u64::from(*page_size) && total.is_none_or(|t| page < t);
+            Ok(more.then_some(PageState::Page { page: page + 1 }))
+        }
+        Pagination::GraphqlRelay { .. } => {
+            let info = compiled.page_info.as_ref().and_then(|p| select::first(body, p));
+            let has_next = info.and_then(|i| i.get("hasNextPage")).and_then(Value::as_bool).unwrap_or(false);
+            let cursor = info.and_then(|i| i.get("endCursor")).and_then(Value::as_str);
+            Ok(match (has_next, cursor) {
+                (true, Some(cursor)) => Some(PageState::Cursor { cursor: cursor.to_owned() }),
+                _ => None,
+            })
+        }
+    }
+}
+
+/// This partition is done: on to the next, or finish the read.
+#[allow(clippy::too_many_arguments)]
+fn next_partition(
+    mut saved: StreamCheckpoint,
+    mut progress: Progress,
+    spec: &StreamSpec,
+    full_read: bool,
+    records: Vec<Record>,
+    deletions: Vec<String>,
+    unchanged: Vec<String>,
+    not_modified: bool,
+) -> Page {
+    let count = progress.partitions.as_ref().map_or(1, Vec::len);
+    if progress.partition + 1 < count {
+        progress.partition += 1;
+        progress.page = PageState::First;
+        saved.progress = Some(progress);
+        return Page {
+            records,
+            deletions,
+            unchanged,
+            not_modified,
+            checkpoint: saved.to_value(),
+            done: false,
+            full_read: None,
+        };
+    }
+    finish(saved, progress, spec, full_read, records, deletions, unchanged, not_modified)
+}
+
+/// The read is complete: keep what the next read starts from.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    mut saved: StreamCheckpoint,
+    progress: Progress,
+    spec: &StreamSpec,
+    full_read: bool,
+    records: Vec<Record>,
+    deletions: Vec<String>,
+    unchanged: Vec<String>,
+    not_modified: bool,
+) -> Page {
+    if matches!(spec.incremental, Incremental::UpdatedSince { .. }) {
+        saved.since = later(saved.since.as_deref(), progress.high_water.as_deref());
+    }
+    if matches!(spec.incremental, Incremental::Etag) {
+        saved.pages = progress.pages;
+    }
+    saved.progress = None;
+    Page {
+        records,
+        deletions,
+        unchanged,
+        not_modified,
+        checkpoint: saved.to_value(),
+        done: true,
+        full_read: full_read.then_some(progress.read),
+    }
+}
+
+fn granted_scopes(source: Option<&ScopeSource>, response: &ProviderResponse) -> Option<Vec<String>> {
+    let split = |text: &str, separator: &str| -> Vec<String> {
+        text.split(separator).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    };
+    match source? {
+        ScopeSource::Header { header, separator } => {
+            let value = response.headers.get(header.as_str())?.to_str().ok()?;
+            Some(split(value, separator))
+        }
+        ScopeSource::Body { path, separator } => {
+            let body: Value = serde_json::from_slice(&response.body).ok()?;
+            let path = JsonPath::parse(path).ok()?;
+            match select::first(&body, &path)? {
+                Value::String(text) => Some(split(text, separator)),
+                Value::Array(items) => Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+                _ => None,
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Actions: requests that write to the provider (create a ticket, post a message).
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::RequestSpec;
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSpec {
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9_]{0,62}$"))]
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The request; templates read `input.*` and `config.*`.
+    pub request: RequestSpec,
+    /// A JSON Schema the input must satisfy before anything is sent.
+    #[serde(default = "any_object")]
+    pub input: Value,
+    /// JSONPath of the output in the response body; the whole body without it.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Whether repeating the request is harmless (then the call stack retries it).
+    #[serde(default)]
+    pub idempotent: bool,
+    /// The header the provider reads an idempotency key from; a caller's key is passed on
+    /// in it, which makes the request safe to retry.
+    #[serde(default)]
+    pub idempotency_header: Option<String>,
+}
+
+fn any_object() -> Value {
+    serde_json::json!({"type": "object"})
+}

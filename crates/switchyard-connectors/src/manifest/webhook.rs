@@ -1,0 +1,52 @@
+//! Webhooks: how the provider's pushes are verified, named, deduplicated and routed to the
+//! connection they concern.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// A verification scheme of the inbound gateway (`github`, `slack`, `standard_webhooks`…).
+    pub scheme: String,
+    /// The event type: a header, a body path, or both joined with `.` (`member.added`).
+    pub event_type: Vec<ValueSource>,
+    #[serde(default)]
+    pub delivery_id: Option<ValueSource>,
+    /// Which connection an event concerns: the payload value at `source` must equal the
+    /// connection config field `config_field` (a GitHub installation id, an Okta org).
+    #[serde(default)]
+    pub routing: Option<WebhookRouting>,
+    /// What event types do.
+    #[serde(default)]
+    pub events: Vec<WebhookEventRule>,
+}
+
+/// Where a value is read from in a webhook request.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ValueSource {
+    Header { header: String },
+    Body { path: String },
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRouting {
+    pub source: ValueSource,
+    pub config_field: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEventRule {
+    /// An event type, or a prefix ending in `*` (`member*`).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Streams whose incremental sync the event triggers.
+    #[serde(default)]
+    pub sync: Vec<String>,
+    /// Answered at once without processing (`ping`).
+    #[serde(default)]
+    pub acknowledge_only: bool,
+}

@@ -1,0 +1,120 @@
+//! Running a stream's sync: read page after page from the connector, and store each page's
+//! records together with the checkpoint that follows it, in one transaction. A run killed
+//! at any point leaves the last stored page's checkpoint, and the next run resumes there,
+//! neither losing nor duplicating a record.
+
+use std::ops::AddAssign;
+
+use serde::Serialize;
+use switchyard_core::{ConnectionId, RunId, TenantId};
+
+use crate::connector::{CallContext, Connector, ConnectorError};
+use crate::store::{PageWrite, RecordStore, RecordUpsert, StoreError};
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SyncCounts {
+    pub pages: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+    /// Pages the provider answered `304 Not Modified`.
+    pub not_modified: u64,
+}
+
+impl AddAssign for SyncCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.pages += other.pages;
+        self.added += other.added;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.not_modified += other.not_modified;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SyncError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Connector(error) => error.code(),
+            Self::Store(error) => error.code(),
+        }
+    }
+}
+
+/// One stream of one connection.
+pub struct SyncTarget<'a> {
+    pub tenant: &'a TenantId,
+    pub connection: &'a ConnectionId,
+    pub stream: &'a str,
+}
+
+/// Reads `target` to the end from its saved checkpoint. `on_page` hears the counts so far
+/// after every stored page (progress bars, heartbeats).
+pub async fn run(
+    connector: &dyn Connector,
+    cx: CallContext<'_>,
+    records: &RecordStore,
+    target: SyncTarget<'_>,
+    mut on_page: impl FnMut(&SyncCounts) + Send,
+) -> Result<SyncCounts, SyncError> {
+    let mut counts = SyncCounts::default();
+    let mut checkpoint = records
+        .checkpoint(target.tenant, target.connection, target.stream)
+        .await?
+        .map(|c| c.value);
+    loop {
+        let page = connector.collect(cx, target.stream, checkpoint.as_ref()).await?;
+        // The read's id marks what it saw; it spans the runs that resume one read.
+        let read = read_id(&page.checkpoint).or_else(|| page.full_read.as_deref().and_then(|r| r.parse().ok()));
+        let written = records
+            .write_page(PageWrite {
+                tenant: target.tenant,
+                connection: target.connection,
+                stream: target.stream,
+                run: read.as_ref(),
+                upserts: page
+                    .records
+                    .into_iter()
+                    .map(|r| RecordUpsert { primary_key: r.primary_key, data: r.data })
+                    .collect(),
+                deletions: page.deletions,
+                seen: page.unchanged,
+                checkpoint: Some(page.checkpoint.clone()),
+            })
+            .await?;
+        counts += SyncCounts {
+            pages: 1,
+            added: written.added,
+            updated: written.updated,
+            deleted: written.deleted,
+            unchanged: written.unchanged,
+            not_modified: u64::from(page.not_modified),
+        };
+        if page.done {
+            if let Some(read) = page.full_read.as_deref().and_then(|r| r.parse::<RunId>().ok()) {
+                counts.deleted += records
+                    .sweep_unseen(target.tenant, target.connection, target.stream, &read)
+                    .await?;
+            }
+            on_page(&counts);
+            return Ok(counts);
+        }
+        on_page(&counts);
+        checkpoint = Some(page.checkpoint);
+    }
+}
+
+/// The id of the read a checkpoint is in the middle of.
+fn read_id(checkpoint: &serde_json::Value) -> Option<RunId> {
+    checkpoint.get("progress")?.get("read")?.as_str()?.parse().ok()
+}

@@ -1,0 +1,143 @@
+//! A connector, a provider call stack that reaches the stand-in, and a record store.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use switchyard_connectors::store::RecordStore;
+use switchyard_connectors::sync::{self, SyncCounts, SyncTarget};
+use switchyard_connectors::{CallContext, ConnectionContext, Connector, ManifestConnector, manifest};
+use switchyard_core::{ConnectionId, TenantId};
+use switchyard_http::{
+    AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CallScope, Credential,
+    CredentialError, CredentialSource, GuardedClient, ProviderClient, Rate, RateLimiter,
+    SsrfPolicy, SystemClock, InMemoryBackend,
+};
+use switchyard_store::{Database, DatabaseOptions};
+use switchyard_test_support::TestDatabase;
+use switchyard_test_support::standin::{StandIn, StandInOptions};
+
+pub const TOKEN: &str = "standin-test-token";
+
+/// The bearer token the stand-in wants, as a vault would hand it over.
+pub struct StaticToken;
+
+impl CredentialSource for StaticToken {
+    async fn credential(&self, _: &CallScope) -> Result<Option<Credential>, CredentialError> {
+        Ok(Some(Credential::Bearer(SecretString::from(TOKEN))))
+    }
+}
+
+pub type Calls = ProviderClient<InMemoryBackend, StaticToken>;
+
+pub fn calls() -> Calls {
+    let policy = SsrfPolicy::strict()
+        .with_allow_http(true)
+        .with_allow_cidrs(["127.0.0.1/32".parse().unwrap()]);
+    let client = GuardedClient::builder(policy).timeout(Duration::from_secs(10)).build().unwrap();
+    ProviderClient::new(
+        client,
+        Arc::new(RateLimiter::in_memory(Rate::per_second(NonZeroU32::new(100_000).unwrap()))),
+        Arc::new(AdaptiveLimits::new(AdaptiveConfig::default(), Arc::new(SystemClock))),
+        Arc::new(BreakerRegistry::new(BreakerConfig::default(), Arc::new(SystemClock))),
+        StaticToken,
+    )
+}
+
+pub fn manifest_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/manifests").join(format!("{name}.yaml"))
+}
+
+pub fn connector(name: &str) -> ManifestConnector {
+    let path = manifest_path(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let manifest = manifest::load(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+    ManifestConnector::new(manifest).unwrap()
+}
+
+/// Everything one test needs.
+pub struct Harness {
+    pub standin: StandIn,
+    pub calls: Calls,
+    pub connection: ConnectionContext,
+    pub records: RecordStore,
+    pub _database: TestDatabase,
+}
+
+impl Harness {
+    pub async fn start(items: u64) -> Self {
+        let standin = StandIn::start(StandInOptions {
+            token: Some(TOKEN.into()),
+            rate_limit: None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        standin.seed(items);
+        let database = TestDatabase::sqlite();
+        let pool = Database::connect(database.url(), &DatabaseOptions::default()).await.unwrap();
+        pool.migrate().await.unwrap();
+        Self {
+            connection: ConnectionContext {
+                tenant: TenantId::generate(),
+                connection: ConnectionId::generate(),
+                config: json!({"base_url": standin.url(), "installation_id": "42"}),
+                base_url: None,
+            },
+            standin,
+            calls: calls(),
+            records: RecordStore::new(pool),
+            _database: database,
+        }
+    }
+
+    pub fn cx(&self) -> CallContext<'_> {
+        CallContext { calls: &self.calls, connection: &self.connection }
+    }
+
+    pub async fn sync(&self, connector: &dyn Connector) -> SyncCounts {
+        sync::run(connector, self.cx(), &self.records, self.target(), |_| {}).await.unwrap()
+    }
+
+    pub fn target(&self) -> SyncTarget<'_> {
+        SyncTarget { tenant: &self.connection.tenant, connection: &self.connection.connection, stream: "users" }
+    }
+
+    /// The live records by primary key.
+    pub async fn stored(&self) -> BTreeMap<String, Value> {
+        let mut all = BTreeMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .records
+                .records(&self.connection.tenant, &self.connection.connection, "users", after.as_deref(), 500)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { return all };
+            after = Some(last.primary_key.clone());
+            for record in page {
+                all.insert(record.primary_key, record.data);
+            }
+        }
+    }
+
+    /// The stand-in's data set, as a complete sync must have stored it.
+    pub fn expected(&self) -> BTreeMap<String, Value> {
+        self.standin
+            .items()
+            .into_iter()
+            .map(|item| (item.id.clone(), serde_json::to_value(&item).unwrap()))
+            .collect()
+    }
+
+    pub async fn assert_in_sync(&self, what: &str) {
+        let stored = self.stored().await;
+        let expected = self.expected();
+        assert_eq!(stored.len(), expected.len(), "{what}: record count");
+        assert!(stored == expected, "{what}: the stored records differ from the stand-in's");
+    }
+}
