@@ -690,3 +690,33 @@ async fn credentials_and_parameters_are_checked_with_each_providers_errors() {
     assert_eq!(graphql.status, StatusCode::BAD_REQUEST);
     assert_eq!(graphql.json()["errors"][0]["type"], "INVALID_ARGUMENT");
 }
+
+#[tokio::test]
+async fn the_server_stops_when_the_last_handle_is_dropped() {
+    let standin = start().await;
+    let url = format!("{}/me", standin.url());
+    let clone = standin.clone();
+    drop(standin);
+    assert_eq!(
+        get(&url).await.status,
+        StatusCode::OK,
+        "a clone keeps it up"
+    );
+    drop(clone);
+    let mut refused = false;
+    for _ in 0..50 {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        if client.get(&url).send().await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused,
+        "the stand-in still answers after its last handle was dropped"
+    );
+}

@@ -51,6 +51,10 @@
 //!   - GraphQL (`/graphql`): `{"errors":[{"type":"…","message":"…"}]}` [`UNAUTHENTICATED`,
 //!     `RATE_LIMITED`, `INVALID_ARGUMENT`, `INVALID_CURSOR_ARGUMENTS`, `PARSE_ERROR`,
 //!     `UNKNOWN_QUERY`].
+//!
+//!   Statuses are HTTP's own on every route: Slack itself answers most errors `200` with
+//!   `"ok":false`, and the stand-in does not, so one error policy covers every style;
+//!   GraphQL errors are `400`, as the GraphQL-over-HTTP spec allows.
 //! - Injected failures ([`StandIn::inject`]) answer first, exactly as given.
 //!
 //! # Routes
@@ -201,6 +205,9 @@ pub enum DataMode {
 }
 
 /// A running stand-in. Clones share the server; it stops when the last clone is dropped.
+///
+/// The methods that change data (`seed`, `upsert`, `delete`, `expire_delta_tokens`) panic on
+/// a virtual data set, which is read-only.
 #[derive(Clone)]
 pub struct StandIn {
     shared: Arc<Shared>,
