@@ -10,6 +10,8 @@
 //! - [`app`]: [`TestApp`], the real server on a random port, with an HTTP client.
 //! - [`process`]: [`ServerProcess`], the `switchyard` binary as a child process with its logs.
 //! - [`leaks`]: [`LeakScanner`], the canary harness that finds secrets where they must not be.
+//! - [`standin`]: [`StandIn`](standin::StandIn), a local provider that lists a controllable
+//!   data set in every pagination style and incremental mode the connector manifests speak.
 
 // A harness fails loudly by panicking, and tells the developer on stderr what it skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
@@ -19,6 +21,7 @@ pub mod database;
 mod dump;
 pub mod leaks;
 pub mod process;
+pub mod standin;
 pub mod store;
 
 use std::future::Future;

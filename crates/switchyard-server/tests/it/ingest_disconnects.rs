@@ -17,10 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reqwest::Method;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use switchyard_store::{Database, DatabaseOptions};
