@@ -102,22 +102,21 @@ fn to_number(value: &Value) -> Option<Value> {
 
 /// Epoch values at or past this are milliseconds: as seconds they would be after the year
 /// 5000, as milliseconds they are after March 1973.
-const MILLIS_THRESHOLD: f64 = 1e11;
+const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
 fn to_timestamp(value: &Value) -> Option<String> {
     let instant = match value {
-        Value::Number(number) => from_epoch(number.as_f64()?)?,
+        Value::Number(number) => from_epoch_number(number)?,
         Value::String(text) => {
             let text = text.trim();
-            match text.parse::<f64>() {
-                Ok(epoch)
-                    if text
-                        .bytes()
-                        .all(|byte| byte.is_ascii_digit() || byte == b'.') =>
-                {
-                    from_epoch(epoch)?
-                }
-                _ => parse_datetime(text)?,
+            let is_epoch = !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|byte| byte.is_ascii_digit() || byte == b'.');
+            if is_epoch {
+                from_epoch_number(&text.parse::<Number>().ok()?)?
+            } else {
+                parse_datetime(text)?
             }
         }
         Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => return None,
@@ -125,22 +124,29 @@ fn to_timestamp(value: &Value) -> Option<String> {
     instant.to_offset(UtcOffset::UTC).format(&Rfc3339).ok()
 }
 
-fn from_epoch(epoch: f64) -> Option<OffsetDateTime> {
-    if !epoch.is_finite() {
-        return None;
+fn from_epoch_number(number: &Number) -> Option<OffsetDateTime> {
+    // Integers stay integers: through a float, epoch milliseconds lose their last digit.
+    if let Some(epoch) = number.as_i64() {
+        let nanos = if epoch.unsigned_abs() >= MILLIS_THRESHOLD.unsigned_abs() {
+            i128::from(epoch) * 1_000_000
+        } else {
+            i128::from(epoch) * 1_000_000_000
+        };
+        return OffsetDateTime::from_unix_timestamp_nanos(nanos).ok();
     }
-    let seconds = if epoch.abs() >= MILLIS_THRESHOLD {
+    let epoch = number.as_f64()?;
+    let seconds = if epoch.abs() >= MILLIS_THRESHOLD as f64 {
         epoch / 1000.0
     } else {
         epoch
     };
-    let nanos = seconds * 1e9;
-    // Far outside what `time` represents (about ±10^4 years); this bound also keeps the cast
-    // below exact enough and free of saturation surprises.
-    if nanos.abs() > 1e30 {
+    // Past about 10^4 years `time` has no representation; the bound also keeps the cast
+    // below from saturating.
+    let nanos = (seconds * 1e9).round();
+    if !nanos.is_finite() || nanos.abs() > 1e30 {
         return None;
     }
-    OffsetDateTime::from_unix_timestamp_nanos(nanos.round() as i128).ok()
+    OffsetDateTime::from_unix_timestamp_nanos(nanos as i128).ok()
 }
 
 /// RFC 3339, or the ISO 8601 variant with a colon-less offset (`2024-01-15T10:30:00.000+0000`)

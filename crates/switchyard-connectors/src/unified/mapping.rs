@@ -216,6 +216,9 @@ impl<'de> Deserialize<'de> for FieldMapping {
             Ok(FieldMapping::Const(value))
         } else if object.contains_key("first_of") {
             let FirstOfForm { first_of, default } = serde_json::from_value(raw).map_err(form)?;
+            if first_of.is_empty() {
+                return Err(D::Error::custom("`first_of` needs at least one path"));
+            }
             Ok(FieldMapping::FirstOf {
                 paths: first_of,
                 default,
@@ -226,6 +229,9 @@ impl<'de> Deserialize<'de> for FieldMapping {
                 separator,
                 default,
             } = serde_json::from_value(raw).map_err(form)?;
+            if join.is_empty() {
+                return Err(D::Error::custom("`join` needs at least one path"));
+            }
             Ok(FieldMapping::Join {
                 paths: join,
                 separator,
