@@ -655,6 +655,22 @@ fn timestamps_normalise_to_rfc3339_utc() {
 }
 
 #[test]
+fn map_then_as_then_default_combine_in_that_order() {
+    let spec = spec(
+        "model: identity\nfields:\n  id: { const: '1' }\n  name: { const: n }\n  status: { const: active }\n  admin: { path: '$.role', map: { admin: 'true', member: 'false' }, as: boolean, default: false }\n",
+    );
+    let admin = |record: Value| unified::apply(&spec, "github", &record).unwrap()["admin"].clone();
+    assert_eq!(admin(json!({"role": "admin"})), json!(true));
+    assert_eq!(admin(json!({"role": "member"})), json!(false));
+    assert_eq!(
+        admin(json!({"role": "billing_manager"})),
+        json!(false),
+        "unlisted, so default"
+    );
+    assert_eq!(admin(json!({})), json!(false));
+}
+
+#[test]
 fn exists_is_true_only_for_a_non_null_match() {
     let identity = |record: Value| {
         let spec = spec(

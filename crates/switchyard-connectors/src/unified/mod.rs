@@ -23,7 +23,7 @@
 //! form takes many values. `default` replaces a null result.
 //!
 //! - A bare string reads one value: `email: "$.profile.email"`.
-//! - `path` with `default`: `department: { path: "$.profile.department", default: none }`.
+//! - `path` with `default`: `archived: { path: "$.archived", default: false }`.
 //! - `const`, a fixed value: `system: { const: jira }`.
 //! - `first_of`, the first path with a non-null value:
 //!   `name: { first_of: ["$.name", "$.login"] }`.

@@ -49,7 +49,7 @@ impl fmt::Display for Violation {
 }
 
 impl UnifiedModel {
-    /// Every model, in declaration order (the order [`UnifiedModel::index`] relies on).
+    /// Every model, in declaration order (schema lookup indexes by it).
     pub const ALL: [UnifiedModel; 7] = [
         UnifiedModel::Identity,
         UnifiedModel::Group,
