@@ -16,7 +16,9 @@ fn root() -> PathBuf {
 fn manifests() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in [root().join("providers"), root().join("tests/manifests")] {
-        for entry in std::fs::read_dir(&dir).unwrap() {
+        // `providers/` is absent while no manifest is built in.
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
                 files.push(path);
@@ -95,7 +97,7 @@ fn an_unknown_field_points_at_its_line_and_column() {
     assert_eq!(found.len(), 1);
     let problem = &found[0];
     assert!(problem.message.contains("unknown field `record_selector`"), "{problem}");
-    assert_eq!(problem.line, Some(12), "{problem}");
+    assert_eq!(problem.line, Some(11), "{problem}");
     assert!(problem.column.is_some());
 }
 
@@ -103,7 +105,7 @@ fn an_unknown_field_points_at_its_line_and_column() {
 fn a_wrong_type_points_at_its_line() {
     let text = VALID.replace("primary_key: [$.id]", "primary_key: {a: 1}");
     let problem = &problems(&text)[0];
-    assert_eq!(problem.line, Some(13), "{problem}");
+    assert_eq!(problem.line, Some(12), "{problem}");
 }
 
 #[test]
