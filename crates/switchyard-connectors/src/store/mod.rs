@@ -10,7 +10,7 @@
 //! - [`records`]: [`RecordStore`] and its types: records, the change stream, checkpoints.
 //! - `page`: the write path of records (a page of a sync, the full-refresh sweep).
 //! - `hash`: canonical JSON and content hashes.
-//! - [`error`]: [`StoreError`].
+//! - [`error`]: [`StoreError`], the errors of all of the above.
 
 pub mod connections;
 pub mod error;
