@@ -7,8 +7,16 @@
 //! commit, so a reader could pass a smaller number that commits later).
 //!
 //! A page costs a fixed handful of statements whatever its size (up to [`CHUNK`] records per
-//! statement): lock, read the stored hashes, upsert what changed, note what was seen, mark the
-//! deletions, append the changes, save the stream.
+//! statement): lock, read the stored hashes, upsert, append the changes, save the stream; plus
+//! one statement per explicit deletion, which pages rarely carry (a full refresh finds its
+//! deletions with [`sweep_unseen`], one statement).
+//!
+//! Every lookup by key is a probe of the primary key that the planner cannot turn into a scan
+//! of the whole stream: the stored hashes are read by a correlated subquery per key, updates go
+//! through `ON CONFLICT` (whose arbiter is the primary key), deletions match the full key.
+//! (`primary_key IN (…)` lets PostgreSQL scan the stream's prefix of the index and filter
+//! whenever it estimates the stream small, which it does for a new stream growing to a million
+//! records: every page would then read the whole stream.)
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -104,18 +112,6 @@ fn distinct(keys: Vec<String>) -> Result<Vec<String>> {
     Ok(distinct)
 }
 
-/// `$first, $first+1, …` for `count` parameters.
-fn parameter_list(first: usize, count: usize) -> String {
-    let mut list = String::new();
-    for i in 0..count {
-        if i > 0 {
-            list.push_str(", ");
-        }
-        let _ = write!(list, "${}", first + i);
-    }
-    list
-}
-
 pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Result<PageCounts> {
     let scope = Scope::new(page.tenant, page.connection, page.stream)?;
     let upserts = last_copy_wins(page.upserts)?;
@@ -126,32 +122,35 @@ pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Resu
 
     let mut tx = database.begin().await?;
     let last_seq = lock_stream(&mut tx, &scope, now).await?;
-    let stored = stored_hashes(&mut tx, &scope, &upserts).await?;
+    let live_hashes = live_hashes(&mut tx, &scope, &upserts).await?;
 
     let mut counts = PageCounts::default();
     let mut written: Vec<(ChangeKind, &Prepared)> = Vec::new();
-    let mut unchanged: Vec<&str> = Vec::new();
-    for record in &upserts {
-        match stored.get(&record.primary_key) {
-            Some((hash, false)) if *hash == record.canonical.hash => {
+    // Rows to send to the upsert: the changed ones, and within a run the unchanged ones too,
+    // so that the upsert notes the run that saw them (for the sweep) without rewriting them.
+    let mut upserted: Vec<&Prepared> = Vec::new();
+    for (record, live_hash) in upserts.iter().zip(&live_hashes) {
+        match live_hash {
+            Some(hash) if *hash == record.canonical.hash => {
                 counts.unchanged += 1;
-                unchanged.push(&record.primary_key);
+                if run.is_some() {
+                    upserted.push(record);
+                }
+                continue;
             }
-            Some((_, false)) => {
+            Some(_) => {
                 counts.updated += 1;
                 written.push((ChangeKind::Updated, record));
             }
             // New, or back after a deletion.
-            None | Some((_, true)) => {
+            None => {
                 counts.added += 1;
                 written.push((ChangeKind::Added, record));
             }
         }
+        upserted.push(record);
     }
-    upsert_records(&mut tx, &scope, &written, run.as_deref(), now).await?;
-    if let Some(run) = &run {
-        note_seen(&mut tx, &scope, &unchanged, run).await?;
-    }
+    upsert_records(&mut tx, &scope, &upserted, run.as_deref(), now).await?;
     let deleted = mark_deleted(&mut tx, &scope, &deletions, now).await?;
     counts.deleted = deleted.len() as u64;
 
@@ -272,21 +271,26 @@ async fn lock_stream(tx: &mut Transaction, scope: &Scope, now: DbTime) -> Result
     }
 }
 
-/// The stored content hash and deleted flag of each of `records` that has a row.
-async fn stored_hashes(
+/// The content hash of each of `records` that is stored and live, in the order of `records`.
+async fn live_hashes(
     tx: &mut Transaction,
     scope: &Scope,
     records: &[Prepared],
-) -> Result<HashMap<String, (String, bool)>> {
-    let mut stored = HashMap::with_capacity(records.len());
+) -> Result<Vec<Option<String>>> {
+    let mut hashes = Vec::with_capacity(records.len());
     for chunk in records.chunks(CHUNK) {
+        // `column1` is the name both engines give a VALUES column. The subquery in the select
+        // list is run per key with the full primary key (see the module's comment).
+        let keys: Vec<String> = (0..chunk.len()).map(|i| format!("(${})", 4 + i)).collect();
         let sql = format!(
-            "SELECT primary_key, content_hash, deleted FROM records \
-             WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3 \
-               AND primary_key IN ({})",
-            parameter_list(4, chunk.len())
+            "SELECT keys.column1, \
+                (SELECT content_hash FROM records \
+                 WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3 \
+                   AND primary_key = keys.column1 AND deleted = FALSE) \
+             FROM (VALUES {}) AS keys",
+            keys.join(", ")
         );
-        let rows: Vec<(String, String, bool)> = with_tx!(tx, |conn| {
+        let rows: Vec<(String, Option<String>)> = with_tx!(tx, |conn| {
             let mut query = sqlx::query_as(&sql)
                 .persistent(false)
                 .bind(&scope.tenant)
@@ -297,20 +301,23 @@ async fn stored_hashes(
             }
             query.fetch_all(&mut *conn).await?
         });
-        stored.extend(
-            rows.into_iter()
-                .map(|(key, hash, deleted)| (key, (hash, deleted))),
+        let mut by_key: HashMap<String, Option<String>> = rows.into_iter().collect();
+        hashes.extend(
+            chunk
+                .iter()
+                .map(|record| by_key.remove(&record.primary_key).flatten()),
         );
     }
-    Ok(stored)
+    Ok(hashes)
 }
 
-/// Inserts new records and rewrites changed or returning ones. `created_at` stays the first
-/// insert's; a write outside a run keeps the run that last saw the record.
+/// Inserts new records, rewrites changed or returning ones and, for a record whose content is
+/// unchanged, only notes the run that saw it (a write outside a run keeps the last run).
+/// `created_at` stays the first insert's.
 async fn upsert_records(
     tx: &mut Transaction,
     scope: &Scope,
-    records: &[(ChangeKind, &Prepared)],
+    records: &[&Prepared],
     run: Option<&str>,
     now: DbTime,
 ) -> Result<()> {
@@ -333,7 +340,11 @@ async fn upsert_records(
              ON CONFLICT (tenant_id, connection_id, stream, primary_key) DO UPDATE SET \
                 data = excluded.data, content_hash = excluded.content_hash, deleted = FALSE, \
                 last_seen_run = COALESCE(excluded.last_seen_run, records.last_seen_run), \
-                updated_at = excluded.updated_at"
+                updated_at = CASE WHEN {CHANGED} THEN excluded.updated_at \
+                    ELSE records.updated_at END \
+             WHERE {CHANGED} OR (excluded.last_seen_run IS NOT NULL \
+                AND (records.last_seen_run IS NULL \
+                     OR records.last_seen_run <> excluded.last_seen_run))"
         );
         with_tx!(tx, |conn| {
             let mut query = sqlx::query(&sql)
@@ -343,7 +354,7 @@ async fn upsert_records(
                 .bind(&scope.stream)
                 .bind(run)
                 .bind(now);
-            for (_, record) in chunk {
+            for record in chunk {
                 query = query
                     .bind(&record.primary_key)
                     .bind(&record.canonical.text)
@@ -355,67 +366,39 @@ async fn upsert_records(
     Ok(())
 }
 
-/// Notes that `run` returned these unchanged records, so its sweep keeps them. Rows that
-/// already say so are left alone (on PostgreSQL even a same-value update writes a new tuple).
-async fn note_seen(tx: &mut Transaction, scope: &Scope, keys: &[&str], run: &str) -> Result<()> {
-    for chunk in keys.chunks(CHUNK) {
-        let sql = format!(
-            "UPDATE records SET last_seen_run = $4 \
-             WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3 \
-               AND primary_key IN ({}) AND (last_seen_run IS NULL OR last_seen_run <> $4)",
-            parameter_list(5, chunk.len())
-        );
-        with_tx!(tx, |conn| {
-            let mut query = sqlx::query(&sql)
-                .persistent(false)
-                .bind(&scope.tenant)
-                .bind(&scope.connection)
-                .bind(&scope.stream)
-                .bind(run);
-            for key in chunk {
-                query = query.bind(*key);
-            }
-            query.execute(&mut *conn).await?;
-        });
-    }
-    Ok(())
-}
+/// In an upsert's `DO UPDATE`: the stored row is deleted or has other content.
+const CHANGED: &str = "(records.deleted OR records.content_hash <> excluded.content_hash)";
 
 /// Marks the live ones among `keys` deleted; returns their keys and last data, in the order
-/// of `keys`.
+/// of `keys`. One statement per key, matching the full primary key.
 async fn mark_deleted(
     tx: &mut Transaction,
     scope: &Scope,
     keys: &[String],
     now: DbTime,
 ) -> Result<Vec<(String, String)>> {
-    let mut data_of: HashMap<String, String> = HashMap::new();
-    for chunk in keys.chunks(CHUNK) {
-        let sql = format!(
-            "UPDATE records SET deleted = TRUE, updated_at = $4 \
-             WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3 AND deleted = FALSE \
-               AND primary_key IN ({}) \
-             RETURNING primary_key, data",
-            parameter_list(5, chunk.len())
-        );
-        let rows: Vec<(String, String)> = with_tx!(tx, |conn| {
-            let mut query = sqlx::query_as(&sql)
-                .persistent(false)
-                .bind(&scope.tenant)
-                .bind(&scope.connection)
-                .bind(&scope.stream)
-                .bind(now);
-            for key in chunk {
-                query = query.bind(key);
-            }
-            query.fetch_all(&mut *conn).await?
+    let mut deleted = Vec::new();
+    for key in keys {
+        let data: Option<String> = with_tx!(tx, |conn| {
+            sqlx::query_scalar(
+                "UPDATE records SET deleted = TRUE, updated_at = $5 \
+                 WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3 \
+                   AND primary_key = $4 AND deleted = FALSE \
+                 RETURNING data",
+            )
+            .bind(&scope.tenant)
+            .bind(&scope.connection)
+            .bind(&scope.stream)
+            .bind(key)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?
         });
-        data_of.extend(rows);
+        if let Some(data) = data {
+            deleted.push((key.clone(), data));
+        }
     }
-    Ok(keys
-        .iter()
-        .filter_map(|key| data_of.remove_entry(key))
-        .collect())
+    Ok(deleted)
 }
 
 /// Appends `changes` numbered from `last_seq + 1`; returns the new `last_seq`.
@@ -540,11 +523,5 @@ mod tests {
             distinct(vec!["x".into(), "y".into(), "x".into()]).unwrap(),
             ["x", "y"]
         );
-    }
-
-    #[test]
-    fn parameter_lists_count_from_the_first() {
-        assert_eq!(parameter_list(4, 3), "$4, $5, $6");
-        assert_eq!(parameter_list(5, 1), "$5");
     }
 }
