@@ -156,7 +156,10 @@ pub struct WebhookOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     #[error("{connector} does not support {what}")]
-    Unsupported { connector: String, what: &'static str },
+    Unsupported {
+        connector: String,
+        what: &'static str,
+    },
     #[error("invalid connection config: {}", .0.join("; "))]
     InvalidConfig(Vec<String>),
     #[error("no stream `{0}`")]
@@ -193,7 +196,9 @@ impl ConnectorError {
             Self::InvalidInput(_) => "invalid_input",
             Self::Template(_) => "template_error",
             Self::Provider(error) => error.code(),
-            Self::ProviderStatus { status: 401 | 403, .. } => "auth_failed",
+            Self::ProviderStatus {
+                status: 401 | 403, ..
+            } => "auth_failed",
             Self::ProviderStatus { .. } => "provider_error",
             Self::InvalidResponse(_) => "invalid_response",
             Self::Checkpoint(_) => "invalid_checkpoint",

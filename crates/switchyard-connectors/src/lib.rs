@@ -4,6 +4,8 @@
 //! - [`manifest`]: the declarative manifest (YAML), its loader and its JSON Schema.
 //! - [`engine`]: the generic connector that runs a manifest.
 //! - [`registry`]: the connectors a process knows (built-in and from a directory).
+//! - [`store`]: connections, sync checkpoints, records and their change stream.
+//! - [`sync`]: running a stream's sync into the store, page by page.
 //! - [`template`]: the templates manifests write requests with.
 //! - [`unified`]: unified models and the field mappings onto them.
 
@@ -11,6 +13,8 @@ pub mod connector;
 pub mod engine;
 pub mod manifest;
 pub mod registry;
+pub mod store;
+pub mod sync;
 pub mod template;
 pub mod unified;
 

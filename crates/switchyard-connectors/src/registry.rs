@@ -47,7 +47,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("connectors", &self.entries.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Registry")
+            .field("connectors", &self.entries.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -63,7 +65,10 @@ impl Registry {
 
     /// Adds every `*.yaml`/`*.yml` manifest of `dir`; one of a built-in's id replaces it.
     pub fn load_directory(&mut self, dir: &Path) -> Result<(), RegistryError> {
-        let io = |source| RegistryError::Io { path: dir.to_owned(), source };
+        let io = |source| RegistryError::Io {
+            path: dir.to_owned(),
+            source,
+        };
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(Result::ok)
@@ -72,7 +77,10 @@ impl Registry {
             .collect();
         files.sort();
         for path in files {
-            let text = std::fs::read_to_string(&path).map_err(|source| RegistryError::Io { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| RegistryError::Io {
+                path: path.clone(),
+                source,
+            })?;
             self.add_manifest(&text, &path.display().to_string(), true)?;
         }
         Ok(())
@@ -80,34 +88,62 @@ impl Registry {
 
     /// Loads one manifest. `replace_builtin`: a manifest of a built-in's id takes its place;
     /// two from the same place with one id are an error.
-    pub fn add_manifest(&mut self, text: &str, origin: &str, replace_builtin: bool) -> Result<(), RegistryError> {
+    pub fn add_manifest(
+        &mut self,
+        text: &str,
+        origin: &str,
+        replace_builtin: bool,
+    ) -> Result<(), RegistryError> {
         let manifest = manifest::load(text, origin)?;
         let id = manifest.id.clone();
         if let Some(existing) = self.entries.get(&id) {
             let builtin = existing.origin.starts_with("builtin:");
             if !(replace_builtin && builtin) {
-                return Err(RegistryError::Duplicate { id, first: existing.origin.clone(), second: origin.to_owned() });
+                return Err(RegistryError::Duplicate {
+                    id,
+                    first: existing.origin.clone(),
+                    second: origin.to_owned(),
+                });
             }
             tracing::info!(connector = %id, origin, "a manifest replaces the built-in connector");
         }
-        let connector = ManifestConnector::new(manifest)
-            .map_err(|source| RegistryError::Connector { origin: origin.to_owned(), source })?;
-        self.entries.insert(id, Entry { connector: Arc::new(connector), origin: origin.to_owned() });
+        let connector =
+            ManifestConnector::new(manifest).map_err(|source| RegistryError::Connector {
+                origin: origin.to_owned(),
+                source,
+            })?;
+        self.entries.insert(
+            id,
+            Entry {
+                connector: Arc::new(connector),
+                origin: origin.to_owned(),
+            },
+        );
         Ok(())
     }
 
     /// Adds a connector written in code.
     pub fn add(&mut self, connector: Arc<dyn Connector>, origin: &str) {
         let id = connector.metadata().id.clone();
-        self.entries.insert(id, Entry { connector, origin: origin.to_owned() });
+        self.entries.insert(
+            id,
+            Entry {
+                connector,
+                origin: origin.to_owned(),
+            },
+        );
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<dyn Connector>> {
-        self.entries.get(id).map(|entry| Arc::clone(&entry.connector))
+        self.entries
+            .get(id)
+            .map(|entry| Arc::clone(&entry.connector))
     }
 
     /// Every connector's metadata, by id.
     pub fn list(&self) -> impl Iterator<Item = &ConnectorMetadata> {
-        self.entries.values().map(|entry| entry.connector.metadata())
+        self.entries
+            .values()
+            .map(|entry| entry.connector.metadata())
     }
 }

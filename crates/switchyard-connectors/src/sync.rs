@@ -73,9 +73,12 @@ pub async fn run(
         .await?
         .map(|c| c.value);
     loop {
-        let page = connector.collect(cx, target.stream, checkpoint.as_ref()).await?;
+        let page = connector
+            .collect(cx, target.stream, checkpoint.as_ref())
+            .await?;
         // The read's id marks what it saw; it spans the runs that resume one read.
-        let read = read_id(&page.checkpoint).or_else(|| page.full_read.as_deref().and_then(|r| r.parse().ok()));
+        let read = read_id(&page.checkpoint)
+            .or_else(|| page.full_read.as_deref().and_then(|r| r.parse().ok()));
         let written = records
             .write_page(PageWrite {
                 tenant: target.tenant,
@@ -85,7 +88,10 @@ pub async fn run(
                 upserts: page
                     .records
                     .into_iter()
-                    .map(|r| RecordUpsert { primary_key: r.primary_key, data: r.data })
+                    .map(|r| RecordUpsert {
+                        primary_key: r.primary_key,
+                        data: r.data,
+                    })
                     .collect(),
                 deletions: page.deletions,
                 seen: page.unchanged,
@@ -101,7 +107,11 @@ pub async fn run(
             not_modified: u64::from(page.not_modified),
         };
         if page.done {
-            if let Some(read) = page.full_read.as_deref().and_then(|r| r.parse::<RunId>().ok()) {
+            if let Some(read) = page
+                .full_read
+                .as_deref()
+                .and_then(|r| r.parse::<RunId>().ok())
+            {
                 counts.deleted += records
                     .sweep_unseen(target.tenant, target.connection, target.stream, &read)
                     .await?;
@@ -116,5 +126,10 @@ pub async fn run(
 
 /// The id of the read a checkpoint is in the middle of.
 fn read_id(checkpoint: &serde_json::Value) -> Option<RunId> {
-    checkpoint.get("progress")?.get("read")?.as_str()?.parse().ok()
+    checkpoint
+        .get("progress")?
+        .get("read")?
+        .as_str()?
+        .parse()
+        .ok()
 }

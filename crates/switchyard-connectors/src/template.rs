@@ -107,9 +107,16 @@ mod tests {
     #[test]
     fn renders_paths_and_typed_values() {
         let context = json!({"config": {"org": "acme", "size": 50}});
-        assert_eq!(render("/orgs/{{ config.org }}/members", &context).unwrap(), "/orgs/acme/members");
         assert_eq!(
-            render_value(&json!({"first": "{{ config.size }}", "q": "org:{{ config.org }}"}), &context).unwrap(),
+            render("/orgs/{{ config.org }}/members", &context).unwrap(),
+            "/orgs/acme/members"
+        );
+        assert_eq!(
+            render_value(
+                &json!({"first": "{{ config.size }}", "q": "org:{{ config.org }}"}),
+                &context
+            )
+            .unwrap(),
             json!({"first": 50, "q": "org:acme"})
         );
     }
@@ -123,6 +130,9 @@ mod tests {
     #[test]
     fn lists_the_names_a_template_reads() {
         let names = variables("{{ secrets.token }} {{ config.org }}");
-        assert!(names.contains("secrets.token") && names.contains("config.org"), "{names:?}");
+        assert!(
+            names.contains("secrets.token") && names.contains("config.org"),
+            "{names:?}"
+        );
     }
 }

@@ -17,7 +17,9 @@ fn manifests() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in [root().join("providers"), root().join("tests/manifests")] {
         // `providers/` is absent while no manifest is built in.
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "yaml") {
@@ -60,7 +62,10 @@ fn every_manifest_loads_and_satisfies_the_schema() {
         if let Err(error) = manifest::load(&text, &path.display().to_string()) {
             panic!("{error}");
         }
-        let problems: Vec<String> = validator.iter_errors(&yaml_to_json(&text)).map(|e| format!("{}: {e}", e.instance_path())).collect();
+        let problems: Vec<String> = validator
+            .iter_errors(&yaml_to_json(&text))
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
         assert!(problems.is_empty(), "{}: {problems:?}", path.display());
     }
 }
@@ -96,7 +101,10 @@ fn an_unknown_field_points_at_its_line_and_column() {
     let found = problems(&text);
     assert_eq!(found.len(), 1);
     let problem = &found[0];
-    assert!(problem.message.contains("unknown field `record_selector`"), "{problem}");
+    assert!(
+        problem.message.contains("unknown field `record_selector`"),
+        "{problem}"
+    );
     assert_eq!(problem.line, Some(11), "{problem}");
     assert!(problem.column.is_some());
 }
@@ -129,11 +137,19 @@ fn semantic_problems_name_the_field_and_its_line() {
     assert!(records.message.contains("JSONPath"), "{records:?}");
     assert_eq!(by_path("streams[0].request.path").line, Some(10));
     let partition = by_path("streams[0].partitions.stream");
-    assert!(partition.message.contains("no stream `groups`"), "{partition:?}");
+    assert!(
+        partition.message.contains("no stream `groups`"),
+        "{partition:?}"
+    );
     assert_eq!(found.len(), 4, "{found:?}");
     // The rendered error names the file, line and column of each.
     let rendered = manifest::load(&text, "test.yaml").unwrap_err().to_string();
-    assert!(rendered.lines().any(|l| l.starts_with("test.yaml:3:1: version:")), "{rendered}");
+    assert!(
+        rendered
+            .lines()
+            .any(|l| l.starts_with("test.yaml:3:1: version:")),
+        "{rendered}"
+    );
 }
 
 #[test]
@@ -143,16 +159,33 @@ fn references_between_parts_are_checked() {
     );
     let found = problems(&text);
     let messages: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
-    assert!(messages.iter().any(|m| m.contains("`carrier-pigeon` is not a verification scheme")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("no stream `repos`")), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`carrier-pigeon` is not a verification scheme")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("no stream `repos`")),
+        "{messages:?}"
+    );
 }
 
 #[test]
 fn bad_limits_and_schemas_are_refused() {
-    let text = VALID.replace("auth:", "limits: { rate: { per_sekond: 5 } }\nconfig: { type: array }\nauth:");
+    let text = VALID.replace(
+        "auth:",
+        "limits: { rate: { per_sekond: 5 } }\nconfig: { type: array }\nauth:",
+    );
     let found = problems(&text);
-    assert!(found.iter().any(|p| p.path.as_deref() == Some("limits")), "{found:?}");
-    assert!(found.iter().any(|p| p.path.as_deref() == Some("config")), "{found:?}");
+    assert!(
+        found.iter().any(|p| p.path.as_deref() == Some("limits")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|p| p.path.as_deref() == Some("config")),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -182,4 +215,3 @@ proptest! {
         assert_no_panic(&text);
     }
 }
-

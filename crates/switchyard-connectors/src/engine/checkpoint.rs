@@ -67,10 +67,18 @@ pub enum PageState {
     /// The stream's request as the manifest writes it.
     First,
     /// A URL the provider gave (a `Link` header, a body link, a delta link).
-    Url { url: String },
-    Cursor { cursor: String },
-    Offset { offset: u64 },
-    Page { page: u64 },
+    Url {
+        url: String,
+    },
+    Cursor {
+        cursor: String,
+    },
+    Offset {
+        offset: u64,
+    },
+    Page {
+        page: u64,
+    },
 }
 
 impl StreamCheckpoint {

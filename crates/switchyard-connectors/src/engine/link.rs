@@ -27,7 +27,10 @@ mod tests {
     #[test]
     fn finds_next_among_other_relations() {
         let header = r#"<https://api.github.com/x?page=1>; rel="prev", <https://api.github.com/x?page=3>; rel="next", <https://api.github.com/x?page=9>; rel="last""#;
-        assert_eq!(next(header).as_deref(), Some("https://api.github.com/x?page=3"));
+        assert_eq!(
+            next(header).as_deref(),
+            Some("https://api.github.com/x?page=3")
+        );
         assert_eq!(next(r#"<https://a/x?page=9>; rel="last""#), None);
         assert_eq!(next("garbage"), None);
         assert_eq!(next("<https://a/n>; rel=next"), Some("https://a/n".into()));

@@ -29,8 +29,7 @@ use crate::connector::{
     WebhookOutcome,
 };
 use crate::manifest::{
-    ErrorAction, Incremental, Manifest, Pagination, PartitionSpec, StreamSpec,
-    check::ScopeSource,
+    ErrorAction, Incremental, Manifest, Pagination, PartitionSpec, StreamSpec, check::ScopeSource,
 };
 
 /// Retries an `errors: [{action: retry}]` rule allows, on top of the call stack's own.
@@ -62,7 +61,9 @@ struct CompiledStream {
 
 impl std::fmt::Debug for ManifestConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManifestConnector").field("id", &self.manifest.id).finish_non_exhaustive()
+        f.debug_struct("ManifestConnector")
+            .field("id", &self.manifest.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,7 +92,14 @@ impl ManifestConnector {
             action_inputs.insert(action.name.clone(), validator);
         }
         let metadata = metadata(&manifest);
-        Ok(Self { manifest, policy, metadata, config_validator, streams, action_inputs })
+        Ok(Self {
+            manifest,
+            policy,
+            metadata,
+            config_validator,
+            streams,
+            action_inputs,
+        })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -103,8 +111,14 @@ impl ManifestConnector {
     }
 
     fn stream(&self, name: &str) -> Result<(&StreamSpec, &CompiledStream), ConnectorError> {
-        let spec = self.manifest.stream(name).ok_or_else(|| ConnectorError::UnknownStream(name.to_owned()))?;
-        let compiled = self.streams.get(name).ok_or_else(|| ConnectorError::UnknownStream(name.to_owned()))?;
+        let spec = self
+            .manifest
+            .stream(name)
+            .ok_or_else(|| ConnectorError::UnknownStream(name.to_owned()))?;
+        let compiled = self
+            .streams
+            .get(name)
+            .ok_or_else(|| ConnectorError::UnknownStream(name.to_owned()))?;
         Ok((spec, compiled))
     }
 
@@ -128,7 +142,8 @@ impl ManifestConnector {
             provider: self.manifest.id.clone(),
             connection: Some(cx.connection.connection.to_string()),
         };
-        let mut call = ProviderRequest::new(scope, built.request, built.route).deadline_in(DEFAULT_CALL_DEADLINE);
+        let mut call = ProviderRequest::new(scope, built.request, built.route)
+            .deadline_in(DEFAULT_CALL_DEADLINE);
         if let Some(class) = endpoint_class {
             call = call.with_endpoint_class(class);
         }
@@ -145,7 +160,9 @@ impl ManifestConnector {
     ) -> Result<Option<ProviderResponse>, ConnectorError> {
         let mut tries = 0;
         loop {
-            let response = self.send(cx, make()?, spec.endpoint_class.as_deref(), |c| c).await?;
+            let response = self
+                .send(cx, make()?, spec.endpoint_class.as_deref(), |c| c)
+                .await?;
             let status = response.status;
             if status.is_success() || status == StatusCode::NOT_MODIFIED {
                 return Ok(Some(response));
@@ -153,7 +170,10 @@ impl ManifestConnector {
             let body = String::from_utf8_lossy(&response.body);
             let rule = spec.errors.iter().find(|rule| {
                 (rule.status.is_empty() || rule.status.contains(&status.as_u16()))
-                    && rule.body_contains.as_deref().is_none_or(|text| body.contains(text))
+                    && rule
+                        .body_contains
+                        .as_deref()
+                        .is_none_or(|text| body.contains(text))
             });
             match rule.map(|r| (r.action, r.message.as_deref())) {
                 Some((ErrorAction::Ignore, _)) => return Ok(None),
@@ -162,9 +182,14 @@ impl ManifestConnector {
                     tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
                 }
                 Some((_, Some(message))) => {
-                    return Err(ConnectorError::ProviderStatus { status: status.as_u16(), message: message.to_owned() });
+                    return Err(ConnectorError::ProviderStatus {
+                        status: status.as_u16(),
+                        message: message.to_owned(),
+                    });
                 }
-                _ if status == StatusCode::GONE && matches!(spec.incremental, Incremental::DeltaToken { .. }) => {
+                _ if status == StatusCode::GONE
+                    && matches!(spec.incremental, Incremental::DeltaToken { .. }) =>
+                {
                     return Ok(Some(response));
                 }
                 _ => return Err(status_error(&response)),
@@ -188,7 +213,11 @@ impl ManifestConnector {
                     .split('.')
                     .try_fold(&cx.connection.config, |value, key| value.get(key))
                     .and_then(Value::as_array)
-                    .ok_or_else(|| ConnectorError::InvalidConfig(vec![format!("`{config}` is not a list in the connection config")]))?;
+                    .ok_or_else(|| {
+                        ConnectorError::InvalidConfig(vec![format!(
+                            "`{config}` is not a list in the connection config"
+                        )])
+                    })?;
                 Some(list.iter().map(|value| json!({"value": value})).collect())
             }
             Some(PartitionSpec::Stream { stream, value }) => {
@@ -206,7 +235,9 @@ impl ManifestConnector {
             }
         };
         let (page, delta) = match (&spec.incremental, &saved.delta_link) {
-            (Incremental::DeltaToken { .. }, Some(link)) => (PageState::Url { url: link.clone() }, true),
+            (Incremental::DeltaToken { .. }, Some(link)) => {
+                (PageState::Url { url: link.clone() }, true)
+            }
             _ => (PageState::First, false),
         };
         Ok(Progress {
@@ -221,7 +252,11 @@ impl ManifestConnector {
     }
 
     /// Every record of a stream, read from the start (a parent of partitions).
-    async fn read_all(&self, cx: CallContext<'_>, stream: &str) -> Result<Vec<Record>, ConnectorError> {
+    async fn read_all(
+        &self,
+        cx: CallContext<'_>,
+        stream: &str,
+    ) -> Result<Vec<Record>, ConnectorError> {
         let mut records = Vec::new();
         let mut checkpoint: Option<Value> = None;
         loop {
@@ -239,23 +274,42 @@ impl ManifestConnector {
 fn compile(stream: &StreamSpec) -> Result<CompiledStream, ConnectorError> {
     let opt = |text: Option<&String>| text.map(|t| select::path(t)).transpose();
     let (cursor_field, removed, delta_link) = match &stream.incremental {
-        Incremental::UpdatedSince { cursor_field, .. } => (Some(select::path(cursor_field)?), None, None),
-        Incremental::DeltaToken { delta_link_path, removed_path } => {
-            (None, opt(removed_path.as_ref())?, Some(select::path(delta_link_path)?))
+        Incremental::UpdatedSince { cursor_field, .. } => {
+            (Some(select::path(cursor_field)?), None, None)
         }
+        Incremental::DeltaToken {
+            delta_link_path,
+            removed_path,
+        } => (
+            None,
+            opt(removed_path.as_ref())?,
+            Some(select::path(delta_link_path)?),
+        ),
         _ => (None, None, None),
     };
     let (next_url, cursor, total, page_info) = match &stream.pagination {
-        Pagination::NextUrl { next_url_path } => (Some(select::path(next_url_path)?), None, None, None),
-        Pagination::Cursor { cursor_path, .. } => (None, Some(select::path(cursor_path)?), None, None),
+        Pagination::NextUrl { next_url_path } => {
+            (Some(select::path(next_url_path)?), None, None, None)
+        }
+        Pagination::Cursor { cursor_path, .. } => {
+            (None, Some(select::path(cursor_path)?), None, None)
+        }
         Pagination::Offset { total_path, .. } => (None, None, opt(total_path.as_ref())?, None),
-        Pagination::Page { total_pages_path, .. } => (None, None, opt(total_pages_path.as_ref())?, None),
-        Pagination::GraphqlRelay { page_info_path, .. } => (None, None, None, Some(select::path(page_info_path)?)),
+        Pagination::Page {
+            total_pages_path, ..
+        } => (None, None, opt(total_pages_path.as_ref())?, None),
+        Pagination::GraphqlRelay { page_info_path, .. } => {
+            (None, None, None, Some(select::path(page_info_path)?))
+        }
         _ => (None, None, None, None),
     };
     Ok(CompiledStream {
         records: select::path(&stream.records)?,
-        primary_key: stream.primary_key.iter().map(|k| select::path(k)).collect::<Result<_, _>>()?,
+        primary_key: stream
+            .primary_key
+            .iter()
+            .map(|k| select::path(k))
+            .collect::<Result<_, _>>()?,
         cursor_field,
         removed,
         delta_link,
@@ -276,7 +330,10 @@ fn metadata(manifest: &Manifest) -> ConnectorMetadata {
         auth_modes: manifest
             .auth
             .iter()
-            .map(|mode| AuthModeInfo { kind: mode.kind().to_owned(), credential_fields: mode.credential_fields() })
+            .map(|mode| AuthModeInfo {
+                kind: mode.kind().to_owned(),
+                credential_fields: mode.credential_fields(),
+            })
             .collect(),
         config_schema: manifest.config.clone(),
         streams: manifest
@@ -316,21 +373,27 @@ fn metadata(manifest: &Manifest) -> ConnectorMetadata {
 fn status_error(response: &ProviderResponse) -> ConnectorError {
     let body = String::from_utf8_lossy(&response.body);
     let excerpt: String = body.chars().take(ERROR_EXCERPT).collect();
-    ConnectorError::ProviderStatus { status: response.status.as_u16(), message: excerpt }
+    ConnectorError::ProviderStatus {
+        status: response.status.as_u16(),
+        message: excerpt,
+    }
 }
 
 fn json_body(response: &ProviderResponse) -> Result<Value, ConnectorError> {
     if response.body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&response.body).map_err(|e| invalid(format!("the body is not JSON: {e}")))
+    serde_json::from_slice(&response.body)
+        .map_err(|e| invalid(format!("the body is not JSON: {e}")))
 }
 
 /// A record's update time: RFC 3339 text or epoch seconds.
 fn timestamp(value: &Value) -> Option<OffsetDateTime> {
     match value {
         Value::String(text) => OffsetDateTime::parse(text, &Rfc3339).ok(),
-        Value::Number(n) => n.as_i64().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
         _ => None,
     }
 }
@@ -356,17 +419,29 @@ impl Connector for ManifestConnector {
             .iter_errors(config)
             .map(|e| {
                 let at = e.instance_path().to_string();
-                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
             })
             .collect();
-        if problems.is_empty() { Ok(()) } else { Err(ConnectorError::InvalidConfig(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConnectorError::InvalidConfig(problems))
+        }
     }
 
     async fn test_connection(&self, cx: CallContext<'_>) -> Result<CheckReport, ConnectorError> {
-        let check = self.manifest.check.as_ref().ok_or_else(|| ConnectorError::Unsupported {
-            connector: self.manifest.id.clone(),
-            what: "connection checks",
-        })?;
+        let check = self
+            .manifest
+            .check
+            .as_ref()
+            .ok_or_else(|| ConnectorError::Unsupported {
+                connector: self.manifest.id.clone(),
+                what: "connection checks",
+            })?;
         let base = self.base(cx)?;
         let built = request::build(request::Parts {
             base: &base,
@@ -398,7 +473,11 @@ impl Connector for ManifestConnector {
         }
         let granted = granted_scopes(check.scopes.as_ref(), &response);
         let (verified, missing) = match granted {
-            Some(granted) => check.required_scopes.iter().cloned().partition(|s| granted.contains(s)),
+            Some(granted) => check
+                .required_scopes
+                .iter()
+                .cloned()
+                .partition(|s| granted.contains(s)),
             // The provider does not say: a working credential is all we know.
             None => (Vec::new(), Vec::new()),
         };
@@ -433,18 +512,37 @@ impl Connector for ManifestConnector {
             Some(values) => match values.get(progress.partition) {
                 Some(value) => value.clone(),
                 // Past the last partition (or none at all): the read is complete.
-                None => return Ok(finish(saved, progress, spec, full_read, Vec::new(), Vec::new(), Vec::new(), false)),
+                None => {
+                    return Ok(finish(
+                        saved,
+                        progress,
+                        spec,
+                        full_read,
+                        Vec::new(),
+                        Vec::new(),
+                        Vec::new(),
+                        false,
+                    ));
+                }
             },
             None => Value::Null,
         };
         let base = self.base(cx)?;
         let (since_param, since_text) = match &spec.incremental {
-            Incremental::UpdatedSince { param, lookback, start, .. } => {
+            Incremental::UpdatedSince {
+                param,
+                lookback,
+                start,
+                ..
+            } => {
                 let since = saved.since.clone().or_else(|| start.clone());
-                let asked = since.as_deref().and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok()).map(|t| {
-                    let back = lookback.map_or(Duration::ZERO, |l| l.0);
-                    (t - back).format(&Rfc3339).unwrap_or_default()
-                });
+                let asked = since
+                    .as_deref()
+                    .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+                    .map(|t| {
+                        let back = lookback.map_or(Duration::ZERO, |l| l.0);
+                        (t - back).format(&Rfc3339).unwrap_or_default()
+                    });
                 (param.clone(), asked.unwrap_or_default())
             }
             _ => (None, String::new()),
@@ -480,7 +578,10 @@ impl Connector for ManifestConnector {
                 if let Some(memo) = &memo
                     && let Ok(value) = reqwest::header::HeaderValue::from_str(&memo.etag)
                 {
-                    built.request.headers_mut().insert(reqwest::header::IF_NONE_MATCH, value);
+                    built
+                        .request
+                        .headers_mut()
+                        .insert(reqwest::header::IF_NONE_MATCH, value);
                 }
                 Ok(built)
             })
@@ -488,7 +589,16 @@ impl Connector for ManifestConnector {
 
         let Some(response) = response else {
             // Ignored by a rule: this partition has nothing.
-            return Ok(next_partition(saved, progress, spec, full_read, Vec::new(), Vec::new(), Vec::new(), false));
+            return Ok(next_partition(
+                saved,
+                progress,
+                spec,
+                full_read,
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                false,
+            ));
         };
         if response.status == StatusCode::GONE {
             // The delta token expired: list everything again, and let deletion detection
@@ -508,7 +618,9 @@ impl Connector for ManifestConnector {
         }
         if response.status == StatusCode::NOT_MODIFIED {
             let Some(memo) = memo else {
-                return Err(invalid("304 Not Modified to a request without If-None-Match"));
+                return Err(invalid(
+                    "304 Not Modified to a request without If-None-Match",
+                ));
             };
             progress.pages.push(memo.clone());
             return Ok(match memo.next {
@@ -525,7 +637,16 @@ impl Connector for ManifestConnector {
                         full_read: None,
                     }
                 }
-                None => next_partition(saved, progress, spec, full_read, Vec::new(), Vec::new(), memo.keys, true),
+                None => next_partition(
+                    saved,
+                    progress,
+                    spec,
+                    full_read,
+                    Vec::new(),
+                    Vec::new(),
+                    memo.keys,
+                    true,
+                ),
             });
         }
 
@@ -534,7 +655,11 @@ impl Connector for ManifestConnector {
         let mut deletions = Vec::new();
         for item in select::all(&body, &compiled.records) {
             let key = select::primary_key(item, &compiled.primary_key)?;
-            if compiled.removed.as_ref().is_some_and(|removed| select::first(item, removed).is_some()) {
+            if compiled
+                .removed
+                .as_ref()
+                .is_some_and(|removed| select::first(item, removed).is_some())
+            {
                 deletions.push(key);
                 continue;
             }
@@ -544,10 +669,24 @@ impl Connector for ManifestConnector {
                 let at = at.format(&Rfc3339).unwrap_or_default();
                 progress.high_water = later(progress.high_water.as_deref(), Some(&at));
             }
-            records.push(Record { primary_key: key, data: item.clone() });
+            records.push(Record {
+                primary_key: key,
+                data: item.clone(),
+            });
         }
-        let next = next_state(spec, compiled, &progress.page, &response, &body, records.len() + deletions.len(), &base)?;
-        if let Some(etag) = response.headers.get(reqwest::header::ETAG).and_then(|v| v.to_str().ok())
+        let next = next_state(
+            spec,
+            compiled,
+            &progress.page,
+            &response,
+            &body,
+            records.len() + deletions.len(),
+            &base,
+        )?;
+        if let Some(etag) = response
+            .headers
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
             && matches!(spec.incremental, Incremental::Etag)
         {
             progress.pages.push(PageMemo {
@@ -578,15 +717,32 @@ impl Connector for ManifestConnector {
                     full_read: None,
                 }
             }
-            None => next_partition(saved, progress, spec, full_read, records, deletions, Vec::new(), false),
+            None => next_partition(
+                saved,
+                progress,
+                spec,
+                full_read,
+                records,
+                deletions,
+                Vec::new(),
+                false,
+            ),
         })
     }
 
-    async fn handle_webhook(&self, _cx: CallContext<'_>, event: &WebhookEvent) -> Result<WebhookOutcome, ConnectorError> {
-        let webhooks = self.manifest.webhooks.as_ref().ok_or_else(|| ConnectorError::Unsupported {
-            connector: self.manifest.id.clone(),
-            what: "webhooks",
-        })?;
+    async fn handle_webhook(
+        &self,
+        _cx: CallContext<'_>,
+        event: &WebhookEvent,
+    ) -> Result<WebhookOutcome, ConnectorError> {
+        let webhooks =
+            self.manifest
+                .webhooks
+                .as_ref()
+                .ok_or_else(|| ConnectorError::Unsupported {
+                    connector: self.manifest.id.clone(),
+                    what: "webhooks",
+                })?;
         let event_type = event.event_type.as_deref().unwrap_or_default();
         let mut outcome = WebhookOutcome::default();
         for rule in &webhooks.events {
@@ -613,13 +769,20 @@ impl Connector for ManifestConnector {
         input: &Value,
         idempotency_key: Option<&str>,
     ) -> Result<Value, ConnectorError> {
-        let spec = self.manifest.action(action).ok_or_else(|| ConnectorError::UnknownAction(action.to_owned()))?;
+        let spec = self
+            .manifest
+            .action(action)
+            .ok_or_else(|| ConnectorError::UnknownAction(action.to_owned()))?;
         if let Some(validator) = self.action_inputs.get(action) {
             let problems: Vec<String> = validator
                 .iter_errors(input)
                 .map(|e| {
                     let at = e.instance_path().to_string();
-                    if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                    if at.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!("{at}: {e}")
+                    }
                 })
                 .collect();
             if !problems.is_empty() {
@@ -638,7 +801,8 @@ impl Connector for ManifestConnector {
         })?;
         let keyed = match (&spec.idempotency_header, idempotency_key) {
             (Some(header), Some(key)) => {
-                let name = reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(invalid)?;
+                let name =
+                    reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(invalid)?;
                 let value = reqwest::header::HeaderValue::from_str(key).map_err(invalid)?;
                 built.request.headers_mut().insert(name, value);
                 true
@@ -649,7 +813,11 @@ impl Connector for ManifestConnector {
         let response = self
             .send(cx, built, None, |mut call| {
                 call.repeatability.idempotent |= idempotent;
-                if keyed { call.with_idempotency_key() } else { call }
+                if keyed {
+                    call.with_idempotency_key()
+                } else {
+                    call
+                }
             })
             .await?;
         if !response.status.is_success() {
@@ -657,7 +825,9 @@ impl Connector for ManifestConnector {
         }
         let body = json_body(&response)?;
         Ok(match &spec.output {
-            Some(path) => select::first(&body, &select::path(path)?).cloned().unwrap_or(Value::Null),
+            Some(path) => select::first(&body, &select::path(path)?)
+                .cloned()
+                .unwrap_or(Value::Null),
             None => body,
         })
     }
@@ -674,23 +844,42 @@ fn next_state(
     base: &Url,
 ) -> Result<Option<PageState>, ConnectorError> {
     let follow = |link: &str| -> Result<Option<PageState>, ConnectorError> {
-        Ok(Some(PageState::Url { url: request::same_origin(base, link)?.to_string() }))
+        Ok(Some(PageState::Url {
+            url: request::same_origin(base, link)?.to_string(),
+        }))
     };
     // A delta read's pages link onwards with the stream's own next links.
     match &spec.pagination {
         Pagination::None => Ok(None),
         Pagination::LinkHeader { .. } => {
-            match response.headers.get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).and_then(link::next) {
+            match response
+                .headers
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(link::next)
+            {
                 Some(link) => follow(&link),
                 None => Ok(None),
             }
         }
-        Pagination::NextUrl { .. } => match compiled.next_url.as_ref().and_then(|p| select::first(body, p)).and_then(Value::as_str) {
+        Pagination::NextUrl { .. } => match compiled
+            .next_url
+            .as_ref()
+            .and_then(|p| select::first(body, p))
+            .and_then(Value::as_str)
+        {
             Some(link) if !link.is_empty() => follow(link),
             _ => Ok(None),
         },
-        Pagination::Cursor { .. } => match compiled.cursor.as_ref().and_then(|p| select::first(body, p)).and_then(select::text) {
-            Some(cursor) if !cursor.is_empty() && count > 0 => Ok(Some(PageState::Cursor { cursor })),
+        Pagination::Cursor { .. } => match compiled
+            .cursor
+            .as_ref()
+            .and_then(|p| select::first(body, p))
+            .and_then(select::text)
+        {
+            Some(cursor) if !cursor.is_empty() && count > 0 => {
+                Ok(Some(PageState::Cursor { cursor }))
+            }
             _ => Ok(None),
         },
         Pagination::Offset { page_size, .. } => {
@@ -699,25 +888,51 @@ fn next_state(
                 _ => 0,
             };
             let next = offset + count as u64;
-            let total = compiled.total.as_ref().and_then(|p| select::first(body, p)).and_then(Value::as_u64);
-            let more = count > 0 && count as u64 >= u64::from(*page_size) && total.is_none_or(|t| next < t);
+            let total = compiled
+                .total
+                .as_ref()
+                .and_then(|p| select::first(body, p))
+                .and_then(Value::as_u64);
+            let more = count > 0
+                && count as u64 >= u64::from(*page_size)
+                && total.is_none_or(|t| next < t);
             Ok(more.then_some(PageState::Offset { offset: next }))
         }
-        Pagination::Page { start_page, page_size, .. } => {
+        Pagination::Page {
+            start_page,
+            page_size,
+            ..
+        } => {
             let page = match current {
                 PageState::Page { page } => *page,
                 _ => *start_page,
             };
-            let total = compiled.total.as_ref().and_then(|p| select::first(body, p)).and_then(Value::as_u64);
-            let more = count > 0 && count as u64 >= u64::from(*page_size) && total.is_none_or(|t| page < t);
+            let total = compiled
+                .total
+                .as_ref()
+                .and_then(|p| select::first(body, p))
+                .and_then(Value::as_u64);
+            let more = count > 0
+                && count as u64 >= u64::from(*page_size)
+                && total.is_none_or(|t| page < t);
             Ok(more.then_some(PageState::Page { page: page + 1 }))
         }
         Pagination::GraphqlRelay { .. } => {
-            let info = compiled.page_info.as_ref().and_then(|p| select::first(body, p));
-            let has_next = info.and_then(|i| i.get("hasNextPage")).and_then(Value::as_bool).unwrap_or(false);
-            let cursor = info.and_then(|i| i.get("endCursor")).and_then(Value::as_str);
+            let info = compiled
+                .page_info
+                .as_ref()
+                .and_then(|p| select::first(body, p));
+            let has_next = info
+                .and_then(|i| i.get("hasNextPage"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let cursor = info
+                .and_then(|i| i.get("endCursor"))
+                .and_then(Value::as_str);
             Ok(match (has_next, cursor) {
-                (true, Some(cursor)) => Some(PageState::Cursor { cursor: cursor.to_owned() }),
+                (true, Some(cursor)) => Some(PageState::Cursor {
+                    cursor: cursor.to_owned(),
+                }),
                 _ => None,
             })
         }
@@ -751,7 +966,16 @@ fn next_partition(
             full_read: None,
         };
     }
-    finish(saved, progress, spec, full_read, records, deletions, unchanged, not_modified)
+    finish(
+        saved,
+        progress,
+        spec,
+        full_read,
+        records,
+        deletions,
+        unchanged,
+        not_modified,
+    )
 }
 
 /// The read is complete: keep what the next read starts from.
@@ -784,9 +1008,16 @@ fn finish(
     }
 }
 
-fn granted_scopes(source: Option<&ScopeSource>, response: &ProviderResponse) -> Option<Vec<String>> {
+fn granted_scopes(
+    source: Option<&ScopeSource>,
+    response: &ProviderResponse,
+) -> Option<Vec<String>> {
     let split = |text: &str, separator: &str| -> Vec<String> {
-        text.split(separator).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        text.split(separator)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
     };
     match source? {
         ScopeSource::Header { header, separator } => {
@@ -798,7 +1029,13 @@ fn granted_scopes(source: Option<&ScopeSource>, response: &ProviderResponse) -> 
             let path = JsonPath::parse(path).ok()?;
             match select::first(&body, &path)? {
                 Value::String(text) => Some(split(text, separator)),
-                Value::Array(items) => Some(items.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
+                Value::Array(items) => Some(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                ),
                 _ => None,
             }
         }

@@ -1,6 +1,9 @@
 //! Turning a manifest request and a page position into an HTTP request.
 
-use reqwest::{Method, Request, header::{HeaderName, HeaderValue}};
+use reqwest::{
+    Method, Request,
+    header::{HeaderName, HeaderValue},
+};
 use serde_json::Value;
 use url::Url;
 
@@ -33,17 +36,24 @@ fn invalid(what: impl std::fmt::Display) -> ConnectorError {
 }
 
 /// The connection's base URL, rendered from its config or taken from its override.
-pub fn base_url(template_text: &str, override_url: Option<&str>, context: &Value) -> Result<Url, ConnectorError> {
+pub fn base_url(
+    template_text: &str,
+    override_url: Option<&str>,
+    context: &Value,
+) -> Result<Url, ConnectorError> {
     let text = match override_url {
         Some(url) => url.to_owned(),
         None => template::render(template_text, context)?,
     };
-    Url::parse(&text).map_err(|e| ConnectorError::InvalidConfig(vec![format!("base URL `{text}`: {e}")]))
+    Url::parse(&text)
+        .map_err(|e| ConnectorError::InvalidConfig(vec![format!("base URL `{text}`: {e}")]))
 }
 
 /// A URL the provider handed back may be followed only on the connection's own origin.
 pub fn same_origin(base: &Url, link: &str) -> Result<Url, ConnectorError> {
-    let url = base.join(link).map_err(|_| ConnectorError::ForeignUrl(link.to_owned()))?;
+    let url = base
+        .join(link)
+        .map_err(|_| ConnectorError::ForeignUrl(link.to_owned()))?;
     if url.origin() != base.origin() {
         return Err(ConnectorError::ForeignUrl(link.to_owned()));
     }
@@ -87,8 +97,12 @@ pub fn build(parts: Parts<'_>) -> Result<Built, ConnectorError> {
     }
     if let Some(body) = &parts.spec.body {
         let mut body = template::render_value(body, parts.context)?;
-        if let (Pagination::GraphqlRelay { cursor_variable, .. }, PageState::Cursor { cursor }) =
-            (parts.pagination, parts.state)
+        if let (
+            Pagination::GraphqlRelay {
+                cursor_variable, ..
+            },
+            PageState::Cursor { cursor },
+        ) = (parts.pagination, parts.state)
             && let Some(object) = body.as_object_mut()
         {
             let variables = object
@@ -136,16 +150,29 @@ fn page_query(pagination: &Pagination, state: &PageState) -> Vec<(String, String
         }
     };
     match pagination {
-        Pagination::LinkHeader { page_size_param, page_size } => {
+        Pagination::LinkHeader {
+            page_size_param,
+            page_size,
+        } => {
             size(&mut query, page_size_param, *page_size);
         }
-        Pagination::Cursor { page_size_param, page_size, param, .. } => {
+        Pagination::Cursor {
+            page_size_param,
+            page_size,
+            param,
+            ..
+        } => {
             size(&mut query, page_size_param, *page_size);
             if let PageState::Cursor { cursor } = state {
                 query.push((param.clone(), cursor.clone()));
             }
         }
-        Pagination::Offset { offset_param, limit_param, page_size, .. } => {
+        Pagination::Offset {
+            offset_param,
+            limit_param,
+            page_size,
+            ..
+        } => {
             let offset = match state {
                 PageState::Offset { offset } => *offset,
                 _ => 0,
@@ -153,7 +180,13 @@ fn page_query(pagination: &Pagination, state: &PageState) -> Vec<(String, String
             query.push((offset_param.clone(), offset.to_string()));
             query.push((limit_param.clone(), page_size.to_string()));
         }
-        Pagination::Page { page_param, start_page, page_size_param, page_size, .. } => {
+        Pagination::Page {
+            page_param,
+            start_page,
+            page_size_param,
+            page_size,
+            ..
+        } => {
             let page = match state {
                 PageState::Page { page } => *page,
                 _ => *start_page,

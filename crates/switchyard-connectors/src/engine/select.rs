@@ -19,7 +19,11 @@ pub fn all<'v>(value: &'v Value, path: &JsonPath) -> Vec<&'v Value> {
 
 /// The first value `path` selects, if it is not null.
 pub fn first<'v>(value: &'v Value, path: &JsonPath) -> Option<&'v Value> {
-    path.query(value).all().into_iter().next().filter(|v| !v.is_null())
+    path.query(value)
+        .all()
+        .into_iter()
+        .next()
+        .filter(|v| !v.is_null())
 }
 
 /// A value as a key part or a parameter: strings as they are, numbers and booleans in JSON.
@@ -37,9 +41,7 @@ pub fn primary_key(record: &Value, paths: &[JsonPath]) -> Result<String, Connect
     let mut parts = Vec::with_capacity(paths.len());
     for path in paths {
         let part = first(record, path).and_then(text).ok_or_else(|| {
-            ConnectorError::InvalidResponse(format!(
-                "a record has no primary key at `{path}`"
-            ))
+            ConnectorError::InvalidResponse(format!("a record has no primary key at `{path}`"))
         })?;
         parts.push(part);
     }

@@ -34,9 +34,7 @@ pub enum AuthMode {
     /// `private_key` (PEM).
     JwtBearer(JwtBearerSpec),
     /// Headers built from credential fields (`X-Api-Key: "{{ secrets.key }}"`).
-    CustomHeaders {
-        headers: BTreeMap<String, String>,
-    },
+    CustomHeaders { headers: BTreeMap<String, String> },
 }
 
 impl AuthMode {

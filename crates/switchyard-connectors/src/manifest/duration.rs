@@ -11,9 +11,9 @@ pub struct ManifestDuration(pub Duration);
 impl<'de> Deserialize<'de> for ManifestDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map(Self)
-            .map_err(|error| serde::de::Error::custom(format!("`{text}` is not a duration: {error}")))
+        humantime::parse_duration(&text).map(Self).map_err(|error| {
+            serde::de::Error::custom(format!("`{text}` is not a duration: {error}"))
+        })
     }
 }
 

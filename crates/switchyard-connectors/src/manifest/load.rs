@@ -68,7 +68,12 @@ pub fn load(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
                 path: None,
                 line: location.as_ref().map(|l| l.line()),
                 column: location.as_ref().map(|l| l.column()),
-                message: error.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+                message: error
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
             }],
         }
     })?;
@@ -131,14 +136,20 @@ impl Problems {
 
     fn json_path(&mut self, path: &str, text: &str) {
         if let Err(error) = JsonPath::parse(text) {
-            self.add(path, format!("`{text}` is not a JSONPath (RFC 9535): {error}"));
+            self.add(
+                path,
+                format!("`{text}` is not a JSONPath (RFC 9535): {error}"),
+            );
         }
     }
 
     fn request(&mut self, path: &str, request: &RequestSpec) {
         const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
         if !METHODS.contains(&request.method.as_str()) {
-            self.add(format!("{path}.method"), format!("`{}` is not one of {METHODS:?}", request.method));
+            self.add(
+                format!("{path}.method"),
+                format!("`{}` is not one of {METHODS:?}", request.method),
+            );
         }
         if !request.path.starts_with('/') {
             self.add(format!("{path}.path"), "must start with `/`");
@@ -181,10 +192,16 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !id_ok {
-        problems.add("id", "lowercase letters, digits and dashes, starting with a letter, at most 63");
+        problems.add(
+            "id",
+            "lowercase letters, digits and dashes, starting with a letter, at most 63",
+        );
     }
     if let Err(error) = semver::Version::parse(&manifest.version) {
-        problems.add("version", format!("`{}` is not a semantic version: {error}", manifest.version));
+        problems.add(
+            "version",
+            format!("`{}` is not a semantic version: {error}", manifest.version),
+        );
     }
     problems.template("base_url", &manifest.base_url);
     for (name, value) in &manifest.headers {
@@ -196,12 +213,18 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
         problems.add("config", format!("not a valid JSON Schema: {error}"));
     }
     if manifest.auth.is_empty() {
-        problems.add("auth", "at least one auth mode (`type: bearer`, `api_key`…)");
+        problems.add(
+            "auth",
+            "at least one auth mode (`type: bearer`, `api_key`…)",
+        );
     }
     let mut kinds = HashSet::new();
     for (i, mode) in manifest.auth.iter().enumerate() {
         if !kinds.insert(mode.kind()) {
-            problems.add(format!("auth[{i}]"), format!("a second `{}` mode", mode.kind()));
+            problems.add(
+                format!("auth[{i}]"),
+                format!("a second `{}` mode", mode.kind()),
+            );
         }
         if let AuthMode::CustomHeaders { headers } = mode {
             for (name, value) in headers {
@@ -223,7 +246,10 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
     for (i, stream) in manifest.streams.iter().enumerate() {
         let at = format!("streams[{i}]");
         if !seen.insert(stream.name.as_str()) {
-            problems.add(format!("{at}.name"), format!("a second stream `{}`", stream.name));
+            problems.add(
+                format!("{at}.name"),
+                format!("a second stream `{}`", stream.name),
+            );
         }
         problems.request(&format!("{at}.request"), &stream.request);
         problems.json_path(&format!("{at}.records"), &stream.records);
@@ -240,38 +266,68 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
             Pagination::NextUrl { next_url_path } => {
                 problems.json_path(&format!("{at}.pagination.next_url_path"), next_url_path);
             }
-            Pagination::Offset { total_path: Some(p), .. } => {
+            Pagination::Offset {
+                total_path: Some(p),
+                ..
+            } => {
                 problems.json_path(&format!("{at}.pagination.total_path"), p);
             }
-            Pagination::Page { total_pages_path: Some(p), .. } => {
+            Pagination::Page {
+                total_pages_path: Some(p),
+                ..
+            } => {
                 problems.json_path(&format!("{at}.pagination.total_pages_path"), p);
             }
             Pagination::GraphqlRelay { page_info_path, .. } => {
                 problems.json_path(&format!("{at}.pagination.page_info_path"), page_info_path);
                 if stream.request.body.is_none() {
-                    problems.add(format!("{at}.request.body"), "a GraphQL stream needs a body with `query`");
+                    problems.add(
+                        format!("{at}.request.body"),
+                        "a GraphQL stream needs a body with `query`",
+                    );
                 }
             }
             _ => {}
         }
         match &stream.incremental {
-            Incremental::UpdatedSince { cursor_field, start, .. } => {
+            Incremental::UpdatedSince {
+                cursor_field,
+                start,
+                ..
+            } => {
                 problems.json_path(&format!("{at}.incremental.cursor_field"), cursor_field);
                 if let Some(start) = start
-                    && time::OffsetDateTime::parse(start, &time::format_description::well_known::Rfc3339).is_err()
+                    && time::OffsetDateTime::parse(
+                        start,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .is_err()
                 {
-                    problems.add(format!("{at}.incremental.start"), format!("`{start}` is not an RFC 3339 time"));
+                    problems.add(
+                        format!("{at}.incremental.start"),
+                        format!("`{start}` is not an RFC 3339 time"),
+                    );
                 }
             }
-            Incremental::DeltaToken { delta_link_path, removed_path } => {
-                problems.json_path(&format!("{at}.incremental.delta_link_path"), delta_link_path);
+            Incremental::DeltaToken {
+                delta_link_path,
+                removed_path,
+            } => {
+                problems.json_path(
+                    &format!("{at}.incremental.delta_link_path"),
+                    delta_link_path,
+                );
                 if let Some(p) = removed_path {
                     problems.json_path(&format!("{at}.incremental.removed_path"), p);
                 }
             }
             _ => {}
         }
-        if let Some(PartitionSpec::Stream { stream: parent, value }) = &stream.partitions {
+        if let Some(PartitionSpec::Stream {
+            stream: parent,
+            value,
+        }) = &stream.partitions
+        {
             problems.json_path(&format!("{at}.partitions.value"), value);
             match manifest.stream(parent) {
                 None => problems.add(format!("{at}.partitions.stream"), format!("no stream `{parent}` (streams: {names:?})")),
@@ -285,7 +341,10 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
         if let Some(schema) = &stream.schema
             && let Err(error) = jsonschema::validator_for(schema)
         {
-            problems.add(format!("{at}.schema"), format!("not a valid JSON Schema: {error}"));
+            problems.add(
+                format!("{at}.schema"),
+                format!("not a valid JSON Schema: {error}"),
+            );
         }
         if let Some(mapping) = &stream.unified
             && let Err(error) = crate::unified::check(mapping)
@@ -298,11 +357,17 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
     for (i, action) in manifest.actions.iter().enumerate() {
         let at = format!("actions[{i}]");
         if !seen.insert(action.name.as_str()) {
-            problems.add(format!("{at}.name"), format!("a second action `{}`", action.name));
+            problems.add(
+                format!("{at}.name"),
+                format!("a second action `{}`", action.name),
+            );
         }
         problems.request(&format!("{at}.request"), &action.request);
         if let Err(error) = jsonschema::validator_for(&action.input) {
-            problems.add(format!("{at}.input"), format!("not a valid JSON Schema: {error}"));
+            problems.add(
+                format!("{at}.input"),
+                format!("not a valid JSON Schema: {error}"),
+            );
         }
         if let Some(output) = &action.output {
             problems.json_path(&format!("{at}.output"), output);
@@ -311,12 +376,21 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
 
     if let Some(webhooks) = &manifest.webhooks {
         if !switchyard_webhooks_scheme_known(&webhooks.scheme) {
-            problems.add("webhooks.scheme", format!("`{}` is not a verification scheme of the inbound gateway", webhooks.scheme));
+            problems.add(
+                "webhooks.scheme",
+                format!(
+                    "`{}` is not a verification scheme of the inbound gateway",
+                    webhooks.scheme
+                ),
+            );
         }
         for (i, rule) in webhooks.events.iter().enumerate() {
             for stream in &rule.sync {
                 if manifest.stream(stream).is_none() {
-                    problems.add(format!("webhooks.events[{i}].sync"), format!("no stream `{stream}` (streams: {names:?})"));
+                    problems.add(
+                        format!("webhooks.events[{i}].sync"),
+                        format!("no stream `{stream}` (streams: {names:?})"),
+                    );
                 }
             }
         }

@@ -27,7 +27,10 @@ pub fn locate(text: &str, path: &[Step]) -> Option<(usize, usize)> {
                     if column < indent || (key_column != indent && column != indent) {
                         continue;
                     }
-                    if rest.strip_prefix(key.as_str()).is_some_and(|r| r.starts_with(':')) {
+                    if rest
+                        .strip_prefix(key.as_str())
+                        .is_some_and(|r| r.starts_with(':'))
+                    {
                         hit = Some((i, key_column));
                         break;
                     }
@@ -110,12 +113,21 @@ mod tests {
         assert_eq!(locate(YAML, &parse_path("streams")), Some((2, 1)));
         assert_eq!(locate(YAML, &parse_path("streams[1]")), Some((5, 5)));
         assert_eq!(locate(YAML, &parse_path("streams[1].name")), Some((5, 5)));
-        assert_eq!(locate(YAML, &parse_path("streams[0].records")), Some((4, 5)));
-        assert_eq!(locate(YAML, &parse_path("streams[1].pagination.cursor_path")), Some((8, 7)));
+        assert_eq!(
+            locate(YAML, &parse_path("streams[0].records")),
+            Some((4, 5))
+        );
+        assert_eq!(
+            locate(YAML, &parse_path("streams[1].pagination.cursor_path")),
+            Some((8, 7))
+        );
     }
 
     #[test]
     fn a_missing_step_gives_the_deepest_ancestor() {
-        assert_eq!(locate(YAML, &parse_path("streams[1].pagination.nothing")), Some((6, 5)));
+        assert_eq!(
+            locate(YAML, &parse_path("streams[1].pagination.nothing")),
+            Some((6, 5))
+        );
     }
 }

@@ -26,14 +26,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use action::ActionSpec;
-pub use auth::{ApiKeyLocation, AuthMode, OAuth2Spec, TokenAuthMethod, JwtAlgorithm, JwtBearerSpec, OAuthGrant};
+pub use auth::{
+    ApiKeyLocation, AuthMode, JwtAlgorithm, JwtBearerSpec, OAuth2Spec, OAuthGrant, TokenAuthMethod,
+};
 pub use check::CheckSpec;
 pub use duration::ManifestDuration;
 pub use load::{ManifestError, ManifestProblem, json_schema, load};
 pub use stream::{
     ErrorAction, ErrorRule, Incremental, Pagination, PartitionSpec, RequestSpec, StreamSpec,
 };
-pub use webhook::{WebhookEventRule, WebhookSpec, ValueSource};
+pub use webhook::{ValueSource, WebhookEventRule, WebhookSpec};
 
 /// A connector manifest (one provider).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -8,9 +8,15 @@ use crate::support::{Harness, connector};
 #[tokio::test]
 async fn the_check_reports_granted_and_missing_scopes() {
     let harness = Harness::start(0).await;
-    let report = connector("standin-link").test_connection(harness.cx()).await.unwrap();
+    let report = connector("standin-link")
+        .test_connection(harness.cx())
+        .await
+        .unwrap();
     assert!(report.success, "{report:?}");
-    assert_eq!(report.permissions_verified, vec!["items:read", "items:write"]);
+    assert_eq!(
+        report.permissions_verified,
+        vec!["items:read", "items:write"]
+    );
     assert!(report.permissions_missing.is_empty());
 }
 
@@ -19,10 +25,16 @@ async fn a_refused_credential_fails_the_check_with_a_code() {
     let mut harness = Harness::start(0).await;
     harness.connection.base_url = Some(format!("{}/", harness.standin.url()));
     harness.standin.fail_next("/me", 401, 1);
-    let report = connector("standin-link").test_connection(harness.cx()).await.unwrap();
+    let report = connector("standin-link")
+        .test_connection(harness.cx())
+        .await
+        .unwrap();
     assert!(!report.success);
     assert_eq!(report.error_code.as_deref(), Some("auth_failed"));
-    assert_eq!(report.permissions_missing, vec!["items:read", "items:write"]);
+    assert_eq!(
+        report.permissions_missing,
+        vec!["items:read", "items:write"]
+    );
 }
 
 #[tokio::test]
@@ -30,8 +42,14 @@ async fn actions_validate_input_and_pass_the_idempotency_key() {
     let harness = Harness::start(0).await;
     let connector = connector("standin-link");
     let input = json!({"name": "Ada", "email": "ada@example.test"});
-    let first = connector.execute_action(harness.cx(), "create_user", &input, Some("key-1")).await.unwrap();
-    let again = connector.execute_action(harness.cx(), "create_user", &input, Some("key-1")).await.unwrap();
+    let first = connector
+        .execute_action(harness.cx(), "create_user", &input, Some("key-1"))
+        .await
+        .unwrap();
+    let again = connector
+        .execute_action(harness.cx(), "create_user", &input, Some("key-1"))
+        .await
+        .unwrap();
     assert_eq!(first, again, "the provider replays the first answer");
     assert_eq!(harness.standin.items().len(), 1);
     assert_eq!(first["name"], "Ada");
@@ -40,11 +58,24 @@ async fn actions_validate_input_and_pass_the_idempotency_key() {
         .execute_action(harness.cx(), "create_user", &json!({"name": ""}), None)
         .await
         .unwrap_err();
-    let ConnectorError::InvalidInput(problems) = &error else { panic!("{error:?}") };
+    let ConnectorError::InvalidInput(problems) = &error else {
+        panic!("{error:?}")
+    };
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert_eq!(harness.standin.requests().iter().filter(|r| r.method == "POST").count(), 2, "nothing sent for bad input");
+    assert_eq!(
+        harness
+            .standin
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count(),
+        2,
+        "nothing sent for bad input"
+    );
     assert!(matches!(
-        connector.execute_action(harness.cx(), "nope", &json!({}), None).await,
+        connector
+            .execute_action(harness.cx(), "nope", &json!({}), None)
+            .await,
         Err(ConnectorError::UnknownAction(_))
     ));
 }
@@ -53,12 +84,24 @@ async fn actions_validate_input_and_pass_the_idempotency_key() {
 async fn webhook_rules_name_the_streams_to_sync() {
     let harness = Harness::start(0).await;
     let connector = connector("standin-link");
-    let outcome = |event_type: &str| WebhookEvent { event_type: Some(event_type.into()), body: json!({}) };
-    let member = connector.handle_webhook(harness.cx(), &outcome("member.added")).await.unwrap();
+    let outcome = |event_type: &str| WebhookEvent {
+        event_type: Some(event_type.into()),
+        body: json!({}),
+    };
+    let member = connector
+        .handle_webhook(harness.cx(), &outcome("member.added"))
+        .await
+        .unwrap();
     assert_eq!(member.sync, vec!["users"]);
-    let ping = connector.handle_webhook(harness.cx(), &outcome("ping")).await.unwrap();
+    let ping = connector
+        .handle_webhook(harness.cx(), &outcome("ping"))
+        .await
+        .unwrap();
     assert!(ping.acknowledged_only && ping.sync.is_empty());
-    let other = connector.handle_webhook(harness.cx(), &outcome("push")).await.unwrap();
+    let other = connector
+        .handle_webhook(harness.cx(), &outcome("push"))
+        .await
+        .unwrap();
     assert_eq!(other, Default::default());
 }
 
@@ -68,6 +111,15 @@ async fn unsupported_methods_say_so() {
     let connector = connector("standin-cursor");
     let error = connector.test_connection(harness.cx()).await.unwrap_err();
     assert_eq!(error.code(), "unsupported");
-    let error = connector.handle_webhook(harness.cx(), &WebhookEvent { event_type: None, body: json!({}) }).await.unwrap_err();
+    let error = connector
+        .handle_webhook(
+            harness.cx(),
+            &WebhookEvent {
+                event_type: None,
+                body: json!({}),
+            },
+        )
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "unsupported");
 }

@@ -16,7 +16,9 @@ fn change(harness: &Harness) {
     let mut item = harness.standin.get("u00007").unwrap();
     item.name = "Renamed Seven".into();
     harness.standin.upsert(item);
-    harness.standin.upsert(Item::new("u90000", "Newcomer", "new@example.test"));
+    harness
+        .standin
+        .upsert(Item::new("u90000", "Newcomer", "new@example.test"));
     harness.standin.delete("u00100").unwrap();
 }
 
@@ -101,13 +103,23 @@ async fn updated_since_asks_from_the_cursor_minus_the_lookback() {
     let connector = connector("standin-cursor");
     harness.sync(&connector).await;
     harness.standin.clear_requests();
-    let newest = harness.standin.items().iter().map(|i| i.updated_at).max().unwrap();
+    let newest = harness
+        .standin
+        .items()
+        .iter()
+        .map(|i| i.updated_at)
+        .max()
+        .unwrap();
     harness.sync(&connector).await;
     let asked = harness.standin.requests();
     let query = asked[0].query.clone().unwrap_or_default();
     let since = newest - time::Duration::seconds(2);
-    let expected = since.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let expected = since
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     assert!(
         pairs.contains(&("updated_since".into(), expected.clone())),
         "asked {query}, wanted updated_since={expected}"
@@ -136,9 +148,15 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
         let target = harness.target();
         let stopped = tokio::time::timeout(Duration::from_secs(30), async {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let run = switchyard_connectors::sync::run(&connector, harness.cx(), &harness.records, target, move |counts| {
-                let _ = tx.send(counts.pages);
-            });
+            let run = switchyard_connectors::sync::run(
+                &connector,
+                harness.cx(),
+                &harness.records,
+                target,
+                move |counts| {
+                    let _ = tx.send(counts.pages);
+                },
+            );
             tokio::pin!(run);
             loop {
                 tokio::select! {
@@ -152,19 +170,48 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
         assert!(stopped.is_ok());
         // Whole pages only: a page is stored with its checkpoint or not at all.
         let partial = harness.stored().await.len() as u64;
-        assert!(partial >= stop_after * 100 && partial % 100 == 0 && partial < ITEMS, "{partial} stored");
+        assert!(
+            partial >= stop_after * 100 && partial % 100 == 0 && partial < ITEMS,
+            "{partial} stored"
+        );
         harness.standin.clear_requests();
         let resumed = harness.sync(&connector).await;
         assert_eq!(resumed.added, ITEMS - partial, "the rest, once");
         assert_eq!(resumed.pages, 3 - partial / 100);
-        let first = harness.standin.requests().first().unwrap().query.clone().unwrap_or_default();
-        assert!(first.contains("cursor="), "resumed at the saved page, not the first: {first}");
+        let first = harness
+            .standin
+            .requests()
+            .first()
+            .unwrap()
+            .query
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            first.contains("cursor="),
+            "resumed at the saved page, not the first: {first}"
+        );
         harness.assert_in_sync("after resuming").await;
         let changes = harness
             .records
-            .changes(&harness.connection.tenant, &harness.connection.connection, "users", None, 10_000)
+            .changes(
+                &harness.connection.tenant,
+                &harness.connection.connection,
+                "users",
+                None,
+                10_000,
+            )
             .await
             .unwrap();
-        assert_eq!(changes.len() as u64, ITEMS, "one `added` change per record");
+        assert_eq!(
+            changes.items.len() as u64,
+            ITEMS,
+            "one `added` change per record"
+        );
+        assert!(
+            changes
+                .items
+                .iter()
+                .all(|c| c.kind == switchyard_connectors::store::ChangeKind::Added)
+        );
     }
 }

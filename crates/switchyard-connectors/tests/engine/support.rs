@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use switchyard_connectors::store::RecordStore;
+use switchyard_connectors::store::{ConnectionStore, NewConnection, RecordStore};
 use switchyard_connectors::sync::{self, SyncCounts, SyncTarget};
-use switchyard_connectors::{CallContext, ConnectionContext, Connector, ManifestConnector, manifest};
-use switchyard_core::{ConnectionId, TenantId};
+use switchyard_connectors::{
+    CallContext, ConnectionContext, Connector, ManifestConnector, manifest,
+};
+use switchyard_core::TenantId;
 use switchyard_http::{
     AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CallScope, Credential,
-    CredentialError, CredentialSource, GuardedClient, ProviderClient, Rate, RateLimiter,
-    SsrfPolicy, SystemClock, InMemoryBackend,
+    CredentialError, CredentialSource, GuardedClient, InMemoryBackend, ProviderClient, Rate,
+    RateLimiter, SsrfPolicy, SystemClock,
 };
 use switchyard_store::{Database, DatabaseOptions};
 use switchyard_test_support::TestDatabase;
@@ -38,24 +40,38 @@ pub fn calls() -> Calls {
     let policy = SsrfPolicy::strict()
         .with_allow_http(true)
         .with_allow_cidrs(["127.0.0.1/32".parse().unwrap()]);
-    let client = GuardedClient::builder(policy).timeout(Duration::from_secs(10)).build().unwrap();
+    let client = GuardedClient::builder(policy)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     ProviderClient::new(
         client,
-        Arc::new(RateLimiter::in_memory(Rate::per_second(NonZeroU32::new(100_000).unwrap()))),
-        Arc::new(AdaptiveLimits::new(AdaptiveConfig::default(), Arc::new(SystemClock))),
-        Arc::new(BreakerRegistry::new(BreakerConfig::default(), Arc::new(SystemClock))),
+        Arc::new(RateLimiter::in_memory(Rate::per_second(
+            NonZeroU32::new(100_000).unwrap(),
+        ))),
+        Arc::new(AdaptiveLimits::new(
+            AdaptiveConfig::default(),
+            Arc::new(SystemClock),
+        )),
+        Arc::new(BreakerRegistry::new(
+            BreakerConfig::default(),
+            Arc::new(SystemClock),
+        )),
         StaticToken,
     )
 }
 
 pub fn manifest_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/manifests").join(format!("{name}.yaml"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/manifests")
+        .join(format!("{name}.yaml"))
 }
 
 pub fn connector(name: &str) -> ManifestConnector {
     let path = manifest_path(name);
     let text = std::fs::read_to_string(&path).unwrap();
-    let manifest = manifest::load(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let manifest =
+        manifest::load(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
     ManifestConnector::new(manifest).unwrap()
 }
 
@@ -79,12 +95,20 @@ impl Harness {
         .unwrap();
         standin.seed(items);
         let database = TestDatabase::sqlite();
-        let pool = Database::connect(database.url(), &DatabaseOptions::default()).await.unwrap();
+        let pool = Database::connect(database.url(), &DatabaseOptions::default())
+            .await
+            .unwrap();
         pool.migrate().await.unwrap();
+        // Records belong to a stored connection.
+        let tenant = TenantId::generate();
+        let connection = ConnectionStore::new(pool.clone())
+            .create(NewConnection::new(tenant, "standin", "test"))
+            .await
+            .unwrap();
         Self {
             connection: ConnectionContext {
-                tenant: TenantId::generate(),
-                connection: ConnectionId::generate(),
+                tenant,
+                connection: connection.id,
                 config: json!({"base_url": standin.url(), "installation_id": "42"}),
                 base_url: None,
             },
@@ -96,15 +120,24 @@ impl Harness {
     }
 
     pub fn cx(&self) -> CallContext<'_> {
-        CallContext { calls: &self.calls, connection: &self.connection }
+        CallContext {
+            calls: &self.calls,
+            connection: &self.connection,
+        }
     }
 
     pub async fn sync(&self, connector: &dyn Connector) -> SyncCounts {
-        sync::run(connector, self.cx(), &self.records, self.target(), |_| {}).await.unwrap()
+        sync::run(connector, self.cx(), &self.records, self.target(), |_| {})
+            .await
+            .unwrap()
     }
 
     pub fn target(&self) -> SyncTarget<'_> {
-        SyncTarget { tenant: &self.connection.tenant, connection: &self.connection.connection, stream: "users" }
+        SyncTarget {
+            tenant: &self.connection.tenant,
+            connection: &self.connection.connection,
+            stream: "users",
+        }
     }
 
     /// The live records by primary key.
@@ -114,13 +147,21 @@ impl Harness {
         loop {
             let page = self
                 .records
-                .records(&self.connection.tenant, &self.connection.connection, "users", after.as_deref(), 500)
+                .records(
+                    &self.connection.tenant,
+                    &self.connection.connection,
+                    "users",
+                    after.as_deref(),
+                    500,
+                )
                 .await
                 .unwrap();
-            let Some(last) = page.last() else { return all };
-            after = Some(last.primary_key.clone());
-            for record in page {
+            for record in page.items {
                 all.insert(record.primary_key, record.data);
+            }
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return all,
             }
         }
     }
@@ -138,6 +179,9 @@ impl Harness {
         let stored = self.stored().await;
         let expected = self.expected();
         assert_eq!(stored.len(), expected.len(), "{what}: record count");
-        assert!(stored == expected, "{what}: the stored records differ from the stand-in's");
+        assert!(
+            stored == expected,
+            "{what}: the stored records differ from the stand-in's"
+        );
     }
 }
