@@ -171,7 +171,7 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
         // Whole pages only: a page is stored with its checkpoint or not at all.
         let partial = harness.stored().await.len() as u64;
         assert!(
-            partial >= stop_after * 100 && partial % 100 == 0 && partial < ITEMS,
+            partial >= stop_after * 100 && partial.is_multiple_of(100) && partial < ITEMS,
             "{partial} stored"
         );
         harness.standin.clear_requests();
