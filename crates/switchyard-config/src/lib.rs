@@ -57,6 +57,24 @@ pub struct Config {
     pub blob: switchyard_blob::BlobConfig,
     pub inbound: InboundConfig,
     pub outbound: OutboundConfig,
+    pub connectors: ConnectorsConfig,
+}
+
+/// Connectors: where manifests come from beyond the built-in ones, and provider calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorsConfig {
+    /// A directory of manifests (`*.yaml`) loaded after the built-in ones; one with a
+    /// built-in's id replaces it.
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+    /// How often the directory is checked for changed manifests (a change that does not load
+    /// keeps the previous set and is logged).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// Largest action output returned in a response; a larger one fails the action with
+    /// `output_too_large` (the provider call happened: its run says so).
+    pub max_action_output_bytes: usize,
 }
 
 /// The inbound webhook gateway.

@@ -1,6 +1,7 @@
 //! Connectors: how Switchyard reads from and acts on a provider.
 //!
 //! - [`connector`]: the [`Connector`] trait and the values that cross it.
+//! - [`credentials`]: a connection's credential fields placed on a request, by auth mode.
 //! - [`manifest`]: the declarative manifest (YAML), its loader and its JSON Schema.
 //! - [`engine`]: the generic connector that runs a manifest.
 //! - [`registry`]: the connectors a process knows (built-in and from a directory).
@@ -10,6 +11,7 @@
 //! - [`unified`]: unified models and the field mappings onto them.
 
 pub mod connector;
+pub mod credentials;
 pub mod engine;
 pub mod manifest;
 pub mod registry;

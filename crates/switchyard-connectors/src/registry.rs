@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::connector::{Connector, ConnectorError, ConnectorMetadata};
 use crate::engine::ManifestConnector;
-use crate::manifest::{self, ManifestError};
+use crate::manifest::{self, Manifest, ManifestError};
 
 /// The manifests shipped in the binary (`providers/*.yaml`), by file name.
 const BUILTIN: &[(&str, &str)] = &[];
@@ -36,6 +36,8 @@ pub enum RegistryError {
 
 struct Entry {
     connector: Arc<dyn Connector>,
+    /// The manifest of a manifest-based connector (auth modes, streams, webhook rules).
+    manifest: Option<Arc<Manifest>>,
     origin: String,
 }
 
@@ -107,6 +109,7 @@ impl Registry {
             }
             tracing::info!(connector = %id, origin, "a manifest replaces the built-in connector");
         }
+        let kept = Arc::new(manifest.clone());
         let connector =
             ManifestConnector::new(manifest).map_err(|source| RegistryError::Connector {
                 origin: origin.to_owned(),
@@ -116,6 +119,7 @@ impl Registry {
             id,
             Entry {
                 connector: Arc::new(connector),
+                manifest: Some(kept),
                 origin: origin.to_owned(),
             },
         );
@@ -129,6 +133,7 @@ impl Registry {
             id,
             Entry {
                 connector,
+                manifest: None,
                 origin: origin.to_owned(),
             },
         );
@@ -138,6 +143,26 @@ impl Registry {
         self.entries
             .get(id)
             .map(|entry| Arc::clone(&entry.connector))
+    }
+
+    /// The manifest of a manifest-based connector.
+    pub fn manifest(&self, id: &str) -> Option<Arc<Manifest>> {
+        self.entries
+            .get(id)
+            .and_then(|entry| entry.manifest.clone())
+    }
+
+    /// Where a connector came from (`builtin:…` or a file path).
+    pub fn origin(&self, id: &str) -> Option<&str> {
+        self.entries.get(id).map(|entry| entry.origin.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Every connector's metadata, by id.

@@ -4,6 +4,7 @@
 //! neither losing nor duplicating a record.
 
 use std::ops::AddAssign;
+use std::time::Duration;
 
 use serde::Serialize;
 use switchyard_core::{ConnectionId, RunId, TenantId};
@@ -40,6 +41,9 @@ pub enum SyncError {
     Connector(#[from] ConnectorError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another sync of the stream holds its lease.
+    #[error("another sync of this stream is running")]
+    Busy,
 }
 
 impl SyncError {
@@ -47,9 +51,14 @@ impl SyncError {
         match self {
             Self::Connector(error) => error.code(),
             Self::Store(error) => error.code(),
+            Self::Busy => "sync_in_progress",
         }
     }
 }
+
+/// How long a sync's lease lasts without a page; each stored page renews it. Longer than a
+/// page may take (the call stack's deadline is two minutes), so a live sync never loses it.
+pub const LEASE: Duration = Duration::from_secs(300);
 
 /// One stream of one connection.
 pub struct SyncTarget<'a> {
@@ -58,13 +67,50 @@ pub struct SyncTarget<'a> {
     pub stream: &'a str,
 }
 
-/// Reads `target` to the end from its saved checkpoint. `on_page` hears the counts so far
-/// after every stored page (progress bars, heartbeats).
+/// Reads `target` to the end from its saved checkpoint, holding the stream's sync lease as
+/// `holder` (the run's id) meanwhile. `on_page` hears the counts so far after every stored
+/// page (progress bars, heartbeats).
+///
+/// # Errors
+/// [`SyncError::Busy`] when another sync of the stream holds the lease; the connector's or
+/// the store's error otherwise (the pages stored before it stay, with their checkpoint).
 pub async fn run(
     connector: &dyn Connector,
     cx: CallContext<'_>,
     records: &RecordStore,
     target: SyncTarget<'_>,
+    holder: &str,
+    on_page: impl FnMut(&SyncCounts) + Send,
+) -> Result<SyncCounts, SyncError> {
+    if !records
+        .acquire_sync_lease(
+            target.tenant,
+            target.connection,
+            target.stream,
+            holder,
+            LEASE,
+        )
+        .await?
+    {
+        return Err(SyncError::Busy);
+    }
+    let result = read_to_end(connector, cx, records, &target, holder, on_page).await;
+    // A failed release leaves the lease to expire; the result stands either way.
+    if let Err(error) = records
+        .release_sync_lease(target.tenant, target.connection, target.stream, holder)
+        .await
+    {
+        tracing::warn!(%error, "could not release a sync lease");
+    }
+    result
+}
+
+async fn read_to_end(
+    connector: &dyn Connector,
+    cx: CallContext<'_>,
+    records: &RecordStore,
+    target: &SyncTarget<'_>,
+    holder: &str,
     mut on_page: impl FnMut(&SyncCounts) + Send,
 ) -> Result<SyncCounts, SyncError> {
     let mut counts = SyncCounts::default();
@@ -120,6 +166,19 @@ pub async fn run(
             return Ok(counts);
         }
         on_page(&counts);
+        // Renewed per page; lost only if this sync stalled past the lease.
+        if !records
+            .acquire_sync_lease(
+                target.tenant,
+                target.connection,
+                target.stream,
+                holder,
+                LEASE,
+            )
+            .await?
+        {
+            return Err(SyncError::Busy);
+        }
         checkpoint = Some(page.checkpoint);
     }
 }

@@ -62,9 +62,14 @@ error_codes! {
     PayloadTooLarge => ("payload_too_large", 413, "The request body is too large"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "The request body must be application/json"),
     IdempotencyKeyReused => ("idempotency_key_reused", 422, "The idempotency key was already used with a different request"),
+    UnsupportedOperation => ("unsupported_operation", 422, "The connector does not support this operation"),
+    // 429
+    RateLimited => ("rate_limited", 429, "The provider's rate budget has no room before the deadline"),
     // 5xx
     Internal => ("internal", 500, "Internal error"),
+    ProviderError => ("provider_error", 502, "The provider answered with an error"),
     Unavailable => ("unavailable", 503, "A dependency is unavailable"),
+    ProviderUnavailable => ("provider_unavailable", 503, "The provider is failing; calls to it are paused"),
 }
 
 impl std::fmt::Display for ErrorCode {

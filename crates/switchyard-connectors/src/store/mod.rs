@@ -10,11 +10,13 @@
 //! - [`records`]: [`RecordStore`] and its types: records, the change stream, checkpoints.
 //! - `page`: the write path of records (a page of a sync, the full-refresh sweep).
 //! - `hash`: canonical JSON and content hashes.
+//! - `lease`: one sync at a time per stream.
 //! - [`error`]: [`StoreError`], the errors of all of the above.
 
 pub mod connections;
 pub mod error;
 mod hash;
+mod lease;
 mod page;
 pub mod records;
 

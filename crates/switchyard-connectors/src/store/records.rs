@@ -254,6 +254,33 @@ impl RecordStore {
         page::sweep_unseen(&self.database, tenant, connection, stream, run).await
     }
 
+    /// Takes or renews the stream's sync lease for `holder` (a run id) for `ttl`. `false`:
+    /// another holder's lease is still valid, so another sync of the stream is running.
+    ///
+    /// # Errors
+    /// [`StoreError::ConnectionNotFound`] when the tenant has no such connection.
+    pub async fn acquire_sync_lease(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        stream: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        super::lease::acquire(&self.database, tenant, connection, stream, holder, ttl).await
+    }
+
+    /// Gives the stream's sync lease back, if `holder` still has it.
+    pub async fn release_sync_lease(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        stream: &str,
+        holder: &str,
+    ) -> Result<()> {
+        super::lease::release(&self.database, tenant, connection, stream, holder).await
+    }
+
     /// The stream's changes after `after` (exclusive; `None`: from the start), oldest first.
     /// The page continues after the last change's `seq`.
     pub async fn changes(

@@ -153,6 +153,9 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
                 harness.cx(),
                 &harness.records,
                 target,
+                // The resumed run below is the same run (a job retried after its worker
+                // died): it holds the same lease.
+                "run_test",
                 move |counts| {
                     let _ = tx.send(counts.pages);
                 },
@@ -214,4 +217,36 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
                 .all(|c| c.kind == switchyard_connectors::store::ChangeKind::Added)
         );
     }
+}
+
+#[tokio::test]
+async fn a_second_sync_of_a_stream_waits_for_the_first() {
+    let harness = Harness::start(10).await;
+    let connector = connector("standin-next");
+    let target = harness.target();
+    assert!(
+        harness
+            .records
+            .acquire_sync_lease(
+                target.tenant,
+                target.connection,
+                target.stream,
+                "run_other",
+                switchyard_connectors::sync::LEASE
+            )
+            .await
+            .unwrap()
+    );
+    let error = switchyard_connectors::sync::run(
+        &connector,
+        harness.cx(),
+        &harness.records,
+        harness.target(),
+        "run_test",
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), "sync_in_progress");
+    assert!(harness.standin.requests().is_empty(), "nothing was read");
 }

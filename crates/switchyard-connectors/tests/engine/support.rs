@@ -127,9 +127,16 @@ impl Harness {
     }
 
     pub async fn sync(&self, connector: &dyn Connector) -> SyncCounts {
-        sync::run(connector, self.cx(), &self.records, self.target(), |_| {})
-            .await
-            .unwrap()
+        sync::run(
+            connector,
+            self.cx(),
+            &self.records,
+            self.target(),
+            "run_test",
+            |_| {},
+        )
+        .await
+        .unwrap()
     }
 
     pub fn target(&self) -> SyncTarget<'_> {

@@ -39,6 +39,10 @@ CREATE TABLE sync_streams (
     checkpoint_run TEXT,
     checkpoint_at  TIMESTAMPTZ,
     last_seq       BIGINT NOT NULL,
+    -- The run holding the stream's sync lease, and until when: one sync of a stream at a
+    -- time, across processes; an expired lease (its worker died) may be taken over.
+    lease_holder   TEXT,
+    lease_until    TIMESTAMPTZ,
     created_at     TIMESTAMPTZ NOT NULL,
     updated_at     TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (tenant_id, connection_id, stream),

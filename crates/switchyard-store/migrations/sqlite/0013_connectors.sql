@@ -40,6 +40,10 @@ CREATE TABLE sync_streams (
     checkpoint_run TEXT,
     checkpoint_at  TEXT,
     last_seq       INTEGER NOT NULL,
+    -- The run holding the stream's sync lease, and until when: one sync of a stream at a
+    -- time, across processes; an expired lease (its worker died) may be taken over.
+    lease_holder   TEXT,
+    lease_until    TEXT,
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
     PRIMARY KEY (tenant_id, connection_id, stream),
