@@ -239,6 +239,13 @@ impl Action {
     pub const DELIVERY_RETRY: Action = Action::known("delivery.retry");
     /// A person read an outbound event's decrypted payload.
     pub const EVENT_PAYLOAD_READ: Action = Action::known("event.payload_read");
+    pub const CONNECTION_CREATE: Action = Action::known("connection.create");
+    pub const CONNECTION_UPDATE: Action = Action::known("connection.update");
+    pub const CONNECTION_DELETE: Action = Action::known("connection.delete");
+    pub const CONNECTION_ROTATE_CREDENTIALS: Action =
+        Action::known("connection.rotate_credentials");
+    /// An action run through a connection (it writes to the provider).
+    pub const CONNECTION_ACTION: Action = Action::known("connection.action");
 
     /// Every action named by a constant above.
     pub const KNOWN: &'static [Action] = &[
@@ -268,6 +275,11 @@ impl Action {
         Self::EVENT_PAYLOAD_READ,
         Self::INBOUND_PAYLOAD_READ,
         Self::INBOUND_REPLAY,
+        Self::CONNECTION_CREATE,
+        Self::CONNECTION_UPDATE,
+        Self::CONNECTION_DELETE,
+        Self::CONNECTION_ROTATE_CREDENTIALS,
+        Self::CONNECTION_ACTION,
     ];
 
     /// For the constants; a unit test checks they are all valid.

@@ -73,6 +73,8 @@ pub enum StartupError {
     Outbound(String),
     #[error("cannot move endpoint header values into the vault")]
     EndpointHeaders(#[source] switchyard_outbound::OutboundError),
+    #[error("cannot load the connector manifests: {0}")]
+    Connectors(String),
 }
 
 /// A built server, listening, not yet serving.
@@ -91,6 +93,8 @@ pub struct App {
     /// Stops the ingest writer once requests have drained.
     ingest_shutdown: tokio_util::sync::CancellationToken,
     ingest_writers: Vec<tokio::task::JoinHandle<()>>,
+    /// How often the connector directory is checked for changed manifests.
+    connectors_reload: std::time::Duration,
 }
 
 impl App {
@@ -225,7 +229,22 @@ impl App {
             audited_vault.clone(),
             switchyard_health::HealthOptions::default(),
         );
+        let catalogue = crate::connectors::Catalogue::load(config.connectors.directory.clone())
+            .map_err(|error| StartupError::Connectors(error.to_string()))?;
+        tracing::info!(
+            connectors = catalogue.registry().len(),
+            "connector catalogue loaded"
+        );
+        let connectors = crate::connectors::ConnectorService::new(
+            catalogue,
+            runs_database.clone(),
+            audited_vault.clone(),
+            gateway.http.clone(),
+            health.clone(),
+            config.connectors.max_action_output_bytes,
+        );
         let state = AppState {
+            connectors,
             health,
             rotation,
             inbound: Arc::new(gateway),
@@ -261,6 +280,7 @@ impl App {
             dispatcher,
             ingest_shutdown,
             ingest_writers,
+            connectors_reload: config.connectors.reload_interval,
         })
     }
 
@@ -297,6 +317,7 @@ impl App {
                 self.state.runs.clone(),
                 &self.state.inbound,
                 self.blob_retention.clone(),
+                &self.state.connectors,
             );
             let options = worker_options(&self.worker, self.shutdown_grace);
             Worker::start(database.clone(), registry, options, shutdown.clone())
@@ -309,6 +330,11 @@ impl App {
         // in the final flush.
         let health_stop = CancellationToken::new();
         let health_flusher = self.state.health.start(health_stop.clone());
+        let manifest_watcher = self
+            .state
+            .connectors
+            .catalogue
+            .watch(self.connectors_reload, shutdown.clone());
         let scheduler = if self.roles.contains(&ProcessRole::Scheduler) {
             let schedules = ScheduleStore::new(&database);
             if let Err(error) =
@@ -372,6 +398,9 @@ impl App {
         }
         health_stop.cancel();
         let _ = health_flusher.await;
+        if let Some(watcher) = manifest_watcher {
+            let _ = watcher.await;
+        }
         // Requests are done: write what the audit log still holds before the pool closes.
         if let Err(error) = self.audit_writer.shutdown().await {
             tracing::error!(%error, "audit entries could not be written before shutdown");

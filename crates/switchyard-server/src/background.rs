@@ -6,7 +6,9 @@
 //!   (enqueued by the rotate-dek route, recorded as a run; see [`crate::rotation`]);
 //! - `retention.purge`: purges every retention class; enqueued hourly by a platform schedule;
 //! - `diagnostics.probe`: a no-op whose effect is its row in `job_probes`
-//!   (`switchyard jobs probe`).
+//!   (`switchyard jobs probe`);
+//! - `connector.sync` and `connector.sync.tick`: a stream's sync, and a schedule's tick of
+//!   one (see [`crate::connectors::sync_job`]).
 //!
 //! Attempts of jobs whose payload names a `run_id` are recorded on that run.
 
@@ -32,6 +34,9 @@ use switchyard_store::{
 use switchyard_vault::{AuditContext, AuditedVault, VaultError};
 use time::OffsetDateTime;
 
+use crate::connectors::sync_job::{
+    AttemptCounters, SYNC_JOB, SYNC_TICK_JOB, SyncHandler, SyncTickHandler,
+};
 use crate::rotation::{CompletionError, DekCompletion};
 
 pub const COMPLETE_DEK_ROTATION: &str = "vault.complete_dek_rotation";
@@ -48,7 +53,9 @@ pub fn registry(
     runs: RunStore,
     inbound: &crate::inbound::InboundGateway,
     blob_retention: BlobRetention,
+    connectors: &crate::connectors::ConnectorService,
 ) -> Registry {
+    let counters = AttemptCounters::default();
     let mut registry = Registry::new();
     registry
         .register(
@@ -60,6 +67,22 @@ pub fn registry(
                 vec![crate::outbound::fan_out(database.clone(), vault.clone())],
             ),
         )
+        .register(
+            SYNC_JOB,
+            SyncHandler {
+                service: connectors.clone(),
+                counters: counters.clone(),
+                database: database.clone(),
+                vault: vault.clone(),
+            },
+        )
+        .register(
+            SYNC_TICK_JOB,
+            SyncTickHandler {
+                database: database.clone(),
+                runs: runs.clone(),
+            },
+        )
         .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { rotation })
         .register(PROBE, ProbeHandler::new(database.clone()))
         .register(
@@ -70,7 +93,7 @@ pub fn registry(
                 blobs: blob_retention,
             },
         )
-        .observe(Arc::new(RunRecorder { runs }));
+        .observe(Arc::new(RunRecorder { runs, counters }));
     registry
 }
 
@@ -265,6 +288,8 @@ impl JobHandler for RetentionPurge {
 /// Records the attempts of jobs that belong to a run.
 struct RunRecorder {
     runs: RunStore,
+    /// What handlers counted in the attempt (a sync's pages and records).
+    counters: AttemptCounters,
 }
 
 impl RunRecorder {
@@ -294,6 +319,7 @@ impl AttemptObserver for RunRecorder {
             },
             will_retry,
         };
+        let counters = self.counters.take(job, report.attempt);
         let result = match &report.outcome {
             AttemptOutcome::Succeeded => AttemptResult::Succeeded,
             AttemptOutcome::Retrying { error, .. } => failed(error, true),
@@ -302,7 +328,7 @@ impl AttemptObserver for RunRecorder {
         };
         if let Err(error) = self
             .runs
-            .finish_attempt(job.tenant, run, report.attempt, result, Default::default())
+            .finish_attempt(job.tenant, run, report.attempt, result, counters)
             .await
         {
             tracing::warn!(%error, run_id = %run, "could not record an attempt end");

@@ -18,6 +18,7 @@
 //! - [`pagination`]: cursors and list envelopes.
 //! - [`inbound`], [`outbound`]: the webhook gateway's parts as the server holds them.
 //! - [`background`]: the job kinds this server runs, by process role.
+//! - [`connectors`]: connections, their credentials, syncs and actions.
 //! - [`rotation`]: completing a data-key rotation: every owner re-seals its data first.
 //! - [`routes`]: one module per resource, and [`openapi`] describing them.
 
@@ -26,6 +27,7 @@ pub mod app;
 pub mod audit_trail;
 pub mod auth;
 pub mod background;
+pub mod connectors;
 pub mod credentials;
 pub mod error;
 pub mod extract;

@@ -27,7 +27,8 @@ use utoipa::{
         (name = "endpoints", description = "Outbound webhook subscribers, their secrets and replays"),
         (name = "events", description = "Events published to subscribed endpoints"),
         (name = "deliveries", description = "Outbound deliveries, their attempts and retries"),
-        (name = "connections", description = "Connections to providers and their health"),
+        (name = "providers", description = "The connector catalogue"),
+        (name = "connections", description = "Connections to providers: credentials, health, syncs, records and actions"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -27,6 +27,8 @@ pub struct AppState {
     /// Connection health: hand it to the provider stack as an observer
     /// (`ProviderClient::with_observer(health.observer())`); the server flushes it.
     pub health: switchyard_health::HealthRecorder,
+    /// Connections and what is done through them.
+    pub connectors: crate::connectors::ConnectorService,
 }
 
 /// The API settings handlers consult on each request.

@@ -254,6 +254,28 @@ impl RecordStore {
         page::sweep_unseen(&self.database, tenant, connection, stream, run).await
     }
 
+    /// The `seq` of the stream's newest change (0 before any): a change-stream cursor that
+    /// continues after everything written so far.
+    pub async fn last_seq(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        stream: &str,
+    ) -> Result<u64> {
+        let seq: Option<i64> = with_conn!(&self.database, |conn| {
+            sqlx::query_scalar(
+                "SELECT last_seq FROM sync_streams \
+                 WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3",
+            )
+            .bind(tenant.to_string())
+            .bind(connection.to_string())
+            .bind(stream)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+    }
+
     /// Takes or renews the stream's sync lease for `holder` (a run id) for `ttl`. `false`:
     /// another holder's lease is still valid, so another sync of the stream is running.
     ///

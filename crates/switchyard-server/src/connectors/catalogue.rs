@@ -39,11 +39,18 @@ impl Catalogue {
     }
 
     pub fn auth_mode(&self, provider: &str, kind: &str) -> Option<AuthMode> {
-        self.registry().manifest(provider)?.auth_mode(Some(kind)).cloned()
+        self.registry()
+            .manifest(provider)?
+            .auth_mode(Some(kind))
+            .cloned()
     }
 
     /// Reloads the directory every `interval` when a file in it changed, until `stop`.
-    pub fn watch(&self, interval: Duration, stop: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn watch(
+        &self,
+        interval: Duration,
+        stop: CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         let directory = self.directory.clone()?;
         let catalogue = self.clone();
         Some(tokio::spawn(async move {
@@ -61,9 +68,14 @@ impl Catalogue {
                 match build(Some(&directory)) {
                     Ok(registry) => {
                         tracing::info!(connectors = registry.len(), directory = %directory.display(), "connector manifests reloaded");
-                        *catalogue.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(registry);
+                        *catalogue
+                            .current
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner) = Arc::new(registry);
                     }
-                    Err(error) => tracing::error!(%error, "connector manifests changed but do not load; keeping the previous ones"),
+                    Err(error) => {
+                        tracing::error!(%error, "connector manifests changed but do not load; keeping the previous ones")
+                    }
                 }
             }
         }))

@@ -32,7 +32,11 @@ fn audit_context() -> AuditContext {
 }
 
 /// Resolves `secret` and places it as `mode` says.
-async fn resolve(vault: &AuditedVault, secret: &SecretRef, mode: &AuthMode) -> Result<Credential, CredentialError> {
+async fn resolve(
+    vault: &AuditedVault,
+    secret: &SecretRef,
+    mode: &AuthMode,
+) -> Result<Credential, CredentialError> {
     let plaintext = vault
         .resolve(&audit_context(), secret)
         .await
@@ -57,8 +61,13 @@ impl CredentialSource for ConnectionCredentials {
         let Some(connection) = &scope.connection else {
             return Ok(None);
         };
-        let tenant: TenantId = scope.tenant.parse().map_err(|_| CredentialError("not a tenant id".into()))?;
-        let id: ConnectionId = connection.parse().map_err(|_| CredentialError("not a connection id".into()))?;
+        let tenant: TenantId = scope
+            .tenant
+            .parse()
+            .map_err(|_| CredentialError("not a tenant id".into()))?;
+        let id: ConnectionId = connection
+            .parse()
+            .map_err(|_| CredentialError("not a connection id".into()))?;
         let row = self
             .connections
             .get(&tenant, &id)
@@ -71,7 +80,12 @@ impl CredentialSource for ConnectionCredentials {
         let mode = self
             .catalogue
             .auth_mode(&row.provider, &reference.mode)
-            .ok_or_else(|| CredentialError(format!("connector `{}` has no auth mode `{}`", row.provider, reference.mode)))?;
+            .ok_or_else(|| {
+                CredentialError(format!(
+                    "connector `{}` has no auth mode `{}`",
+                    row.provider, reference.mode
+                ))
+            })?;
         // The secret is always the row's tenant's: the reference carries no tenant of its own.
         let secret = SecretRef::new(tenant.to_string(), reference.name, reference.version);
         resolve(&self.vault, &secret, &mode).await.map(Some)
@@ -88,8 +102,12 @@ pub struct ProbeCredentials {
 impl CredentialSource for ProbeCredentials {
     async fn credential(&self, scope: &CallScope) -> Result<Option<Credential>, CredentialError> {
         if self.secret.tenant != scope.tenant {
-            return Err(CredentialError("the secret belongs to another tenant".to_owned()));
+            return Err(CredentialError(
+                "the secret belongs to another tenant".to_owned(),
+            ));
         }
-        resolve(&self.vault, &self.secret, &self.mode).await.map(Some)
+        resolve(&self.vault, &self.secret, &self.mode)
+            .await
+            .map(Some)
     }
 }

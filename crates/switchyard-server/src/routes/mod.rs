@@ -1,7 +1,9 @@
 //! The API's routes, one module per resource, assembled with their OpenAPI description.
 
+pub mod actions;
 pub mod api_keys;
 pub mod audit_events;
+pub mod connection_health;
 pub mod connections;
 pub mod deliveries;
 pub mod endpoints;
@@ -9,8 +11,11 @@ pub mod events;
 pub mod inbound_events;
 pub mod ingest;
 pub mod operations;
+pub mod providers;
+pub mod records;
 pub mod runs;
 pub mod sources;
+pub mod syncs;
 pub mod tenants;
 mod validation;
 pub mod vault;
@@ -81,7 +86,26 @@ fn documented_routes() -> DocumentedRoutes {
         .routes(routes!(events::get_event))
         .routes(routes!(deliveries::get_delivery))
         .routes(routes!(deliveries::retry_delivery))
-        .routes(routes!(connections::get_connection_health))
+        .routes(routes!(connection_health::get_connection_health))
+        .routes(routes!(providers::list_providers))
+        .routes(routes!(providers::get_provider))
+        .routes(routes!(
+            connections::create_connection,
+            connections::list_connections
+        ))
+        .routes(routes!(
+            connections::get_connection,
+            connections::update_connection,
+            connections::delete_connection
+        ))
+        .routes(routes!(connections::test_connection))
+        .routes(routes!(connections::rotate_credentials))
+        .routes(routes!(syncs::list_syncs))
+        .routes(routes!(syncs::set_sync, syncs::delete_sync))
+        .routes(routes!(syncs::run_sync))
+        .routes(routes!(syncs::reset_sync))
+        .routes(routes!(records::list_records))
+        .routes(routes!(actions::run_action))
         .split_for_parts();
     let (operations, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(operations::healthz))

@@ -1,0 +1,454 @@
+//! Connections and what is done through them: the server side of the connector framework
+//! (`docs/connectors.md`).
+//!
+//! - [`catalogue`]: the connectors this process serves, reloaded when their directory changes.
+//! - [`credentials`]: connection credentials from the vault, placed per attempt.
+//! - [`sync_job`]: the `connector.sync` job that runs a stream's sync as a run.
+//!
+//! [`ConnectorService`] owns the flows that span the vault, the connection store and the
+//! provider call stack: creating a connection (its credential goes to the vault first, the
+//! row holds only the reference), rotating its credential (the new version is checked before
+//! the old one is destroyed), testing it, running actions.
+
+pub mod catalogue;
+pub mod credentials;
+pub mod sync_job;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use switchyard_connectors::manifest::AuthMode;
+use switchyard_connectors::store::{
+    Connection, ConnectionStore, ConnectionUpdate, CredentialRef, NewConnection, RecordStore,
+    StoreError,
+};
+use switchyard_connectors::{
+    CallContext, CheckReport, ConnectionContext, Connector, ConnectorError, ProviderCalls,
+    credentials::check_fields,
+};
+use switchyard_core::{ConnectionId, ErrorCode, TenantId};
+use switchyard_http::{
+    AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CredentialSource,
+    GuardedClient, InMemoryBackend, ProviderClient, Rate, RateLimiter, SystemClock,
+};
+use switchyard_vault::{AuditContext, AuditedVault, SecretRef, VaultError};
+
+use crate::error::ApiError;
+pub use catalogue::Catalogue;
+use credentials::{ConnectionCredentials, ProbeCredentials, secret_name};
+
+/// The parts of the provider call stack every connection shares: one rate budget, one set
+/// of adaptive states and breakers per process.
+#[derive(Clone)]
+struct StackParts {
+    client: GuardedClient,
+    limiter: Arc<RateLimiter<InMemoryBackend>>,
+    adaptive: Arc<AdaptiveLimits>,
+    breakers: Arc<BreakerRegistry>,
+    health: switchyard_health::HealthRecorder,
+}
+
+impl StackParts {
+    fn client<C: CredentialSource>(&self, credentials: C) -> ProviderClient<InMemoryBackend, C> {
+        ProviderClient::new(
+            self.client.clone(),
+            Arc::clone(&self.limiter),
+            Arc::clone(&self.adaptive),
+            Arc::clone(&self.breakers),
+            credentials,
+        )
+        .with_observer(self.health.observer())
+    }
+}
+
+/// Connections, their credentials and the calls made through them. Cheap to clone.
+#[derive(Clone)]
+pub struct ConnectorService {
+    pub catalogue: Catalogue,
+    pub connections: ConnectionStore,
+    pub records: RecordStore,
+    vault: AuditedVault,
+    stack: StackParts,
+    calls: Arc<dyn ProviderCalls>,
+    pub max_action_output_bytes: usize,
+}
+
+/// A connection to create, as the API received it.
+pub struct CreateConnection {
+    pub provider: String,
+    pub name: String,
+    pub config: Value,
+    pub base_url: Option<String>,
+    /// The auth mode's `type`; may be left out when the connector has one mode.
+    pub auth_mode: Option<String>,
+    /// The credential fields of the mode; `None` only for a connector that needs none.
+    pub credentials: Option<Map<String, Value>>,
+}
+
+impl ConnectorService {
+    pub fn new(
+        catalogue: Catalogue,
+        database: switchyard_store::Database,
+        vault: AuditedVault,
+        http: GuardedClient,
+        health: switchyard_health::HealthRecorder,
+        max_action_output_bytes: usize,
+    ) -> Self {
+        let connections = ConnectionStore::new(database.clone());
+        // Without a declared rate a provider is limited by its own signals only; this bucket
+        // is the ceiling for scopes that declare none.
+        let ceiling = Rate::per_second(std::num::NonZeroU32::MIN.saturating_add(9_999));
+        let stack = StackParts {
+            client: http,
+            limiter: Arc::new(RateLimiter::in_memory(ceiling)),
+            adaptive: Arc::new(AdaptiveLimits::new(
+                AdaptiveConfig::default(),
+                Arc::new(SystemClock),
+            )),
+            breakers: Arc::new(BreakerRegistry::new(
+                BreakerConfig::default(),
+                Arc::new(SystemClock),
+            )),
+            health,
+        };
+        let calls: Arc<dyn ProviderCalls> = Arc::new(stack.client(ConnectionCredentials {
+            connections: connections.clone(),
+            vault: vault.clone(),
+            catalogue: catalogue.clone(),
+        }));
+        Self {
+            catalogue,
+            connections,
+            records: RecordStore::new(database),
+            vault,
+            stack,
+            calls,
+            max_action_output_bytes,
+        }
+    }
+
+    /// The connector of `provider`, or 404 for an unknown one.
+    pub fn connector(&self, provider: &str) -> Result<Arc<dyn Connector>, ApiError> {
+        self.catalogue
+            .connector(provider)
+            .ok_or_else(|| ApiError::not_found(format_args!("provider `{provider}`")))
+    }
+
+    /// What a connector call needs to know about `connection`.
+    pub fn context(connection: &Connection) -> ConnectionContext {
+        ConnectionContext {
+            tenant: connection.tenant_id,
+            connection: connection.id,
+            config: connection.config.clone(),
+            base_url: connection.base_url.clone(),
+        }
+    }
+
+    /// Calls through the stack with the connection's stored credential.
+    pub fn calls(&self) -> &dyn ProviderCalls {
+        self.calls.as_ref()
+    }
+
+    /// The tenant's connection, or 404 (another tenant's is not found either).
+    pub async fn get(&self, tenant: TenantId, id: ConnectionId) -> Result<Connection, ApiError> {
+        self.connections
+            .get(&tenant, &id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format_args!("connection `{id}`")))
+    }
+
+    fn auth_mode(&self, provider: &str, requested: Option<&str>) -> Result<AuthMode, ApiError> {
+        let manifest = self
+            .catalogue
+            .registry()
+            .manifest(provider)
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::UnsupportedOperation)
+                    .with_detail(format!("`{provider}` takes no stored credentials"))
+            })?;
+        manifest.auth_mode(requested).cloned().ok_or_else(|| {
+            let modes: Vec<&str> = manifest.auth.iter().map(AuthMode::kind).collect();
+            ApiError::new(ErrorCode::ValidationFailed).with_detail(match requested {
+                Some(kind) => format!("`auth_mode`: `{kind}` is not one of {modes:?}"),
+                None => format!("`auth_mode`: choose one of {modes:?}"),
+            })
+        })
+    }
+
+    /// Stores `fields` as a new version of the connection's secret.
+    async fn put_secret(
+        &self,
+        context: &AuditContext,
+        tenant: TenantId,
+        id: &ConnectionId,
+        mode: &AuthMode,
+        fields: &Map<String, Value>,
+        rotate: bool,
+    ) -> Result<switchyard_vault::StoredSecret, ApiError> {
+        check_fields(mode, fields).map_err(|e| {
+            ApiError::new(ErrorCode::ValidationFailed).with_detail(format!("`credentials`: {e}"))
+        })?;
+        let plaintext = serde_json::to_vec(fields).map_err(ApiError::internal)?;
+        let name = secret_name(id);
+        let stored = if rotate {
+            self.vault.rotate(context, tenant, &name, &plaintext).await
+        } else {
+            self.vault.put(context, tenant, &name, &plaintext).await
+        };
+        stored.map_err(vault_error)
+    }
+
+    /// Creates a connection: config checked against the connector's form, credential
+    /// checked against its auth mode and stored in the vault, then the row.
+    pub async fn create(
+        &self,
+        context: &AuditContext,
+        tenant: TenantId,
+        request: CreateConnection,
+    ) -> Result<Connection, ApiError> {
+        let connector = self.connector(&request.provider)?;
+        connector
+            .validate_config(&request.config)
+            .map_err(connector_error)?;
+        let id = ConnectionId::generate();
+        let credential = match request.credentials {
+            Some(fields) => {
+                let mode = self.auth_mode(&request.provider, request.auth_mode.as_deref())?;
+                let stored = self
+                    .put_secret(context, tenant, &id, &mode, &fields, false)
+                    .await?;
+                Some(CredentialRef {
+                    name: stored.reference.name,
+                    version: stored.reference.version,
+                    fingerprint: stored.fingerprint.to_string(),
+                    mode: mode.kind().to_owned(),
+                })
+            }
+            None => None,
+        };
+        let created = self
+            .connections
+            .create(NewConnection {
+                tenant_id: tenant,
+                id,
+                provider: request.provider,
+                name: request.name,
+                config: request.config,
+                base_url: request.base_url,
+                credential: credential.clone(),
+            })
+            .await;
+        match created {
+            Ok(connection) => Ok(connection),
+            Err(error) => {
+                // The row is not there: neither may its secret be.
+                if credential.is_some()
+                    && let Err(cleanup) =
+                        self.vault.delete(context, tenant, &secret_name(&id)).await
+                {
+                    tracing::error!(error = %cleanup, connection = %id, "could not destroy the secret of a connection that was not created");
+                }
+                Err(store_error(error))
+            }
+        }
+    }
+
+    /// Changes a connection's name, config or base URL (the config checked again).
+    pub async fn update(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        update: ConnectionUpdate,
+    ) -> Result<Connection, ApiError> {
+        if let Some(config) = &update.config {
+            let current = self.get(tenant, id).await?;
+            self.connector(&current.provider)?
+                .validate_config(config)
+                .map_err(connector_error)?;
+        }
+        self.connections
+            .update(&tenant, &id, update)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format_args!("connection `{id}`")))
+    }
+
+    /// Deletes a connection with its records, then destroys its secret.
+    pub async fn delete(
+        &self,
+        context: &AuditContext,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> Result<(), ApiError> {
+        let deleted = self
+            .connections
+            .delete(&tenant, &id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format_args!("connection `{id}`")))?;
+        if deleted.credential.is_some() {
+            match self.vault.delete(context, tenant, &secret_name(&id)).await {
+                Ok(_) | Err(VaultError::SecretNotFound { .. }) => {}
+                Err(error) => return Err(vault_error(error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the connector's check with the stored credential.
+    pub async fn test(&self, connection: &Connection) -> Result<CheckReport, ApiError> {
+        let connector = self.connector(&connection.provider)?;
+        let context = Self::context(connection);
+        connector
+            .test_connection(CallContext {
+                calls: self.calls(),
+                connection: &context,
+            })
+            .await
+            .map_err(connector_error)
+    }
+
+    /// Rotates the connection's credential: the new version is stored, checked with the
+    /// connector's check, and only then made the connection's, the old one destroyed. A new
+    /// credential that fails its check is rolled back and the report says why; the old one
+    /// stays in use.
+    pub async fn rotate_credentials(
+        &self,
+        context: &AuditContext,
+        connection: &Connection,
+        auth_mode: Option<&str>,
+        fields: &Map<String, Value>,
+    ) -> Result<(Connection, CheckReport), ApiError> {
+        let connector = self.connector(&connection.provider)?;
+        let kind = auth_mode.or(connection.credential.as_ref().map(|c| c.mode.as_str()));
+        let mode = self.auth_mode(&connection.provider, kind)?;
+        let tenant = connection.tenant_id;
+        let stored = self
+            .put_secret(
+                context,
+                tenant,
+                &connection.id,
+                &mode,
+                fields,
+                connection.credential.is_some(),
+            )
+            .await?;
+        let probe = self.stack.client(ProbeCredentials {
+            vault: self.vault.clone(),
+            secret: SecretRef::new(
+                tenant.to_string(),
+                stored.reference.name.clone(),
+                stored.reference.version,
+            ),
+            mode: Arc::new(mode.clone()),
+        });
+        let cx = Self::context(connection);
+        let report = match connector
+            .test_connection(CallContext {
+                calls: &probe,
+                connection: &cx,
+            })
+            .await
+        {
+            Ok(report) => report,
+            Err(ConnectorError::Unsupported { .. }) => {
+                return Err(ApiError::new(ErrorCode::UnsupportedOperation)
+                    .with_detail("the connector has no check to prove a new credential with"));
+            }
+            Err(error) => return Err(connector_error(error)),
+        };
+        if !report.success {
+            if stored.replaces.is_some() {
+                self.vault
+                    .rollback(context, &stored.reference)
+                    .await
+                    .map_err(vault_error)?;
+            } else {
+                self.vault
+                    .delete(context, tenant, &stored.reference.name)
+                    .await
+                    .map_err(vault_error)?;
+            }
+            return Ok((connection.clone(), report));
+        }
+        let updated = self
+            .connections
+            .update(
+                &tenant,
+                &connection.id,
+                ConnectionUpdate {
+                    credential: Some(Some(CredentialRef {
+                        name: stored.reference.name.clone(),
+                        version: stored.reference.version,
+                        fingerprint: stored.fingerprint.to_string(),
+                        mode: mode.kind().to_owned(),
+                    })),
+                    ..ConnectionUpdate::default()
+                },
+            )
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format_args!("connection `{}`", connection.id)))?;
+        if stored.replaces.is_some() {
+            // The row points at the new version: the old one may go.
+            self.vault
+                .confirm(context, &stored.reference)
+                .await
+                .map_err(vault_error)?;
+        }
+        Ok((updated, report))
+    }
+}
+
+/// The store's errors as the API's.
+pub fn store_error(error: StoreError) -> ApiError {
+    match &error {
+        StoreError::NameTaken { .. } => ApiError::new(ErrorCode::Conflict)
+            .with_detail("a connection of this tenant has that name"),
+        StoreError::VersionMismatch { expected, current } => ApiError::new(ErrorCode::Conflict)
+            .with_detail(format!(
+                "the connection is at version {current}, not {expected}"
+            )),
+        StoreError::ConnectionNotFound => ApiError::not_found("the connection"),
+        StoreError::Invalid { .. } => {
+            ApiError::new(ErrorCode::ValidationFailed).with_detail(error.to_string())
+        }
+        _ => ApiError::internal(error),
+    }
+}
+
+/// The connector's errors as the API's. Provider answers are excerpts of what the provider
+/// said (never what was sent, which carried the credential).
+pub fn connector_error(error: ConnectorError) -> ApiError {
+    use switchyard_http::ProviderError;
+    let detail = error.to_string();
+    let code = match &error {
+        ConnectorError::Unsupported { .. } => ErrorCode::UnsupportedOperation,
+        ConnectorError::InvalidConfig(_) | ConnectorError::InvalidInput(_) => {
+            ErrorCode::ValidationFailed
+        }
+        ConnectorError::UnknownStream(_) | ConnectorError::UnknownAction(_) => ErrorCode::NotFound,
+        ConnectorError::Provider(ProviderError::RateLimited(_)) => ErrorCode::RateLimited,
+        ConnectorError::Provider(ProviderError::Unavailable(_)) => ErrorCode::ProviderUnavailable,
+        ConnectorError::Provider(_)
+        | ConnectorError::ProviderStatus { .. }
+        | ConnectorError::InvalidResponse(_)
+        | ConnectorError::ForeignUrl(_) => ErrorCode::ProviderError,
+        ConnectorError::Template(_) => ErrorCode::ValidationFailed,
+        ConnectorError::Checkpoint(_) => ErrorCode::Internal,
+    };
+    if code == ErrorCode::Internal {
+        return ApiError::internal(error);
+    }
+    ApiError::new(code).with_detail(detail)
+}
+
+fn vault_error(error: VaultError) -> ApiError {
+    match error {
+        VaultError::SecretNotFound { .. } => ApiError::not_found("the connection's credential"),
+        VaultError::RotationPending { .. } => ApiError::new(ErrorCode::Conflict)
+            .with_detail("another rotation of this credential is being checked"),
+        other => ApiError::internal(other),
+    }
+}
