@@ -1,6 +1,7 @@
 //! Connectors: how Switchyard reads from and acts on a provider.
 //!
 //! - [`connector`]: the [`Connector`] trait and the values that cross it.
+//! - [`conformance`]: the conformance kit every connector's tests run against its stand-in.
 //! - [`manifest`]: the declarative manifest (YAML), its loader and its JSON Schema.
 //! - [`engine`]: the generic connector that runs a manifest.
 //! - [`registry`]: the connectors a process knows (built-in and from a directory).
@@ -9,6 +10,7 @@
 //! - [`template`]: the templates manifests write requests with.
 //! - [`unified`]: unified models and the field mappings onto them.
 
+pub mod conformance;
 pub mod connector;
 pub mod engine;
 pub mod manifest;
