@@ -1,6 +1,7 @@
 //! Connectors: how Switchyard reads from and acts on a provider.
 //!
 //! - [`connector`]: the [`Connector`] trait and the values that cross it.
+//! - [`conformance`]: the conformance kit every connector's tests run against its stand-in.
 //! - [`credentials`]: a connection's credential fields placed on a request, by auth mode.
 //! - [`manifest`]: the declarative manifest (YAML), its loader and its JSON Schema.
 //! - [`engine`]: the generic connector that runs a manifest.
@@ -10,6 +11,7 @@
 //! - [`template`]: the templates manifests write requests with.
 //! - [`unified`]: unified models and the field mappings onto them.
 
+pub mod conformance;
 pub mod connector;
 pub mod credentials;
 pub mod engine;
