@@ -310,14 +310,9 @@ impl App {
         let database = self.state.store.database().clone();
         let worker = self.roles.contains(&ProcessRole::Worker).then(|| {
             let registry = background::registry(
-                self.state.vault.clone(),
-                self.state.rotation.clone(),
-                database.clone(),
+                &self.state,
                 self.retention_classes.clone(),
-                self.state.runs.clone(),
-                &self.state.inbound,
                 self.blob_retention.clone(),
-                &self.state.connectors,
             );
             let options = worker_options(&self.worker, self.shutdown_grace);
             Worker::start(database.clone(), registry, options, shutdown.clone())

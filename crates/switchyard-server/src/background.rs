@@ -31,7 +31,7 @@ use switchyard_store::{
     Database, SettingsStore,
     retention::{DEFAULT_BATCH_SIZE, RetentionClass, cutoff_for, purge_expired},
 };
-use switchyard_vault::{AuditContext, AuditedVault, VaultError};
+use switchyard_vault::{AuditContext, VaultError};
 use time::OffsetDateTime;
 
 use crate::connectors::sync_job::{
@@ -44,17 +44,18 @@ pub const RETENTION_PURGE: &str = "retention.purge";
 /// Set once the platform's retention schedule exists, so concurrent starts create one.
 const RETENTION_SCHEDULE_SETTING: &str = "schedule.retention_purge";
 
-/// Every job kind of this server with its handler.
+/// Every job kind of this server with its handler, built from what handlers share.
 pub fn registry(
-    vault: AuditedVault,
-    rotation: DekCompletion,
-    database: Database,
+    state: &crate::AppState,
     retention: Vec<RetentionClass>,
-    runs: RunStore,
-    inbound: &crate::inbound::InboundGateway,
     blob_retention: BlobRetention,
-    connectors: &crate::connectors::ConnectorService,
 ) -> Registry {
+    let vault = state.vault.clone();
+    let rotation = state.rotation.clone();
+    let database = state.store.database().clone();
+    let runs = state.runs.clone();
+    let inbound = &state.inbound;
+    let connectors = &state.connectors;
     let counters = AttemptCounters::default();
     let mut registry = Registry::new();
     registry

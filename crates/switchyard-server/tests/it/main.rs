@@ -6,6 +6,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod connection_health;
+mod connections;
 mod errors;
 mod idempotency;
 mod inbound;
