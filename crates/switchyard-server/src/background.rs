@@ -73,6 +73,7 @@ pub fn registry(
             SyncHandler {
                 service: connectors.clone(),
                 counters: counters.clone(),
+                runs: runs.clone(),
                 database: database.clone(),
                 vault: vault.clone(),
             },

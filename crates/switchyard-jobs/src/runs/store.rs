@@ -112,6 +112,22 @@ impl RunStore {
         on_backend!(&self.database, start_attempt(tenant, id, self.now()))
     }
 
+    /// Shows what an unfinished attempt has counted so far (a sync's pages and records), for
+    /// progress displays; the attempt's end sets its final counters. A finished attempt is
+    /// left alone.
+    ///
+    /// # Errors
+    /// [`RunError::RunNotFound`], database errors.
+    pub async fn record_progress(
+        &self,
+        tenant: Option<TenantId>,
+        id: RunId,
+        attempt: u32,
+        counters: Counters,
+    ) -> Result<(), RunError> {
+        on_backend!(&self.database, record_progress(tenant, id, attempt, &counters))
+    }
+
     /// Finishes `attempt` of a run and updates the run: its counters grow by the attempt's,
     /// its status follows the result (a failure the queue will retry sends the run back to
     /// `queued`), its error is the failure's or cleared on success. A run finished meanwhile
@@ -484,6 +500,29 @@ macro_rules! run_sql {
                 save_run(&mut tx, &run).await?;
                 tx.commit().await?;
                 Ok(run)
+            }
+
+            pub(super) async fn record_progress(
+                pool: &$pool,
+                tenant: Option<TenantId>,
+                id: RunId,
+                attempt: u32,
+                counters: &Counters,
+            ) -> Result<(), RunError> {
+                // The run's lock scopes the write to the tenant's run.
+                let (mut tx, run) = lock_run(pool, tenant, id).await?;
+                let run = run.ok_or(RunError::RunNotFound)?;
+                sqlx::query(
+                    "UPDATE run_attempts SET counters = $3 \
+                     WHERE run_id = $1 AND attempt = $2 AND finished_at IS NULL",
+                )
+                .bind(run.id.to_string())
+                .bind(i64::from(attempt))
+                .bind(Json(counters))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             pub(super) async fn start_attempt(

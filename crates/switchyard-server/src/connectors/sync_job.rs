@@ -44,6 +44,15 @@ impl AttemptCounters {
             .insert((job.id, job.attempts), counters);
     }
 
+    /// What the job's current attempt reported last, leaving it for [`Self::take`].
+    pub fn peek(&self, job: &Job) -> Option<Counters> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(job.id, job.attempts))
+            .cloned()
+    }
+
     pub fn take(&self, job: &Job, attempt: u32) -> Counters {
         self.0
             .lock()
@@ -133,6 +142,7 @@ pub async fn enqueue_sync(
 pub struct SyncHandler {
     pub service: ConnectorService,
     pub counters: AttemptCounters,
+    pub runs: RunStore,
     pub database: Database,
     pub vault: AuditedVault,
 }
@@ -190,6 +200,8 @@ impl JobHandler for SyncHandler {
             stream: &payload.stream,
         };
         let counters = self.counters.clone();
+        // Stops with the sync, also when this future is dropped.
+        let _progress = AbortOnDrop(self.show_progress(job, run));
         let outcome = sync::run(
             connector.as_ref(),
             cx,
@@ -215,7 +227,40 @@ impl JobHandler for SyncHandler {
     }
 }
 
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often a running sync's counters are written to its run.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+
 impl SyncHandler {
+    /// Writes the attempt's counters so far to its run every [`PROGRESS_INTERVAL`], so
+    /// `GET /v1/runs/{id}` (and `switchyard sync run`) show a sync's progress while it runs.
+    fn show_progress(&self, job: &Job, run: RunId) -> tokio::task::AbortHandle {
+        let (counters, runs, job) = (self.counters.clone(), self.runs.clone(), job.clone());
+        let mut last = None;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROGRESS_INTERVAL).await;
+                let now = counters.peek(&job);
+                if now.is_some() && now != last {
+                    if let Some(so_far) = now.clone()
+                        && let Err(error) = runs.record_progress(job.tenant, run, job.attempts, so_far).await
+                    {
+                        tracing::debug!(%error, run_id = %run, "could not record a sync's progress");
+                    }
+                    last = now;
+                }
+            }
+        })
+        .abort_handle()
+    }
+
     /// Publishes `{provider}.{stream}.changed`; its id is the run's, so a retried
     /// announcement is one event.
     async fn announce(
