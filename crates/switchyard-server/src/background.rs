@@ -64,8 +64,16 @@ pub fn registry(
             switchyard_inbound::process::ProcessInbound::new(
                 inbound.events.clone(),
                 inbound.sources.clone(),
-                // Processed inbound events fan out to outbound endpoints.
-                vec![crate::outbound::fan_out(database.clone(), vault.clone())],
+                // Processed inbound events fan out to outbound endpoints, and go to the
+                // connector of the source's linked connection.
+                vec![
+                    crate::outbound::fan_out(database.clone(), vault.clone()),
+                    Arc::new(crate::connectors::webhooks::ConnectorWebhooks {
+                        service: connectors.clone(),
+                        database: database.clone(),
+                        runs: runs.clone(),
+                    }),
+                ],
             ),
         )
         .register(

@@ -35,7 +35,7 @@ pub use load::{ManifestError, ManifestProblem, json_schema, load};
 pub use stream::{
     ErrorAction, ErrorRule, Incremental, Pagination, PartitionSpec, RequestSpec, StreamSpec,
 };
-pub use webhook::{ValueSource, WebhookEventRule, WebhookSpec};
+pub use webhook::{ValueSource, WebhookEventRule, WebhookRouting, WebhookSpec};
 
 /// A connector manifest (one provider).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

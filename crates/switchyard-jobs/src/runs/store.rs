@@ -125,7 +125,10 @@ impl RunStore {
         attempt: u32,
         counters: Counters,
     ) -> Result<(), RunError> {
-        on_backend!(&self.database, record_progress(tenant, id, attempt, &counters))
+        on_backend!(
+            &self.database,
+            record_progress(tenant, id, attempt, &counters)
+        )
     }
 
     /// Finishes `attempt` of a run and updates the run: its counters grow by the attempt's,

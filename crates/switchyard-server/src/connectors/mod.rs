@@ -4,6 +4,7 @@
 //! - [`catalogue`]: the connectors this process serves, reloaded when their directory changes.
 //! - [`credentials`]: connection credentials from the vault, placed per attempt.
 //! - [`sync_job`]: the `connector.sync` job that runs a stream's sync as a run.
+//! - [`webhooks`]: verified webhooks of linked sources, handed to their connection's connector.
 //!
 //! [`ConnectorService`] owns the flows that span the vault, the connection store and the
 //! provider call stack: creating a connection (its credential goes to the vault first, the
@@ -13,6 +14,7 @@
 pub mod catalogue;
 pub mod credentials;
 pub mod sync_job;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -366,3 +366,71 @@ backend_tests! { ConnectorApp;
         assert_eq!(records.len(), 250);
     }
 }
+
+/// The runs of a connection's stream.
+async fn stream_runs(app: &TestApp, key: &str, connection: &str, stream: &str) -> Vec<Value> {
+    let runs = app
+        .get(
+            &format!("/v1/runs?subject=connection:{connection}:{stream}"),
+            key,
+        )
+        .await;
+    assert_eq!(runs.status, 200, "{}", runs.text());
+    runs.json()["data"].as_array().unwrap().clone()
+}
+
+backend_tests! { ConnectorApp;
+    async fn webhooks_of_a_linked_source_trigger_the_streams_sync(fx) {
+        let app = &fx.app;
+        let tenant = app.create_tenant("Acme").await;
+        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let connection = fx.connect(&key, "standin-link", "Stand-in").await;
+        let id = connection["id"].as_str().unwrap().to_owned();
+        let secret = "it-connector-webhook-secret";
+        let source = app
+            .post("/v1/sources", &key, &json!({"name": "stand-in", "scheme": "github", "secret": secret, "connection_id": id}))
+            .await;
+        assert_eq!(source.status, 201, "{}", source.text());
+        let ingest = source.json()["ingest_url"].as_str().unwrap().to_owned();
+        let deliver = |event: &'static str, delivery: &'static str, body: Value| {
+            let ingest = ingest.clone();
+            async move {
+                let body = serde_json::to_vec(&body).unwrap();
+                let answer = reqwest::Client::new()
+                    .post(&ingest)
+                    .header("content-type", "application/json")
+                    .header("x-github-event", event)
+                    .header("x-github-delivery", delivery)
+                    .header("x-hub-signature-256", switchyard_test_support::standin::github_signature(secret.as_bytes(), &body))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(answer.status().is_success(), "{}", answer.status());
+            }
+        };
+
+        // Another installation's event is not this connection's; a ping does nothing.
+        deliver("member", "d-1", json!({"action": "added", "installation": {"id": 7}})).await;
+        deliver("ping", "d-2", json!({"zen": "hi", "installation": {"id": 42}})).await;
+        // This one names the `users` stream's sync.
+        deliver("member", "d-3", json!({"action": "added", "installation": {"id": 42}})).await;
+
+        let mut runs = Vec::new();
+        for _ in 0..200 {
+            runs = stream_runs(app, &key, &id, "users").await;
+            if runs.iter().any(|r| r["status"] == "succeeded") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Give the other two events time to be processed too: they must not add a sync.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let runs = stream_runs(app, &key, &id, "users").await;
+        assert_eq!(runs.len(), 1, "one sync, from the one event that asks for it: {runs:?}");
+        assert_eq!(runs[0]["trigger"], "webhook");
+        assert_eq!(runs[0]["status"], "succeeded", "{runs:?}");
+        let (records, _) = changes(app, &key, &id, "", None).await;
+        assert_eq!(records.len(), 250);
+    }
+}
