@@ -128,6 +128,9 @@ pub(crate) async fn inject(
     request: Request,
     next: Next,
 ) -> Response {
+    if !shared.options.latency.is_zero() {
+        tokio::time::sleep(shared.options.latency).await;
+    }
     match shared.faults.take(request.uri().path()) {
         Some(response) => response,
         None => next.run(request).await,

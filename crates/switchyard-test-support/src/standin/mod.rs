@@ -55,7 +55,8 @@
 //!   Statuses are HTTP's own on every route: Slack itself answers most errors `200` with
 //!   `"ok":false`, and the stand-in does not, so one error policy covers every style;
 //!   GraphQL errors are `400`, as the GraphQL-over-HTTP spec allows.
-//! - Injected failures ([`StandIn::inject`]) answer first, exactly as given.
+//! - Injected failures ([`StandIn::inject`]) answer first, exactly as given, after
+//!   [`StandInOptions::latency`] (zero by default), which every answer waits.
 //!
 //! # Routes
 //! - `GET /me` → `200 {"id":1,"login":"<login>"}`, `x-oauth-scopes: items:read, items:write`
@@ -166,6 +167,8 @@ pub struct StandInOptions {
     pub rate_limit: Option<RateLimit>,
     pub data: DataMode,
     pub clock_start: OffsetDateTime,
+    /// Added before every answer (a slow provider, so a test can stop a sync mid-way).
+    pub latency: std::time::Duration,
 }
 
 impl Default for StandInOptions {
@@ -177,6 +180,7 @@ impl Default for StandInOptions {
             rate_limit: Some(RateLimit::default()),
             data: DataMode::Stored,
             clock_start: datetime!(2024-01-01 0:00 UTC),
+            latency: std::time::Duration::ZERO,
         }
     }
 }
@@ -191,6 +195,7 @@ impl std::fmt::Debug for StandInOptions {
             .field("rate_limit", &self.rate_limit)
             .field("data", &self.data)
             .field("clock_start", &self.clock_start)
+            .field("latency", &self.latency)
             .finish()
     }
 }
