@@ -44,7 +44,16 @@ async fn run_canary_test(backend: TestBackend) {
     };
     let data_dir = database.path("data");
     let extra = ["--database-url", database.url()];
-    let server = ServerProcess::start(Path::new(BINARY), &data_dir, &extra, "trace");
+    // Connections reach a stand-in provider on 127.0.0.1 with the test manifests.
+    let manifests =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard-connectors/tests/manifests");
+    let manifests = manifests.display().to_string();
+    let env = [
+        ("SWITCHYARD_OUTBOUND__ALLOW_HTTP", "true"),
+        ("SWITCHYARD_OUTBOUND__ALLOW_CIDRS", "127.0.0.1/32"),
+        ("SWITCHYARD_CONNECTORS__DIRECTORY", manifests.as_str()),
+    ];
+    let server = ServerProcess::start_with_env(Path::new(BINARY), &data_dir, &extra, "trace", &env);
     let admin_token = std::fs::read_to_string(data_dir.join("admin-token"))
         .unwrap()
         .trim()
@@ -57,6 +66,7 @@ async fn run_canary_test(backend: TestBackend) {
         base_url: server.url(),
         responses: Vec::new(),
     };
+    exercise_connections(&mut client, &mut scanner, &admin_token).await;
     let shown_once = exercise_every_route(&mut client, &mut scanner, &admin_token).await;
 
     let logs = server.terminate();
@@ -430,6 +440,114 @@ async fn exercise_every_route(
     let (status, _) = client.send("delete tenant", request).await;
     assert_eq!(status, 200);
     shown_once
+}
+
+/// Connections: a credential in at creation and again at rotation (one refused, one
+/// accepted), then the check, a sync, the change stream, an action and deletion. The
+/// stand-in provider sees the tokens, as a provider must; nothing Switchyard writes may.
+async fn exercise_connections(
+    client: &mut RecordingClient,
+    scanner: &mut LeakScanner,
+    admin_token: &str,
+) {
+    use switchyard_test_support::standin::{StandIn, StandInOptions};
+    let token = scanner.canary("connection token");
+    let refused = scanner.canary("refused rotation token");
+    let standin = StandIn::start(StandInOptions {
+        token: Some(token.clone()),
+        rate_limit: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    standin.seed(120);
+    let request = client
+        .request(Method::POST, "/v1/tenants")
+        .bearer_auth(admin_token)
+        .json(&json!({"name": "Connected"}));
+    let (_, tenant) = client.send("create connections tenant", request).await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let base = |path: &str| format!("{path}?tenant_id={tenant}");
+    let request = client
+        .request(Method::POST, &base("/v1/connections"))
+        .bearer_auth(admin_token)
+        .header("idempotency-key", "canary-connection")
+        .json(&json!({"provider": "standin-link", "name": "canary", "config": {"base_url": standin.url()}, "credentials": {"token": token}}));
+    let (status, connection) = client.send("create connection", request).await;
+    assert_eq!(status, 201, "{connection}");
+    let id = connection["id"].as_str().unwrap().to_owned();
+    // Replayed from the idempotency store: that copy must hold no secret either.
+    let request = client
+        .request(Method::POST, &base("/v1/connections"))
+        .bearer_auth(admin_token)
+        .header("idempotency-key", "canary-connection")
+        .json(&json!({"provider": "standin-link", "name": "canary", "config": {"base_url": standin.url()}, "credentials": {"token": token}}));
+    client.send("replay create connection", request).await;
+
+    let request = client
+        .request(Method::POST, &base(&format!("/v1/connections/{id}/test")))
+        .bearer_auth(admin_token)
+        .json(&json!({}));
+    let (_, test) = client.send("test connection", request).await;
+    assert_eq!(test["success"], true, "{test}");
+    let request = client
+        .request(
+            Method::POST,
+            &base(&format!("/v1/connections/{id}/syncs/users/run")),
+        )
+        .bearer_auth(admin_token)
+        .json(&json!({}));
+    let (status, started) = client.send("run sync", request).await;
+    assert_eq!(status, 202, "{started}");
+    let run = started["run_id"].as_str().unwrap().to_owned();
+    for _ in 0..200 {
+        let request = client
+            .request(Method::GET, &base(&format!("/v1/runs/{run}")))
+            .bearer_auth(admin_token);
+        let (_, body) = client.send("sync run", request).await;
+        if body["status"] == "succeeded" {
+            break;
+        }
+        assert_ne!(body["status"], "failed", "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for (label, path) in [
+        ("records", format!("/v1/connections/{id}/records/users")),
+        ("syncs", format!("/v1/connections/{id}/syncs")),
+        ("connection", format!("/v1/connections/{id}")),
+        ("connections", "/v1/connections".to_owned()),
+        ("providers", "/v1/providers".to_owned()),
+    ] {
+        let request = client
+            .request(Method::GET, &base(&path))
+            .bearer_auth(admin_token);
+        client.send(label, request).await;
+    }
+    let request = client
+        .request(
+            Method::POST,
+            &base(&format!("/v1/connections/{id}/actions/create_user")),
+        )
+        .bearer_auth(admin_token)
+        .json(&json!({"input": {"name": "Canary", "email": "canary@example.test"}}));
+    let (status, action) = client.send("action", request).await;
+    assert_eq!(status, 200, "{action}");
+    for (label, credential) in [("refused rotation", &refused), ("rotation", &token)] {
+        let request = client
+            .request(
+                Method::POST,
+                &base(&format!("/v1/connections/{id}/credentials/rotate")),
+            )
+            .bearer_auth(admin_token)
+            .json(&json!({"credentials": {"token": credential}}));
+        let (status, body) = client.send(label, request).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let request = client
+        .request(Method::DELETE, &base(&format!("/v1/connections/{id}")))
+        .bearer_auth(admin_token);
+    let (status, _) = client.send("delete connection", request).await;
+    assert_eq!(status, 204);
 }
 
 /// Standard base64, as a `whsec_` secret carries its key bytes.
