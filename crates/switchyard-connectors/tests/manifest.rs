@@ -15,7 +15,11 @@ fn root() -> PathBuf {
 
 fn manifests() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in [root().join("providers"), root().join("tests/manifests")] {
+    for dir in [
+        root().join("providers"),
+        root().join("tests/manifests"),
+        root().join("tests/manifests/partitions"),
+    ] {
         // `providers/` is absent while no manifest is built in.
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;

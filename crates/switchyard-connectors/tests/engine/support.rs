@@ -68,6 +68,11 @@ pub fn manifest_path(name: &str) -> PathBuf {
 }
 
 pub fn connector(name: &str) -> ManifestConnector {
+    connector_at(name)
+}
+
+/// A manifest under `tests/manifests/` by its relative path without `.yaml`.
+pub fn connector_at(name: &str) -> ManifestConnector {
     let path = manifest_path(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let manifest =
@@ -132,6 +137,24 @@ impl Harness {
             self.cx(),
             &self.records,
             self.target(),
+            "run_test",
+            |_| {},
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn sync_stream(&self, connector: &dyn Connector, stream: &str) -> SyncCounts {
+        let target = SyncTarget {
+            tenant: &self.connection.tenant,
+            connection: &self.connection.connection,
+            stream,
+        };
+        sync::run(
+            connector,
+            self.cx(),
+            &self.records,
+            target,
             "run_test",
             |_| {},
         )
