@@ -5,13 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use switchyard_connectors::conformance::{
     ActionSample, Conformance, ConformanceFailure, Problem, ProblemKind, ReadKind, Records,
@@ -22,49 +19,18 @@ use switchyard_connectors::{
     ManifestConnector, Page, manifest,
 };
 use switchyard_core::{ConnectionId, TenantId};
-use switchyard_http::{
-    AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CallScope, Credential,
-    CredentialError, CredentialSource, GuardedClient, InMemoryBackend, ProviderClient, Rate,
-    RateLimiter, SsrfPolicy, SystemClock,
+use switchyard_http::{InMemoryBackend, ProviderClient};
+use switchyard_test_support::standin::{
+    BearerToken, Item, ItemChange, StandIn, StandInOptions, github_webhook, provider_client,
 };
-use switchyard_test_support::standin::{Item, ItemChange, StandIn, StandInOptions, github_webhook};
 
 const TOKEN: &str = "conformance-test-token";
 const ITEMS: u64 = 250;
 
-struct StaticToken;
-
-impl CredentialSource for StaticToken {
-    async fn credential(&self, _: &CallScope) -> Result<Option<Credential>, CredentialError> {
-        Ok(Some(Credential::Bearer(SecretString::from(TOKEN))))
-    }
-}
-
-type Calls = ProviderClient<InMemoryBackend, StaticToken>;
+type Calls = ProviderClient<InMemoryBackend, BearerToken>;
 
 fn calls() -> Calls {
-    let policy = SsrfPolicy::strict()
-        .with_allow_http(true)
-        .with_allow_cidrs(["127.0.0.1/32".parse().unwrap()]);
-    let client = GuardedClient::builder(policy)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    ProviderClient::new(
-        client,
-        Arc::new(RateLimiter::in_memory(Rate::per_second(
-            NonZeroU32::new(100_000).unwrap(),
-        ))),
-        Arc::new(AdaptiveLimits::new(
-            AdaptiveConfig::default(),
-            Arc::new(SystemClock),
-        )),
-        Arc::new(BreakerRegistry::new(
-            BreakerConfig::default(),
-            Arc::new(SystemClock),
-        )),
-        StaticToken,
-    )
+    provider_client(BearerToken(TOKEN.to_owned()))
 }
 
 /// A stand-in with `ITEMS` items, the call stack that reaches it, and a connection to it.

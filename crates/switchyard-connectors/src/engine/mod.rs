@@ -370,6 +370,21 @@ fn metadata(manifest: &Manifest) -> ConnectorMetadata {
     }
 }
 
+/// Every way `value` breaks a schema, each with where (a JSON pointer) when not the root.
+fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    validator
+        .iter_errors(value)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
+        })
+        .collect()
+}
+
 fn status_error(response: &ProviderResponse) -> ConnectorError {
     let body = String::from_utf8_lossy(&response.body);
     let excerpt: String = body.chars().take(ERROR_EXCERPT).collect();
@@ -414,18 +429,7 @@ impl Connector for ManifestConnector {
     }
 
     fn validate_config(&self, config: &Value) -> Result<(), ConnectorError> {
-        let problems: Vec<String> = self
-            .config_validator
-            .iter_errors(config)
-            .map(|e| {
-                let at = e.instance_path().to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{at}: {e}")
-                }
-            })
-            .collect();
+        let problems = violations(&self.config_validator, config);
         if problems.is_empty() {
             Ok(())
         } else {
@@ -774,17 +778,7 @@ impl Connector for ManifestConnector {
             .action(action)
             .ok_or_else(|| ConnectorError::UnknownAction(action.to_owned()))?;
         if let Some(validator) = self.action_inputs.get(action) {
-            let problems: Vec<String> = validator
-                .iter_errors(input)
-                .map(|e| {
-                    let at = e.instance_path().to_string();
-                    if at.is_empty() {
-                        e.to_string()
-                    } else {
-                        format!("{at}: {e}")
-                    }
-                })
-                .collect();
+            let problems = violations(validator, input);
             if !problems.is_empty() {
                 return Err(ConnectorError::InvalidInput(problems));
             }

@@ -1,12 +1,8 @@
 //! A connector, a provider call stack that reaches the stand-in, and a record store.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use switchyard_connectors::store::{ConnectionStore, NewConnection, RecordStore};
 use switchyard_connectors::sync::{self, SyncCounts, SyncTarget};
@@ -14,51 +10,17 @@ use switchyard_connectors::{
     CallContext, ConnectionContext, Connector, ManifestConnector, manifest,
 };
 use switchyard_core::TenantId;
-use switchyard_http::{
-    AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CallScope, Credential,
-    CredentialError, CredentialSource, GuardedClient, InMemoryBackend, ProviderClient, Rate,
-    RateLimiter, SsrfPolicy, SystemClock,
-};
+use switchyard_http::{InMemoryBackend, ProviderClient};
 use switchyard_store::{Database, DatabaseOptions};
 use switchyard_test_support::TestDatabase;
-use switchyard_test_support::standin::{StandIn, StandInOptions};
+use switchyard_test_support::standin::{BearerToken, StandIn, StandInOptions, provider_client};
 
 pub const TOKEN: &str = "standin-test-token";
 
-/// The bearer token the stand-in wants, as a vault would hand it over.
-pub struct StaticToken;
-
-impl CredentialSource for StaticToken {
-    async fn credential(&self, _: &CallScope) -> Result<Option<Credential>, CredentialError> {
-        Ok(Some(Credential::Bearer(SecretString::from(TOKEN))))
-    }
-}
-
-pub type Calls = ProviderClient<InMemoryBackend, StaticToken>;
+pub type Calls = ProviderClient<InMemoryBackend, BearerToken>;
 
 pub fn calls() -> Calls {
-    let policy = SsrfPolicy::strict()
-        .with_allow_http(true)
-        .with_allow_cidrs(["127.0.0.1/32".parse().unwrap()]);
-    let client = GuardedClient::builder(policy)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    ProviderClient::new(
-        client,
-        Arc::new(RateLimiter::in_memory(Rate::per_second(
-            NonZeroU32::new(100_000).unwrap(),
-        ))),
-        Arc::new(AdaptiveLimits::new(
-            AdaptiveConfig::default(),
-            Arc::new(SystemClock),
-        )),
-        Arc::new(BreakerRegistry::new(
-            BreakerConfig::default(),
-            Arc::new(SystemClock),
-        )),
-        StaticToken,
-    )
+    provider_client(BearerToken(TOKEN.to_owned()))
 }
 
 pub fn manifest_path(name: &str) -> PathBuf {

@@ -114,6 +114,7 @@
 
 mod actions;
 mod auth;
+mod client;
 mod clock;
 mod dataset;
 mod delta;
@@ -142,6 +143,7 @@ use axum::{
 use time::{OffsetDateTime, macros::datetime};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+pub use client::{BearerToken, provider_client};
 pub use faults::Failure;
 pub use item::{Item, ItemStatus};
 pub use rate_limit::RateLimit;
