@@ -76,6 +76,9 @@ pub struct SyncProgress {
     started: Instant,
     /// When the run was first seen past `queued`: the rate counts from there.
     running_since: Option<Instant>,
+    /// The counts last seen and how long the run had been running then: the server updates
+    /// counts about once a second, so the rate is taken when they change, not at every poll.
+    last_counts: Option<(SyncCounts, Duration)>,
     display: Display,
 }
 
@@ -90,20 +93,20 @@ enum Display {
 impl SyncProgress {
     /// A live line when stderr is a terminal, plain lines otherwise.
     pub fn start(run_id: &str) -> Self {
+        output::print_note(&format!("{run_id}: started"));
         let display = if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             // The template is a constant; should it not parse, the default style still works.
+            // `wide_msg` is cut to the terminal's width: a wrapped line would not redraw.
             if let Ok(style) =
-                ProgressStyle::with_template("{spinner:.cyan} {prefix} [{elapsed_precise}] {msg}")
+                ProgressStyle::with_template("{spinner:.cyan} [{elapsed_precise}] {wide_msg}")
             {
                 bar.set_style(style);
             }
-            bar.set_prefix(run_id.to_owned());
             bar.set_message("queued");
             bar.enable_steady_tick(Duration::from_millis(120));
             Display::Live(bar)
         } else {
-            output::print_note(&format!("{run_id}: started"));
             Display::Plain {
                 last_line: None,
                 last: None,
@@ -112,6 +115,7 @@ impl SyncProgress {
         Self {
             started: Instant::now(),
             running_since: None,
+            last_counts: None,
             display,
         }
     }
@@ -121,8 +125,12 @@ impl SyncProgress {
         if status != "queued" && self.running_since.is_none() {
             self.running_since = Some(Instant::now());
         }
-        let running_for = self.running_since.map(|since| since.elapsed());
-        let line = describe(status, counts, running_for);
+        if let Some(since) = self.running_since
+            && self.last_counts.is_none_or(|(last, _)| last != counts)
+        {
+            self.last_counts = Some((counts, since.elapsed()));
+        }
+        let line = describe(status, self.last_counts);
         let elapsed = self.started.elapsed();
         match &mut self.display {
             Display::Live(bar) => bar.set_message(line),
@@ -130,7 +138,10 @@ impl SyncProgress {
                 let changed = last.as_ref() != Some(&(status.to_owned(), counts));
                 let due = last_line.is_none_or(|at| at.elapsed() >= PLAIN_EVERY);
                 if changed && due {
-                    output::print_note(&format!("[{}] {line}", humantime::format_duration(whole_seconds(elapsed))));
+                    output::print_note(&format!(
+                        "[{}] {line}",
+                        humantime::format_duration(whole_seconds(elapsed))
+                    ));
                     *last_line = Some(Instant::now());
                     *last = Some((status.to_owned(), counts));
                 }
@@ -151,8 +162,9 @@ impl SyncProgress {
     }
 }
 
-fn describe(status: &str, counts: SyncCounts, running_for: Option<Duration>) -> String {
-    let Some(running_for) = running_for else {
+/// `running · 12 pages · 1150 changed · 50 unchanged · 950 records/s`.
+fn describe(status: &str, last_counts: Option<(SyncCounts, Duration)>) -> String {
+    let Some((counts, running_for)) = last_counts else {
         return status.to_owned();
     };
     let seconds = running_for.as_secs_f64();
@@ -162,7 +174,7 @@ fn describe(status: &str, counts: SyncCounts, running_for: Option<Duration>) -> 
         0.0
     };
     format!(
-        "{status}: {} pages, {} records changed ({} unchanged), {rate:.0} records/s",
+        "{status} · {} pages · {} changed · {} unchanged · {rate:.0} records/s",
         counts.pages,
         counts.changed(),
         counts.unchanged,

@@ -81,7 +81,12 @@ impl Setup {
             _database: database,
         };
         let admin_token = std::fs::read_to_string(setup.data_dir.join("admin-token")).unwrap();
-        let tenant = setup.api("POST", "/v1/tenants", admin_token.trim(), json!({"name": "Acme"}));
+        let tenant = setup.api(
+            "POST",
+            "/v1/tenants",
+            admin_token.trim(),
+            json!({"name": "Acme"}),
+        );
         setup.tenant = tenant["id"].as_str().unwrap().to_owned();
         let key = setup.api(
             "POST",
@@ -213,7 +218,11 @@ fn sync_runs_and_records_export(backend: TestBackend) {
     assert_eq!(changes[0]["seq"], 1);
     // (`run_id` is the server's read id, which spans the runs resuming one read, so it is
     // not compared with the sync's run here.)
-    assert!(changes.iter().all(|c| c["run_id"].as_str().is_some_and(|r| r.starts_with("run_"))));
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["run_id"].as_str().is_some_and(|r| r.starts_with("run_")))
+    );
     let cursor = printed_cursor(&exported);
 
     // Changes at the provider; the next sync as JSON stores exactly them.
@@ -225,9 +234,12 @@ fn sync_runs_and_records_export(backend: TestBackend) {
     setup
         .standin
         .upsert(Item::new("u99999", "New", "new@example.test"));
-    let second: Value =
-        serde_json::from_slice(&setup.ok(&["sync", "run", connection, "users", "--json"]).stdout)
-            .unwrap();
+    let second: Value = serde_json::from_slice(
+        &setup
+            .ok(&["sync", "run", connection, "users", "--json"])
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(second["status"], "succeeded", "{second}");
     let counters = &second["counters"];
     assert_eq!(
@@ -259,8 +271,12 @@ fn sync_runs_and_records_export(backend: TestBackend) {
     kinds.sort();
     assert_eq!(
         kinds,
-        [("added", "u99999"), ("deleted", "u00003"), ("updated", "u00002")]
-            .map(|(kind, key)| (kind.to_owned(), key.to_owned()))
+        [
+            ("added", "u99999"),
+            ("deleted", "u00003"),
+            ("updated", "u00002")
+        ]
+        .map(|(kind, key)| (kind.to_owned(), key.to_owned()))
     );
     let end = printed_cursor(&appended);
 
@@ -282,11 +298,18 @@ fn sync_runs_and_records_export(backend: TestBackend) {
     let rest_lines = lines(&stdout(&rest));
     assert_eq!(rest_lines.len(), 1, "{}", stdout(&rest));
     assert_eq!(rest_lines[0]["seq"], all[252]["seq"]);
-    assert_eq!(rest_lines[0]["record"]["source"], "standin-link", "the unified form");
+    assert_eq!(
+        rest_lines[0]["record"]["source"], "standin-link",
+        "the unified form"
+    );
     assert_eq!(printed_cursor(&rest), end);
     let nothing = setup.ok(&["records", connection, "users", "--cursor", &end]);
     assert_eq!(stdout(&nothing), "");
-    assert_eq!(printed_cursor(&nothing), end, "nothing new: the same cursor");
+    assert_eq!(
+        printed_cursor(&nothing),
+        end,
+        "nothing new: the same cursor"
+    );
 
     // The platform admin acts for the tenant with --tenant (and its token from the data dir).
     let as_admin = setup.run(&[
@@ -314,7 +337,10 @@ fn sync_runs_and_records_export(backend: TestBackend) {
     assert_eq!(field(&stdout(&failed), "STATUS"), "failed");
     let error = stderr(&failed);
     assert!(
-        error.contains("error: run_") && error.contains("failed") && error.contains("401") && error.contains("(auth)"),
+        error.contains("error: run_")
+            && error.contains("failed")
+            && error.contains("401")
+            && error.contains("(auth)"),
         "{error}"
     );
     assert!(!error.contains(TOKEN));
@@ -337,9 +363,15 @@ fn schedules(backend: TestBackend) {
     };
     let connection = setup.connection.as_str();
     let listed = stdout(&setup.ok(&["sync", "list", connection]));
-    let row = listed.lines().find(|line| line.starts_with("users")).unwrap();
+    let row = listed
+        .lines()
+        .find(|line| line.starts_with("users"))
+        .unwrap();
     assert!(
-        listed.starts_with("STREAM") && row.split_whitespace().all(|cell| cell == "users" || cell == "-"),
+        listed.starts_with("STREAM")
+            && row
+                .split_whitespace()
+                .all(|cell| cell == "users" || cell == "-"),
         "no schedule, no checkpoint yet: {listed}"
     );
 
@@ -370,7 +402,10 @@ fn schedules(backend: TestBackend) {
         json!({"type": "cron", "expression": "0 * * * *", "time_zone": "Europe/Berlin"})
     );
     assert_eq!(cron["enabled"], false);
-    assert!(cron["next_run_at"].is_null(), "a disabled schedule does not run");
+    assert!(
+        cron["next_run_at"].is_null(),
+        "a disabled schedule does not run"
+    );
 
     setup.ok(&["sync", "run", connection, "users"]);
     let listed = stdout(&setup.ok(&["sync", "list", connection]));
@@ -394,7 +429,11 @@ fn schedules(backend: TestBackend) {
     let unknown = setup.run(&[
         "sync", "schedule", connection, "planets", "--every", "1h", "--token", &setup.key,
     ]);
-    assert!(stderr(&unknown).contains("not_found"), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("not_found"),
+        "{}",
+        stderr(&unknown)
+    );
 }
 
 mod sqlite {

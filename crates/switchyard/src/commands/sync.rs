@@ -178,7 +178,10 @@ async fn run_sync(
 fn print_summary(run: &Value, waited: Duration) -> anyhow::Result<()> {
     let counts = SyncCounts::of_run(run);
     // The server's times, when it gave both; otherwise how long the CLI waited.
-    let duration = match (timestamp(&run["started_at"]), timestamp(&run["finished_at"])) {
+    let duration = match (
+        timestamp(&run["started_at"]),
+        timestamp(&run["finished_at"]),
+    ) {
         (Some(started), Some(finished)) => {
             Duration::try_from(finished - started).unwrap_or_default()
         }
