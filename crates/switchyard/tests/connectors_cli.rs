@@ -436,6 +436,81 @@ fn schedules(backend: TestBackend) {
     );
 }
 
+fn records_follow_picks_up_new_syncs(backend: TestBackend) {
+    let Some(setup) = Setup::start(backend) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("followed.jsonl");
+    let url = setup.server.url();
+    let follower = clean_command(
+        Path::new(BINARY),
+        &[
+            "records",
+            &setup.connection,
+            "users",
+            "--follow",
+            "--interval",
+            "200ms",
+            "--output",
+            file.to_str().unwrap(),
+            "--url",
+            &url,
+            "--token",
+            &setup.key,
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let lines_in_file = || {
+        std::fs::read_to_string(&file)
+            .map(|text| text.lines().count())
+            .unwrap_or(0)
+    };
+    let wait_for = |count: usize| {
+        for _ in 0..200 {
+            if lines_in_file() >= count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the follower wrote {} of {count} lines", lines_in_file());
+    };
+
+    // Nothing stored yet; the follower picks up each sync's changes as they are stored.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lines_in_file(), 0);
+    setup.ok(&["sync", "run", &setup.connection, "users"]);
+    wait_for(250);
+    setup.standin.advance(Duration::from_secs(60));
+    setup
+        .standin
+        .upsert(Item::new("u99999", "New", "new@example.test"));
+    setup.ok(&["sync", "run", &setup.connection, "users"]);
+    wait_for(251);
+
+    // Ctrl-C ends it cleanly, with the cursor to continue from.
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &follower.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = follower.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let cursor = printed_cursor(&output);
+    let last = lines(&std::fs::read_to_string(&file).unwrap());
+    assert_eq!(last.len(), 251);
+    assert_eq!(last[250]["primary_key"], "u99999");
+    let after = setup.ok(&["records", &setup.connection, "users", "--cursor", &cursor]);
+    assert_eq!(
+        stdout(&after),
+        "",
+        "the cursor is after the last line written"
+    );
+}
+
 mod sqlite {
     use super::*;
 
@@ -447,6 +522,11 @@ mod sqlite {
     #[test]
     fn schedules() {
         super::schedules(TestBackend::Sqlite);
+    }
+
+    #[test]
+    fn records_follow_picks_up_new_syncs() {
+        super::records_follow_picks_up_new_syncs(TestBackend::Sqlite);
     }
 }
 
@@ -461,5 +541,10 @@ mod postgres {
     #[test]
     fn schedules() {
         super::schedules(TestBackend::Postgres);
+    }
+
+    #[test]
+    fn records_follow_picks_up_new_syncs() {
+        super::records_follow_picks_up_new_syncs(TestBackend::Postgres);
     }
 }
