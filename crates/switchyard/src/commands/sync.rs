@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
@@ -132,30 +132,16 @@ async fn run_sync(
         };
     }
     let mut progress = SyncProgress::start(&run_id);
-    let run = loop {
-        let run = api.get(&target.run_path(&run_id)).await?;
-        let status = run["status"].as_str().unwrap_or("unknown").to_owned();
-        progress.update(&status, SyncCounts::of_run(&run));
-        if FINISHED.contains(&status.as_str()) {
-            break run;
-        }
-        if progress.elapsed() >= timeout {
-            progress.finish();
-            bail!(
-                "{run_id} is still {status} after {}; it goes on: follow it with `switchyard runs show {run_id}`",
-                humantime::format_duration(timeout)
-            );
-        }
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            _ = tokio::signal::ctrl_c() => {
-                progress.finish();
-                bail!("stopped waiting; {run_id} goes on: follow it with `switchyard runs show {run_id}`");
-            }
-        }
+    let finished = tokio::select! {
+        run = wait_for(&api, target, &run_id, timeout, &mut progress) => run,
+        // The server runs the sync whether or not anyone watches.
+        _ = tokio::signal::ctrl_c() => Err(anyhow!(
+            "stopped waiting; {run_id} goes on: follow it with `switchyard runs show {run_id}`"
+        )),
     };
     let waited = progress.elapsed();
     progress.finish();
+    let run = finished?;
     if client.json {
         output::print_json(&run)?;
     } else {
@@ -172,6 +158,31 @@ async fn run_sync(
             run["error"]["class"].as_str().unwrap_or("unclassified")
         ),
         None => bail!("{run_id} {status}"),
+    }
+}
+
+/// Reads the run until it finishes (or `timeout` passes), showing its progress.
+async fn wait_for(
+    api: &ApiClient,
+    target: Target<'_>,
+    run_id: &str,
+    timeout: Duration,
+    progress: &mut SyncProgress,
+) -> anyhow::Result<Value> {
+    loop {
+        let run = api.get(&target.run_path(run_id)).await?;
+        let status = run["status"].as_str().unwrap_or("unknown");
+        progress.update(status, SyncCounts::of_run(&run));
+        if FINISHED.contains(&status) {
+            return Ok(run);
+        }
+        if progress.elapsed() >= timeout {
+            bail!(
+                "{run_id} is still {status} after {}; it goes on: follow it with `switchyard runs show {run_id}`",
+                humantime::format_duration(timeout)
+            );
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
 
