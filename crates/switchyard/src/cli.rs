@@ -59,6 +59,121 @@ pub enum Command {
     /// Connector manifests: check them, print their JSON Schema.
     #[command(subcommand)]
     Connector(ConnectorCommand),
+    /// Syncs of a connection's streams: run one now and watch it, list them, schedule them.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Print a connection stream's stored changes as JSONL, one change object
+    /// (`{"seq", "change", "primary_key", "record", "mapping_error", "run_id", "at"}`) per
+    /// line, in the order they were stored.
+    ///
+    /// Reads page after page until no more changes are stored, then prints the cursor after
+    /// the last change on stderr (`cursor: …`): pass it to `--cursor` later to get only what
+    /// syncs stored since.
+    Records(RecordsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Sync a stream now, from where its last sync stopped, and wait for the run to finish.
+    ///
+    /// While it runs, shows its progress on stderr: a live line on a terminal (pages,
+    /// records changed, records per second, elapsed time), otherwise a plain line every few
+    /// seconds. Then prints a summary (records added, updated, deleted and unchanged, pages,
+    /// pages answered 304 Not Modified, duration, run id), or the run with `--json`. Exits
+    /// non-zero, with the run's error, when the run fails or is cancelled, or when it is
+    /// still going at `--timeout` (it goes on: follow it with `switchyard runs show`).
+    Run {
+        /// The connection id (`conn_…`).
+        connection: String,
+        /// The stream, such as `users` (`switchyard sync list` shows them).
+        stream: String,
+        /// Platform admin: the connection's tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print the run id and return at once instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
+        /// Stop waiting after this long.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the connection's streams with their schedule, next scheduled run and when their
+    /// checkpoint was last saved.
+    List {
+        /// The connection id (`conn_…`).
+        connection: String,
+        /// Platform admin: the connection's tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Set a stream's schedule (replacing any it had): every fixed interval or by a cron
+    /// expression.
+    #[command(group(clap::ArgGroup::new("when").required(true).args(["every", "cron"])))]
+    Schedule {
+        /// The connection id (`conn_…`).
+        connection: String,
+        /// The stream, such as `users`.
+        stream: String,
+        /// Sync this often, in whole seconds: `90s`, `15m`, `1h`, `1day`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        every: Option<std::time::Duration>,
+        /// Sync at the times of a five-field cron expression (minute hour day-of-month month
+        /// day-of-week), such as `0 * * * *` for every hour on the hour.
+        #[arg(long, value_name = "EXPRESSION")]
+        cron: Option<String>,
+        /// The IANA time zone the cron expression's times are in, such as `Europe/Berlin`
+        /// [default: UTC].
+        #[arg(long, conflicts_with = "every", value_name = "ZONE")]
+        time_zone: Option<String>,
+        /// Keep the schedule but do not run it (run it again by scheduling without this).
+        #[arg(long)]
+        disable: bool,
+        /// Platform admin: the connection's tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RecordsArgs {
+    /// The connection id (`conn_…`).
+    pub connection: String,
+    /// The stream, such as `users`.
+    pub stream: String,
+    /// Platform admin: the connection's tenant.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// A unified model the stream maps to (`identity`, `group`, …): each `record` is then in
+    /// that model's form, or `null` with `mapping_error` saying why.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Start after this cursor (printed by an earlier call) instead of at the first change.
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Print at most this many changes; the printed cursor continues after them.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Write the lines to this file (created or truncated) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// With `--output`: append to the file instead of truncating it.
+    #[arg(long, requires = "output")]
+    pub append: bool,
+    /// Once every stored change is printed, keep asking for new ones every `--interval`
+    /// until Ctrl-C (then the cursor is printed).
+    #[arg(long)]
+    pub follow: bool,
+    /// With `--follow`: how long to wait between asks.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, requires = "follow")]
+    pub interval: std::time::Duration,
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 #[derive(Debug, Subcommand)]

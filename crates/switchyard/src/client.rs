@@ -1,6 +1,7 @@
 //! The management API client used by the CLI commands.
 
 use anyhow::{Context, anyhow};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -45,6 +46,10 @@ impl ApiClient {
 
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(Method::PUT, path, Some(body)).await
     }
 
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
@@ -104,6 +109,34 @@ impl ApiClient {
             Err(problem_error(&body, status))
         }
     }
+}
+
+/// Characters left as they are in a path segment or query value: RFC 3986's unreserved set.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// An API path from its segments and query parameters, each percent-encoded (a stream name
+/// or a cursor may hold any character); parameters whose value is `None` are left out.
+pub fn api_path(segments: &[&str], query: &[(&str, Option<&str>)]) -> String {
+    let mut path = String::new();
+    for segment in segments {
+        path.push('/');
+        path.extend(utf8_percent_encode(segment, UNRESERVED));
+    }
+    let mut separator = '?';
+    for (name, value) in query {
+        if let Some(value) = value {
+            path.push(separator);
+            path.push_str(name);
+            path.push('=');
+            path.extend(utf8_percent_encode(value, UNRESERVED));
+            separator = '&';
+        }
+    }
+    path
 }
 
 /// "title: detail (code `x`, request `y`)" from a problem body.

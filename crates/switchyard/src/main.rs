@@ -6,11 +6,13 @@
 //! - [`client`]: the HTTP client the management commands use.
 //! - [`commands`]: one module per command group.
 //! - [`output`]: human tables and `--json`.
+//! - [`progress`]: a sync run's progress while the CLI waits for it.
 
 mod cli;
 mod client;
 mod commands;
 mod output;
+mod progress;
 mod serve;
 mod telemetry;
 
@@ -53,5 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(command) => runtime.block_on(commands::runs::run(command)),
         Command::Jobs(command) => runtime.block_on(commands::jobs::run(command)),
         Command::Connector(command) => commands::connector::run(command),
+        Command::Sync(command) => runtime.block_on(commands::sync::run(command)),
+        Command::Records(args) => runtime.block_on(commands::records::run(args)),
     }
 }

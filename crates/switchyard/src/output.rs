@@ -73,6 +73,12 @@ pub fn print_fields(fields: &[(&str, &str)], item: &Value) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Writes a line to stderr, apart from the command's output (progress, a cursor to continue
+/// from). A closed stderr is not worth failing the command for.
+pub fn print_note(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Writes `error: …` with its causes to stderr.
 pub fn print_error(error: &anyhow::Error) {
     let mut stderr = std::io::stderr().lock();

@@ -61,6 +61,11 @@ fn every_command_has_help() {
         &["runs", "list"],
         &["runs", "show"],
         &["runs", "retry"],
+        &["sync"],
+        &["sync", "run"],
+        &["sync", "list"],
+        &["sync", "schedule"],
+        &["records"],
     ];
     for command in commands {
         let mut args = command.to_vec();

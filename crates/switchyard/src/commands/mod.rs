@@ -7,6 +7,8 @@ pub mod jobs;
 pub mod key;
 pub mod openapi;
 pub mod purge;
+pub mod records;
 pub mod runs;
+pub mod sync;
 pub mod tenant;
 pub mod vault;
