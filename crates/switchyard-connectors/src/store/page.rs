@@ -7,7 +7,9 @@
 //! commit, so a reader could pass a smaller number that commits later).
 //!
 //! A page costs a fixed handful of statements whatever its size (up to [`CHUNK`] records per
-//! statement): lock, read the stored hashes, upsert, append the changes, save the stream; plus
+//! statement; on SQLite the upsert and the changes take the whole page as one JSON parameter,
+//! see [`SQLITE_UPSERT`]): lock, read the stored hashes, upsert, append the changes, save the
+//! stream; plus
 //! one statement per explicit deletion, which pages rarely carry (a full refresh finds its
 //! deletions with [`sweep_unseen`], one statement).
 //!
