@@ -9,9 +9,8 @@
 //! A page costs a fixed handful of statements whatever its size (up to [`CHUNK`] records per
 //! statement; on SQLite the upsert and the changes take the whole page as one JSON parameter,
 //! see [`SQLITE_UPSERT`]): lock, read the stored hashes, upsert, append the changes, save the
-//! stream; plus
-//! one statement per explicit deletion, which pages rarely carry (a full refresh finds its
-//! deletions with [`sweep_unseen`], one statement).
+//! stream; plus one statement per explicit deletion, which pages rarely carry (a full refresh
+//! finds its deletions with [`sweep_unseen`], one statement).
 //!
 //! Every lookup by key is a probe of the primary key that the planner cannot turn into a scan
 //! of the whole stream: the stored hashes are read by a correlated subquery per key, updates go
