@@ -654,10 +654,16 @@ impl Connector for ManifestConnector {
             });
         }
 
-        let body = json_body(&response)?;
-        let mut records = Vec::new();
+        let mut body = json_body(&response)?;
+        // The records' keys and positions in the selection: the records themselves are moved
+        // out of the body once nothing else reads it, which saves a copy of each.
+        let mut keys = Vec::new();
+        let mut positions = Vec::new();
         let mut deletions = Vec::new();
-        for item in select::all(&body, &compiled.records) {
+        for (position, item) in select::all(&body, &compiled.records)
+            .into_iter()
+            .enumerate()
+        {
             let key = select::primary_key(item, &compiled.primary_key)?;
             if compiled
                 .removed
@@ -673,10 +679,8 @@ impl Connector for ManifestConnector {
                 let at = at.format(&Rfc3339).unwrap_or_default();
                 progress.high_water = later(progress.high_water.as_deref(), Some(&at));
             }
-            records.push(Record {
-                primary_key: key,
-                data: item.clone(),
-            });
+            keys.push(key);
+            positions.push(position);
         }
         let next = next_state(
             spec,
@@ -684,7 +688,7 @@ impl Connector for ManifestConnector {
             &progress.page,
             &response,
             &body,
-            records.len() + deletions.len(),
+            keys.len() + deletions.len(),
             &base,
         )?;
         if let Some(etag) = response
@@ -698,7 +702,7 @@ impl Connector for ManifestConnector {
                 state: progress.page.clone(),
                 etag: etag.to_owned(),
                 next: next.clone(),
-                keys: records.iter().map(|r| r.primary_key.clone()).collect(),
+                keys: keys.clone(),
             });
         }
         if let Some(path) = &compiled.delta_link
@@ -707,6 +711,11 @@ impl Connector for ManifestConnector {
             request::same_origin(&base, link)?;
             saved.delta_link = Some(link.to_owned());
         }
+        let records: Vec<Record> = keys
+            .into_iter()
+            .zip(select::take(&mut body, &compiled.records, &positions))
+            .map(|(primary_key, data)| Record { primary_key, data })
+            .collect();
         Ok(match next {
             Some(next) => {
                 progress.page = next;
