@@ -287,7 +287,7 @@ async fn sync_once(
     reset_peak();
     let (_, start_kib) = memory();
     let started = Instant::now();
-    let counts = sync::run(connector, cx, records, target, |_| {})
+    let counts = sync::run(connector, cx, records, target, "run_bench", |_| {})
         .await
         .unwrap();
     (counts, measured(total(&counts), started, start_kib))

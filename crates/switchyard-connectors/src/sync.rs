@@ -114,6 +114,9 @@ async fn read_to_end(
     mut on_page: impl FnMut(&SyncCounts) + Send,
 ) -> Result<SyncCounts, SyncError> {
     let mut counts = SyncCounts::default();
+    // The holder is the run's id when the caller runs syncs as runs (the server does): the
+    // changes are then that run's.
+    let run = holder.parse::<RunId>().ok();
     let mut checkpoint = records
         .checkpoint(target.tenant, target.connection, target.stream)
         .await?
@@ -130,7 +133,8 @@ async fn read_to_end(
                 tenant: target.tenant,
                 connection: target.connection,
                 stream: target.stream,
-                run: read.as_ref(),
+                run: run.as_ref().or(read.as_ref()),
+                seen_by: read.as_ref(),
                 upserts: page
                     .records
                     .into_iter()
@@ -158,8 +162,15 @@ async fn read_to_end(
                 .as_deref()
                 .and_then(|r| r.parse::<RunId>().ok())
             {
+                let recorded_as = run.unwrap_or(read);
                 counts.deleted += records
-                    .sweep_unseen(target.tenant, target.connection, target.stream, &read)
+                    .sweep_unseen_by(
+                        target.tenant,
+                        target.connection,
+                        target.stream,
+                        &read,
+                        &recorded_as,
+                    )
                     .await?;
             }
             on_page(&counts);

@@ -120,6 +120,7 @@ pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Resu
     let deletions = distinct(page.deletions)?;
     let checkpoint = page.checkpoint.as_ref().map(canonical_json).transpose()?;
     let run = page.run.map(ToString::to_string);
+    let seen_by = page.seen_by.or(page.run).map(ToString::to_string);
     let now = DbTime::now();
 
     let mut tx = database.begin().await?;
@@ -135,7 +136,7 @@ pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Resu
         match live_hash {
             Some(hash) if *hash == record.canonical.hash => {
                 counts.unchanged += 1;
-                if run.is_some() {
+                if seen_by.is_some() {
                     upserted.push(record);
                 }
                 continue;
@@ -152,9 +153,9 @@ pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Resu
         }
         upserted.push(record);
     }
-    upsert_records(&mut tx, &scope, &upserted, run.as_deref(), now).await?;
-    if let Some(run) = run.as_deref() {
-        mark_seen(&mut tx, &scope, &distinct(page.seen)?, run).await?;
+    upsert_records(&mut tx, &scope, &upserted, seen_by.as_deref(), now).await?;
+    if let Some(seen_by) = seen_by.as_deref() {
+        mark_seen(&mut tx, &scope, &distinct(page.seen)?, seen_by).await?;
     }
     let deleted = mark_deleted(&mut tx, &scope, &deletions, now).await?;
     counts.deleted = deleted.len() as u64;
@@ -193,9 +194,11 @@ pub(super) async fn sweep_unseen(
     tenant: &TenantId,
     connection: &ConnectionId,
     stream: &str,
+    seen_by: &RunId,
     run: &RunId,
 ) -> Result<u64> {
     let scope = Scope::new(tenant, connection, stream)?;
+    let seen_by = seen_by.to_string();
     let run = run.to_string();
     let now = DbTime::now();
     let mut tx = database.begin().await?;
@@ -224,7 +227,7 @@ pub(super) async fn sweep_unseen(
         .bind(&scope.tenant)
         .bind(&scope.connection)
         .bind(&scope.stream)
-        .bind(&run)
+        .bind(&seen_by)
         .bind(now)
         .fetch_all(&mut *conn)
         .await?

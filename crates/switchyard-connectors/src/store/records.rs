@@ -28,8 +28,12 @@ pub struct PageWrite<'a> {
     pub tenant: &'a TenantId,
     pub connection: &'a ConnectionId,
     pub stream: &'a str,
-    /// The sync run writing; `None` outside a run (webhook upserts).
+    /// The sync run writing; `None` outside a run (webhook upserts). Its id goes on the
+    /// page's changes and checkpoint.
     pub run: Option<&'a RunId>,
+    /// The read that saw these records, for full-read deletion detection
+    /// ([`RecordStore::sweep_unseen`]); one read may span runs that resume it. `None`: `run`.
+    pub seen_by: Option<&'a RunId>,
     /// Within a page, the last copy of a primary key wins.
     pub upserts: Vec<RecordUpsert>,
     /// Primary keys the provider reported deleted; applied after the upserts.
@@ -251,7 +255,20 @@ impl RecordStore {
         stream: &str,
         run: &RunId,
     ) -> Result<u64> {
-        page::sweep_unseen(&self.database, tenant, connection, stream, run).await
+        page::sweep_unseen(&self.database, tenant, connection, stream, run, run).await
+    }
+
+    /// [`Self::sweep_unseen`] for a read that spans runs: records not seen by read `seen_by`
+    /// are deleted, the changes recorded as `run`'s.
+    pub async fn sweep_unseen_by(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        stream: &str,
+        seen_by: &RunId,
+        run: &RunId,
+    ) -> Result<u64> {
+        page::sweep_unseen(&self.database, tenant, connection, stream, seen_by, run).await
     }
 
     /// The `seq` of the stream's newest change (0 before any): a change-stream cursor that

@@ -52,6 +52,7 @@ pub fn page<'a>(
         connection,
         stream,
         run,
+        seen_by: None,
         upserts: Vec::new(),
         deletions: Vec::new(),
         seen: Vec::new(),

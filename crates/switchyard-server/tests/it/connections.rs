@@ -172,6 +172,7 @@ backend_tests! { ConnectorApp;
         let (first, cursor) = changes(app, &key, &id, "", None).await;
         assert_eq!(first.len(), 250);
         assert!(first.iter().all(|c| c["change"] == "added"));
+        assert!(first.iter().all(|c| c["run_id"] == run["id"]), "the changes are the sync run's");
         assert_eq!(first[0]["seq"], 1);
         assert_eq!(first[0]["record"]["id"], "u00001");
 
