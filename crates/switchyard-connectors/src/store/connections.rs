@@ -389,4 +389,29 @@ impl ConnectionStore {
         tx.commit().await?;
         from_row(row).map(Some)
     }
+
+    /// Deletes every connection of a tenant being deleted, with their streams, records and
+    /// changes (synced provider data is not kept for a tenant that is gone). Returns how many
+    /// connections there were.
+    pub async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64> {
+        let tenant = tenant.to_string();
+        let mut tx = self.database.begin().await?;
+        // Connections first, as in `delete`: their rows' removal stops page writes.
+        let mut connections = 0;
+        for table in ["connections", "sync_streams", "records", "record_changes"] {
+            let sql = format!("DELETE FROM {table} WHERE tenant_id = $1");
+            let deleted = with_tx!(tx, |conn| {
+                sqlx::query(&sql)
+                    .bind(&tenant)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+            });
+            if table == "connections" {
+                connections = deleted;
+            }
+        }
+        tx.commit().await?;
+        Ok(connections)
+    }
 }

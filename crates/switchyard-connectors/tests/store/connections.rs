@@ -229,3 +229,24 @@ backend_tests! { Fixture;
         assert_eq!(fx.rows("records", &tenant, &id).await, 0);
     }
 }
+
+backend_tests! { Fixture;
+    async fn a_deleted_tenants_connections_and_records_go(fx) {
+        let (tenant, connection) = fx.tenant_with_connection().await;
+        let (other, kept) = fx.tenant_with_connection().await;
+        for (t, c) in [(&tenant, &connection), (&other, &kept)] {
+            let mut page = page(t, c, "repos", None);
+            page.upserts = vec![record("a", json!({"v": 1}))];
+            page.checkpoint = Some(json!({"at": 1}));
+            fx.records.write_page(page).await.unwrap();
+        }
+        assert_eq!(fx.connections.delete_tenant(&tenant).await.unwrap(), 1);
+        assert!(fx.connections.get(&tenant, &connection).await.unwrap().is_none());
+        assert!(fx.records.records(&tenant, &connection, "repos", None, 10).await.unwrap().items.is_empty());
+        assert!(fx.records.changes(&tenant, &connection, "repos", None, 10).await.unwrap().items.is_empty());
+        assert!(fx.records.checkpoint(&tenant, &connection, "repos").await.unwrap().is_none());
+        // The other tenant keeps everything.
+        assert_eq!(fx.records.records(&other, &kept, "repos", None, 10).await.unwrap().items.len(), 1);
+        assert!(fx.records.checkpoint(&other, &kept, "repos").await.unwrap().is_some());
+    }
+}

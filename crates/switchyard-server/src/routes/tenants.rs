@@ -182,6 +182,13 @@ pub async fn delete_tenant(
         .shred_tenant(&principal.audit_context(), tenant_id)
         .await
         .map_err(ApiError::internal)?;
+    // The tenant's synced provider data goes with it (its credentials went with the keys).
+    let connections = state
+        .connectors
+        .connections
+        .delete_tenant(&tenant_id)
+        .await
+        .map_err(ApiError::internal)?;
     let tenant = state
         .store
         .mark_tenant_deleted(tenant_id)
@@ -208,6 +215,7 @@ pub async fn delete_tenant(
         tenant_id = %tenant_id,
         destroyed_keys = shredded.keys,
         destroyed_secret_versions = shredded.secret_versions,
+        deleted_connections = connections,
         "tenant deleted"
     );
     let retention = time::Duration::try_from(state.retention_deleted_tenants)

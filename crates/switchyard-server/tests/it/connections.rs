@@ -437,3 +437,40 @@ backend_tests! { ConnectorApp;
         assert_eq!(records.len(), 250);
     }
 }
+
+/// Rows of `table` that belong to `tenant`.
+async fn tenant_rows(app: &TestApp, table: &str, tenant: &str) -> i64 {
+    use switchyard_store::{Database, DatabaseOptions};
+    let database = Database::connect(app.database().url(), &DatabaseOptions::default())
+        .await
+        .unwrap();
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1");
+    match &database {
+        Database::Sqlite(pool) => sqlx::query_scalar(&sql)
+            .bind(tenant)
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        Database::Postgres(pool) => sqlx::query_scalar(&sql)
+            .bind(tenant)
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+    }
+}
+
+backend_tests! { ConnectorApp;
+    async fn deleting_a_tenant_deletes_its_synced_data(fx) {
+        let app = &fx.app;
+        let tenant = app.create_tenant("Acme").await;
+        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let connection = fx.connect(&key, "standin-link", "Stand-in").await;
+        sync(app, &key, connection["id"].as_str().unwrap(), "users").await;
+        assert_eq!(tenant_rows(app, "records", &tenant).await, 250);
+        let deleted = app.delete(&format!("/v1/tenants/{tenant}"), &app.admin_token).await;
+        assert_eq!(deleted.status, 200, "{}", deleted.text());
+        for table in ["connections", "sync_streams", "records", "record_changes"] {
+            assert_eq!(tenant_rows(app, table, &tenant).await, 0, "{table}");
+        }
+    }
+}
