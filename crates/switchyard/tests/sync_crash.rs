@@ -15,10 +15,11 @@ use switchyard_test_support::{ServerProcess, TestBackend, TestDatabase};
 const BINARY: &str = env!("CARGO_BIN_EXE_switchyard");
 const KEK: &str = "c3luYy1jcmFzaC10ZXN0LWtleS0zMi1ieXRlcy1vayE=";
 const TOKEN: &str = "sync-crash-standin-token";
-/// 40 pages of 100; at 40 ms a page the sync takes well over a second.
-const ITEMS: u64 = 4_000;
-/// Killed once this many pages were served.
-const KILL_AFTER_PAGES: usize = 8;
+/// 60 pages of 100; at 40 ms a page the sync takes over two seconds.
+const ITEMS: u64 = 6_000;
+/// Killed once this many pages were served: a sync stores ten pages at a time, so at least
+/// two stores have happened, and the rest of what was read is lost with the process.
+const KILL_AFTER_PAGES: usize = 25;
 
 fn manifests() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../switchyard-connectors/tests/manifests")
@@ -126,7 +127,7 @@ async fn killed_sync_resumes(backend: TestBackend) {
     server.kill();
     let before = list_pages(&standin);
     assert!(
-        *before.iter().max().unwrap() < 40,
+        *before.iter().max().unwrap() < 60,
         "killed mid-run: {before:?}"
     );
     standin.clear_requests();

@@ -114,7 +114,21 @@ fn distinct(keys: Vec<String>) -> Result<Vec<String>> {
     Ok(distinct)
 }
 
-pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Result<PageCounts> {
+/// Writes `pages` in order in one transaction: all of them or none.
+pub(super) async fn write_pages(
+    database: &Database,
+    pages: Vec<PageWrite<'_>>,
+) -> Result<Vec<PageCounts>> {
+    let mut tx = database.begin().await?;
+    let mut counts = Vec::with_capacity(pages.len());
+    for page in pages {
+        counts.push(write_page_in(&mut tx, page).await?);
+    }
+    tx.commit().await?;
+    Ok(counts)
+}
+
+async fn write_page_in(tx: &mut Transaction, page: PageWrite<'_>) -> Result<PageCounts> {
     let scope = Scope::new(page.tenant, page.connection, page.stream)?;
     let upserts = last_copy_wins(page.upserts)?;
     let deletions = distinct(page.deletions)?;
@@ -123,9 +137,8 @@ pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Resu
     let seen_by = page.seen_by.or(page.run).map(ToString::to_string);
     let now = DbTime::now();
 
-    let mut tx = database.begin().await?;
-    let last_seq = lock_stream(&mut tx, &scope, now).await?;
-    let live_hashes = live_hashes(&mut tx, &scope, &upserts).await?;
+    let last_seq = lock_stream(tx, &scope, now).await?;
+    let live_hashes = live_hashes(tx, &scope, &upserts).await?;
 
     let mut counts = PageCounts::default();
     let mut written: Vec<(ChangeKind, &Prepared)> = Vec::new();
@@ -153,11 +166,11 @@ pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Resu
         }
         upserted.push(record);
     }
-    upsert_records(&mut tx, &scope, &upserted, seen_by.as_deref(), now).await?;
+    upsert_records(tx, &scope, &upserted, seen_by.as_deref(), now).await?;
     if let Some(seen_by) = seen_by.as_deref() {
-        mark_seen(&mut tx, &scope, &distinct(page.seen)?, seen_by).await?;
+        mark_seen(tx, &scope, &distinct(page.seen)?, seen_by).await?;
     }
-    let deleted = mark_deleted(&mut tx, &scope, &deletions, now).await?;
+    let deleted = mark_deleted(tx, &scope, &deletions, now).await?;
     counts.deleted = deleted.len() as u64;
 
     let changes: Vec<NewChange<'_>> = written
@@ -173,10 +186,10 @@ pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Resu
             data,
         }))
         .collect();
-    let last_seq = append_changes(&mut tx, &scope, last_seq, &changes, run.as_deref(), now).await?;
+    let last_seq = append_changes(tx, &scope, last_seq, &changes, run.as_deref(), now).await?;
     if !changes.is_empty() || checkpoint.is_some() {
         save_stream(
-            &mut tx,
+            tx,
             &scope,
             last_seq,
             checkpoint.as_deref(),
@@ -185,7 +198,6 @@ pub(super) async fn write_page(database: &Database, page: PageWrite<'_>) -> Resu
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(counts)
 }
 

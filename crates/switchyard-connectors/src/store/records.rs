@@ -242,7 +242,20 @@ impl RecordStore {
     /// [`StoreError::ConnectionNotFound`] when the tenant has no such connection;
     /// [`StoreError::Invalid`] for an empty stream name or primary key.
     pub async fn write_page(&self, page: PageWrite<'_>) -> Result<PageCounts> {
-        page::write_page(&self.database, page).await
+        let mut counts = page::write_pages(&self.database, vec![page]).await?;
+        counts
+            .pop()
+            .ok_or_else(|| StoreError::corrupt("write_pages", "no counts for the page"))
+    }
+
+    /// Several pages, in order, in one transaction (each as [`Self::write_page`] does it):
+    /// one commit for all, which is what a sync's throughput on PostgreSQL hangs on. All of
+    /// them are stored or none.
+    ///
+    /// # Errors
+    /// As for [`Self::write_page`].
+    pub async fn write_pages(&self, pages: Vec<PageWrite<'_>>) -> Result<Vec<PageCounts>> {
+        page::write_pages(&self.database, pages).await
     }
 
     /// Full-refresh deletion detection, once `run` has read the whole stream: every live record

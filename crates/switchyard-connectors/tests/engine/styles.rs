@@ -148,7 +148,13 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
         let target = harness.target();
         let stopped = tokio::time::timeout(Duration::from_secs(30), async {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let run = switchyard_connectors::sync::run(
+            // Each page stored on its own, so the stop can come between any two.
+            let every_page = switchyard_connectors::sync::SyncOptions {
+                flush_pages: 1,
+                flush_records: usize::MAX,
+                flush_after: Duration::from_secs(3600),
+            };
+            let run = switchyard_connectors::sync::run_with(
                 &connector,
                 harness.cx(),
                 &harness.records,
@@ -156,6 +162,7 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
                 // The resumed run below is the same run (a job retried after its worker
                 // died): it holds the same lease.
                 "run_test",
+                every_page,
                 move |counts| {
                     let _ = tx.send(counts.pages);
                 },
