@@ -95,13 +95,14 @@ pub async fn list_records(
         .registry()
         .manifest(&connection.provider);
     let spec = manifest.as_ref().and_then(|m| m.stream(&stream));
-    if spec.is_none()
-        && state
-            .connectors
-            .catalogue
-            .connector(&connection.provider)
-            .is_some_and(|c| !c.metadata().streams.iter().any(|s| s.name == stream))
-    {
+    // Stored records stay readable when their connector has left the catalogue; a stream
+    // the connector does not have is not found.
+    let has_stream = state
+        .connectors
+        .catalogue
+        .connector(&connection.provider)
+        .map(|c| c.metadata().streams.iter().any(|s| s.name == stream));
+    if has_stream == Some(false) {
         return Err(ApiError::not_found(format_args!(
             "stream `{stream}` of `{}`",
             connection.provider
