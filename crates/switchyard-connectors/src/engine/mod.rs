@@ -3,10 +3,22 @@
 //! A stream is read one page per [`Connector::collect`] call. The checkpoint returned with
 //! each page says exactly where the read is ([`checkpoint::Progress`]), so the caller saves
 //! it with the page's records and a read killed at any point resumes at the next page.
+//!
+//! # Layout
+//! - `mod.rs`: [`ManifestConnector`] and its [`Connector`] methods.
+//! - `compile`: streams with their paths parsed once; the catalogue entry.
+//! - `request`: a manifest request and a page position made an HTTP request.
+//! - `paginate`, `link`: where the next page is.
+//! - `progress`, `checkpoint`: where a read is, and what the next read starts from.
+//! - `select`: JSONPath reads of bodies and records; `scopes`: granted scopes.
 
 mod checkpoint;
+mod compile;
 mod link;
+mod paginate;
+mod progress;
 mod request;
+mod scopes;
 mod select;
 
 use std::collections::BTreeMap;
@@ -15,22 +27,22 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use serde_json_path::JsonPath;
 use switchyard_http::{CallScope, ProviderPolicy, ProviderRequest, ProviderResponse};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 pub use checkpoint::{PageMemo, PageState, Progress, StreamCheckpoint};
+use compile::{CompiledStream, compile, metadata};
+use paginate::next_state;
+use progress::{finish, later, next_partition, timestamp};
+use scopes::granted_scopes;
 
 use crate::connector::{
-    ActionInfo, AuthModeInfo, CallContext, CheckReport, Connector, ConnectorError,
-    ConnectorMetadata, DEFAULT_CALL_DEADLINE, Page, Record, StreamInfo, WebhookEvent,
-    WebhookOutcome,
+    CallContext, CheckReport, Connector, ConnectorError, ConnectorMetadata, DEFAULT_CALL_DEADLINE,
+    Page, Record, WebhookEvent, WebhookOutcome,
 };
-use crate::manifest::{
-    ErrorAction, Incremental, Manifest, Pagination, PartitionSpec, StreamSpec, check::ScopeSource,
-};
+use crate::manifest::{ErrorAction, Incremental, Manifest, Pagination, PartitionSpec, StreamSpec};
 
 /// Retries an `errors: [{action: retry}]` rule allows, on top of the call stack's own.
 const RULE_RETRIES: u32 = 3;
@@ -45,18 +57,6 @@ pub struct ManifestConnector {
     config_validator: jsonschema::Validator,
     streams: BTreeMap<String, CompiledStream>,
     action_inputs: BTreeMap<String, jsonschema::Validator>,
-}
-
-struct CompiledStream {
-    records: JsonPath,
-    primary_key: Vec<JsonPath>,
-    cursor_field: Option<JsonPath>,
-    removed: Option<JsonPath>,
-    delta_link: Option<JsonPath>,
-    next_url: Option<JsonPath>,
-    cursor: Option<JsonPath>,
-    total: Option<JsonPath>,
-    page_info: Option<JsonPath>,
 }
 
 impl std::fmt::Debug for ManifestConnector {
@@ -271,105 +271,6 @@ impl ManifestConnector {
     }
 }
 
-fn compile(stream: &StreamSpec) -> Result<CompiledStream, ConnectorError> {
-    let opt = |text: Option<&String>| text.map(|t| select::path(t)).transpose();
-    let (cursor_field, removed, delta_link) = match &stream.incremental {
-        Incremental::UpdatedSince { cursor_field, .. } => {
-            (Some(select::path(cursor_field)?), None, None)
-        }
-        Incremental::DeltaToken {
-            delta_link_path,
-            removed_path,
-        } => (
-            None,
-            opt(removed_path.as_ref())?,
-            Some(select::path(delta_link_path)?),
-        ),
-        _ => (None, None, None),
-    };
-    let (next_url, cursor, total, page_info) = match &stream.pagination {
-        Pagination::NextUrl { next_url_path } => {
-            (Some(select::path(next_url_path)?), None, None, None)
-        }
-        Pagination::Cursor { cursor_path, .. } => {
-            (None, Some(select::path(cursor_path)?), None, None)
-        }
-        Pagination::Offset { total_path, .. } => (None, None, opt(total_path.as_ref())?, None),
-        Pagination::Page {
-            total_pages_path, ..
-        } => (None, None, opt(total_pages_path.as_ref())?, None),
-        Pagination::GraphqlRelay { page_info_path, .. } => {
-            (None, None, None, Some(select::path(page_info_path)?))
-        }
-        _ => (None, None, None, None),
-    };
-    Ok(CompiledStream {
-        records: select::path(&stream.records)?,
-        primary_key: stream
-            .primary_key
-            .iter()
-            .map(|k| select::path(k))
-            .collect::<Result<_, _>>()?,
-        cursor_field,
-        removed,
-        delta_link,
-        next_url,
-        cursor,
-        total,
-        page_info,
-    })
-}
-
-fn metadata(manifest: &Manifest) -> ConnectorMetadata {
-    ConnectorMetadata {
-        id: manifest.id.clone(),
-        name: manifest.name.clone(),
-        version: manifest.version.clone(),
-        categories: manifest.categories.clone(),
-        docs_url: manifest.docs_url.clone(),
-        auth_modes: manifest
-            .auth
-            .iter()
-            .map(|mode| AuthModeInfo {
-                kind: mode.kind().to_owned(),
-                credential_fields: mode.credential_fields(),
-            })
-            .collect(),
-        config_schema: manifest.config.clone(),
-        streams: manifest
-            .streams
-            .iter()
-            .map(|s| StreamInfo {
-                name: s.name.clone(),
-                description: s.description.clone(),
-                incremental: match s.incremental {
-                    Incremental::FullRefresh => "full_refresh",
-                    Incremental::UpdatedSince { .. } => "updated_since",
-                    Incremental::Etag => "etag",
-                    Incremental::DeltaToken { .. } => "delta_token",
-                }
-                .to_owned(),
-                unified_model: s.unified.as_ref().map(|m| m.model.name().to_owned()),
-            })
-            .collect(),
-        actions: manifest
-            .actions
-            .iter()
-            .map(|a| ActionInfo {
-                name: a.name.clone(),
-                description: a.description.clone(),
-                input_schema: a.input.clone(),
-                idempotent: a.idempotent,
-            })
-            .collect(),
-        webhook_events: manifest
-            .webhooks
-            .iter()
-            .flat_map(|w| w.events.iter().map(|e| e.event_type.clone()))
-            .collect(),
-    }
-}
-
 /// Every way `value` breaks a schema, each with where (a JSON pointer) when not the root.
 fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
     validator
@@ -400,26 +301,6 @@ fn json_body(response: &ProviderResponse) -> Result<Value, ConnectorError> {
     }
     serde_json::from_slice(&response.body)
         .map_err(|e| invalid(format!("the body is not JSON: {e}")))
-}
-
-/// A record's update time: RFC 3339 text or epoch seconds.
-fn timestamp(value: &Value) -> Option<OffsetDateTime> {
-    match value {
-        Value::String(text) => OffsetDateTime::parse(text, &Rfc3339).ok(),
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
-        _ => None,
-    }
-}
-
-fn later(a: Option<&str>, b: Option<&str>) -> Option<String> {
-    let parse = |t: Option<&str>| t.and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-    match (parse(a), parse(b)) {
-        (Some(x), Some(y)) => Some(if x >= y { x } else { y }),
-        (x, y) => x.or(y),
-    }
-    .and_then(|t| t.format(&Rfc3339).ok())
 }
 
 #[async_trait]
@@ -833,214 +714,5 @@ impl Connector for ManifestConnector {
                 .unwrap_or(Value::Null),
             None => body,
         })
-    }
-}
-
-/// Where the next page is, or `None` when this partition is complete.
-fn next_state(
-    spec: &StreamSpec,
-    compiled: &CompiledStream,
-    current: &PageState,
-    response: &ProviderResponse,
-    body: &Value,
-    count: usize,
-    base: &Url,
-) -> Result<Option<PageState>, ConnectorError> {
-    let follow = |link: &str| -> Result<Option<PageState>, ConnectorError> {
-        Ok(Some(PageState::Url {
-            url: request::same_origin(base, link)?.to_string(),
-        }))
-    };
-    // A delta read's pages link onwards with the stream's own next links.
-    match &spec.pagination {
-        Pagination::None => Ok(None),
-        Pagination::LinkHeader { .. } => {
-            match response
-                .headers
-                .get(reqwest::header::LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(link::next)
-            {
-                Some(link) => follow(&link),
-                None => Ok(None),
-            }
-        }
-        Pagination::NextUrl { .. } => match compiled
-            .next_url
-            .as_ref()
-            .and_then(|p| select::first(body, p))
-            .and_then(Value::as_str)
-        {
-            Some(link) if !link.is_empty() => follow(link),
-            _ => Ok(None),
-        },
-        Pagination::Cursor { .. } => match compiled
-            .cursor
-            .as_ref()
-            .and_then(|p| select::first(body, p))
-            .and_then(select::text)
-        {
-            Some(cursor) if !cursor.is_empty() && count > 0 => {
-                Ok(Some(PageState::Cursor { cursor }))
-            }
-            _ => Ok(None),
-        },
-        Pagination::Offset { page_size, .. } => {
-            let offset = match current {
-                PageState::Offset { offset } => *offset,
-                _ => 0,
-            };
-            let next = offset + count as u64;
-            let total = compiled
-                .total
-                .as_ref()
-                .and_then(|p| select::first(body, p))
-                .and_then(Value::as_u64);
-            let more = count > 0
-                && count as u64 >= u64::from(*page_size)
-                && total.is_none_or(|t| next < t);
-            Ok(more.then_some(PageState::Offset { offset: next }))
-        }
-        Pagination::Page {
-            start_page,
-            page_size,
-            ..
-        } => {
-            let page = match current {
-                PageState::Page { page } => *page,
-                _ => *start_page,
-            };
-            let total = compiled
-                .total
-                .as_ref()
-                .and_then(|p| select::first(body, p))
-                .and_then(Value::as_u64);
-            let more = count > 0
-                && count as u64 >= u64::from(*page_size)
-                && total.is_none_or(|t| page < t);
-            Ok(more.then_some(PageState::Page { page: page + 1 }))
-        }
-        Pagination::GraphqlRelay { .. } => {
-            let info = compiled
-                .page_info
-                .as_ref()
-                .and_then(|p| select::first(body, p));
-            let has_next = info
-                .and_then(|i| i.get("hasNextPage"))
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let cursor = info
-                .and_then(|i| i.get("endCursor"))
-                .and_then(Value::as_str);
-            Ok(match (has_next, cursor) {
-                (true, Some(cursor)) => Some(PageState::Cursor {
-                    cursor: cursor.to_owned(),
-                }),
-                _ => None,
-            })
-        }
-    }
-}
-
-/// This partition is done: on to the next, or finish the read.
-#[allow(clippy::too_many_arguments)]
-fn next_partition(
-    mut saved: StreamCheckpoint,
-    mut progress: Progress,
-    spec: &StreamSpec,
-    full_read: bool,
-    records: Vec<Record>,
-    deletions: Vec<String>,
-    unchanged: Vec<String>,
-    not_modified: bool,
-) -> Page {
-    let count = progress.partitions.as_ref().map_or(1, Vec::len);
-    if progress.partition + 1 < count {
-        progress.partition += 1;
-        progress.page = PageState::First;
-        saved.progress = Some(progress);
-        return Page {
-            records,
-            deletions,
-            unchanged,
-            not_modified,
-            checkpoint: saved.to_value(),
-            done: false,
-            full_read: None,
-        };
-    }
-    finish(
-        saved,
-        progress,
-        spec,
-        full_read,
-        records,
-        deletions,
-        unchanged,
-        not_modified,
-    )
-}
-
-/// The read is complete: keep what the next read starts from.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    mut saved: StreamCheckpoint,
-    progress: Progress,
-    spec: &StreamSpec,
-    full_read: bool,
-    records: Vec<Record>,
-    deletions: Vec<String>,
-    unchanged: Vec<String>,
-    not_modified: bool,
-) -> Page {
-    if matches!(spec.incremental, Incremental::UpdatedSince { .. }) {
-        saved.since = later(saved.since.as_deref(), progress.high_water.as_deref());
-    }
-    if matches!(spec.incremental, Incremental::Etag) {
-        saved.pages = progress.pages;
-    }
-    saved.progress = None;
-    Page {
-        records,
-        deletions,
-        unchanged,
-        not_modified,
-        checkpoint: saved.to_value(),
-        done: true,
-        full_read: full_read.then_some(progress.read),
-    }
-}
-
-fn granted_scopes(
-    source: Option<&ScopeSource>,
-    response: &ProviderResponse,
-) -> Option<Vec<String>> {
-    let split = |text: &str, separator: &str| -> Vec<String> {
-        text.split(separator)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    match source? {
-        ScopeSource::Header { header, separator } => {
-            let value = response.headers.get(header.as_str())?.to_str().ok()?;
-            Some(split(value, separator))
-        }
-        ScopeSource::Body { path, separator } => {
-            let body: Value = serde_json::from_slice(&response.body).ok()?;
-            let path = JsonPath::parse(path).ok()?;
-            match select::first(&body, &path)? {
-                Value::String(text) => Some(split(text, separator)),
-                Value::Array(items) => Some(
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect(),
-                ),
-                _ => None,
-            }
-        }
     }
 }

@@ -1,0 +1,42 @@
+//! The scopes a provider says a credential has.
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+use switchyard_http::ProviderResponse;
+
+use super::select;
+use crate::manifest::check::ScopeSource;
+
+pub(super) fn granted_scopes(
+    source: Option<&ScopeSource>,
+    response: &ProviderResponse,
+) -> Option<Vec<String>> {
+    let split = |text: &str, separator: &str| -> Vec<String> {
+        text.split(separator)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    match source? {
+        ScopeSource::Header { header, separator } => {
+            let value = response.headers.get(header.as_str())?.to_str().ok()?;
+            Some(split(value, separator))
+        }
+        ScopeSource::Body { path, separator } => {
+            let body: Value = serde_json::from_slice(&response.body).ok()?;
+            let path = JsonPath::parse(path).ok()?;
+            match select::first(&body, &path)? {
+                Value::String(text) => Some(split(text, separator)),
+                Value::Array(items) => Some(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                _ => None,
+            }
+        }
+    }
+}
