@@ -15,6 +15,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=retry.sh
+source "$ROOT/scripts/peers/retry.sh"
 PEERS="$ROOT/.peers"
 PREFIX="$PEERS/node-azurite"
 VERSION="3.35.0"
@@ -32,7 +34,7 @@ installed_version() {
 install() {
   mkdir -p "$PREFIX"
   if [[ "$(installed_version)" != "$VERSION" ]]; then
-    npm install --prefix "$PREFIX" --no-audit --no-fund --loglevel=error "azurite@$VERSION"
+    retry npm install --prefix "$PREFIX" --no-audit --no-fund --loglevel=error "azurite@$VERSION"
   fi
 }
 

@@ -10,6 +10,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=retry.sh
+source "$ROOT/scripts/peers/retry.sh"
 PEERS="$ROOT/.peers"
 VENV="$PEERS/venv"
 PORT="${MOTO_PORT:-5055}"
@@ -23,7 +25,7 @@ install() {
     python3 -m venv "$VENV"
   fi
   if ! "$VENV/bin/python" -c 'import moto.server' >/dev/null 2>&1; then
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<5.3'
+    retry "$VENV/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.1,<5.3'
   fi
 }
 

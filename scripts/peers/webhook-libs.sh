@@ -12,6 +12,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=retry.sh
+source "$ROOT/scripts/peers/retry.sh"
 PEERS="$ROOT/.peers"
 VENV="$PEERS/venv"
 NODE_DIR="$PEERS/node"
@@ -38,7 +40,7 @@ install_python() {
     python3 -m venv "$VENV"
   fi
   if ! "$VENV/bin/python" -c "import $PY_MODULES" >/dev/null 2>&1; then
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
+    retry "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
   fi
 }
 
@@ -49,7 +51,7 @@ install_node() {
   fi
   if [[ ! -f "$NODE_DIR/node_modules/@octokit/webhooks-methods/package.json" ]] ||
     ! grep -q '"version": "8.2.3"' "$NODE_DIR/node_modules/oauth2-mock-server/package.json" 2>/dev/null; then
-    (cd "$NODE_DIR" && npm install --silent --no-audit --no-fund "${NPM_PACKAGES[@]}")
+    (cd "$NODE_DIR" && retry npm install --silent --no-audit --no-fund "${NPM_PACKAGES[@]}")
   fi
 }
 
