@@ -152,11 +152,6 @@ impl Registry {
             .and_then(|entry| entry.manifest.clone())
     }
 
-    /// Where a connector came from (`builtin:…` or a file path).
-    pub fn origin(&self, id: &str) -> Option<&str> {
-        self.entries.get(id).map(|entry| entry.origin.as_str())
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }

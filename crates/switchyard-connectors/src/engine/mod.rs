@@ -35,7 +35,7 @@ use url::Url;
 pub use checkpoint::{PageMemo, PageState, Progress, StreamCheckpoint};
 use compile::{CompiledStream, compile, metadata};
 use paginate::next_state;
-use progress::{finish, later, next_partition, timestamp};
+use progress::{Contents, advance, finish, later, restarted, timestamp};
 use scopes::granted_scopes;
 
 use crate::connector::{
@@ -403,10 +403,7 @@ impl Connector for ManifestConnector {
                         progress,
                         spec,
                         full_read,
-                        Vec::new(),
-                        Vec::new(),
-                        Vec::new(),
-                        false,
+                        Contents::default(),
                     ));
                 }
             },
@@ -474,15 +471,13 @@ impl Connector for ManifestConnector {
 
         let Some(response) = response else {
             // Ignored by a rule: this partition has nothing.
-            return Ok(next_partition(
+            return Ok(advance(
                 saved,
                 progress,
                 spec,
                 full_read,
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                false,
+                None,
+                Contents::default(),
             ));
         };
         if response.status == StatusCode::GONE {
@@ -491,15 +486,7 @@ impl Connector for ManifestConnector {
             saved.delta_link = None;
             let fresh = self.start_read(cx, spec, &saved).await?;
             saved.progress = Some(fresh);
-            return Ok(Page {
-                records: Vec::new(),
-                deletions: Vec::new(),
-                unchanged: Vec::new(),
-                not_modified: false,
-                checkpoint: saved.to_value(),
-                done: false,
-                full_read: None,
-            });
+            return Ok(restarted(&saved));
         }
         if response.status == StatusCode::NOT_MODIFIED {
             let Some(memo) = memo else {
@@ -508,31 +495,14 @@ impl Connector for ManifestConnector {
                 ));
             };
             progress.pages.push(memo.clone());
-            return Ok(match memo.next {
-                Some(next) => {
-                    progress.page = next;
-                    saved.progress = Some(progress);
-                    Page {
-                        records: Vec::new(),
-                        deletions: Vec::new(),
-                        unchanged: memo.keys,
-                        not_modified: true,
-                        checkpoint: saved.to_value(),
-                        done: false,
-                        full_read: None,
-                    }
-                }
-                None => next_partition(
-                    saved,
-                    progress,
-                    spec,
-                    full_read,
-                    Vec::new(),
-                    Vec::new(),
-                    memo.keys,
-                    true,
-                ),
-            });
+            let contents = Contents {
+                unchanged: memo.keys,
+                not_modified: true,
+                ..Contents::default()
+            };
+            return Ok(advance(
+                saved, progress, spec, full_read, memo.next, contents,
+            ));
         }
 
         let mut body = json_body(&response)?;
@@ -597,31 +567,12 @@ impl Connector for ManifestConnector {
             .zip(select::take(&mut body, &compiled.records, &positions))
             .map(|(primary_key, data)| Record { primary_key, data })
             .collect();
-        Ok(match next {
-            Some(next) => {
-                progress.page = next;
-                saved.progress = Some(progress);
-                Page {
-                    records,
-                    deletions,
-                    unchanged: Vec::new(),
-                    not_modified: false,
-                    checkpoint: saved.to_value(),
-                    done: false,
-                    full_read: None,
-                }
-            }
-            None => next_partition(
-                saved,
-                progress,
-                spec,
-                full_read,
-                records,
-                deletions,
-                Vec::new(),
-                false,
-            ),
-        })
+        let contents = Contents {
+            records,
+            deletions,
+            ..Contents::default()
+        };
+        Ok(advance(saved, progress, spec, full_read, next, contents))
     }
 
     async fn handle_webhook(

@@ -9,56 +9,69 @@ use super::checkpoint::{PageState, Progress, StreamCheckpoint};
 use crate::connector::{Page, Record};
 use crate::manifest::{Incremental, StreamSpec};
 
-/// This partition is done: on to the next, or finish the read.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn next_partition(
+/// What a page read brought.
+#[derive(Default)]
+pub(super) struct Contents {
+    pub(super) records: Vec<Record>,
+    pub(super) deletions: Vec<String>,
+    /// Keys of a `304 Not Modified` page.
+    pub(super) unchanged: Vec<String>,
+    pub(super) not_modified: bool,
+}
+
+impl Contents {
+    fn into_page(
+        self,
+        checkpoint: &StreamCheckpoint,
+        done: bool,
+        full_read: Option<String>,
+    ) -> Page {
+        Page {
+            records: self.records,
+            deletions: self.deletions,
+            unchanged: self.unchanged,
+            not_modified: self.not_modified,
+            checkpoint: checkpoint.to_value(),
+            done,
+            full_read,
+        }
+    }
+}
+
+/// The page, with the read moved on: to `next` in this partition, else to the next
+/// partition, else to its end.
+pub(super) fn advance(
     mut saved: StreamCheckpoint,
     mut progress: Progress,
     spec: &StreamSpec,
     full_read: bool,
-    records: Vec<Record>,
-    deletions: Vec<String>,
-    unchanged: Vec<String>,
-    not_modified: bool,
+    next: Option<PageState>,
+    contents: Contents,
 ) -> Page {
-    let count = progress.partitions.as_ref().map_or(1, Vec::len);
-    if progress.partition + 1 < count {
-        progress.partition += 1;
-        progress.page = PageState::First;
-        saved.progress = Some(progress);
-        return Page {
-            records,
-            deletions,
-            unchanged,
-            not_modified,
-            checkpoint: saved.to_value(),
-            done: false,
-            full_read: None,
-        };
+    let next = next.or_else(|| {
+        let count = progress.partitions.as_ref().map_or(1, Vec::len);
+        (progress.partition + 1 < count).then(|| {
+            progress.partition += 1;
+            PageState::First
+        })
+    });
+    match next {
+        Some(next) => {
+            progress.page = next;
+            saved.progress = Some(progress);
+            contents.into_page(&saved, false, None)
+        }
+        None => finish(saved, progress, spec, full_read, contents),
     }
-    finish(
-        saved,
-        progress,
-        spec,
-        full_read,
-        records,
-        deletions,
-        unchanged,
-        not_modified,
-    )
 }
 
 /// The read is complete: keep what the next read starts from.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn finish(
     mut saved: StreamCheckpoint,
     progress: Progress,
     spec: &StreamSpec,
     full_read: bool,
-    records: Vec<Record>,
-    deletions: Vec<String>,
-    unchanged: Vec<String>,
-    not_modified: bool,
+    contents: Contents,
 ) -> Page {
     if matches!(spec.incremental, Incremental::UpdatedSince { .. }) {
         saved.since = later(saved.since.as_deref(), progress.high_water.as_deref());
@@ -67,15 +80,12 @@ pub(super) fn finish(
         saved.pages = progress.pages;
     }
     saved.progress = None;
-    Page {
-        records,
-        deletions,
-        unchanged,
-        not_modified,
-        checkpoint: saved.to_value(),
-        done: true,
-        full_read: full_read.then_some(progress.read),
-    }
+    contents.into_page(&saved, true, full_read.then_some(progress.read))
+}
+
+/// A read started over (an expired delta token): no records, the new read's position.
+pub(super) fn restarted(saved: &StreamCheckpoint) -> Page {
+    Contents::default().into_page(saved, false, None)
 }
 
 /// A record's update time: RFC 3339 text or epoch seconds.
