@@ -12,6 +12,7 @@ use switchyard_http::{
     ProviderResponse, RateLimitBackend,
 };
 
+use crate::manifest::ErrorKind;
 use crate::template::TemplateError;
 
 /// The provider call stack, as connectors see it: object-safe, so a connector does not
@@ -175,6 +176,14 @@ pub enum ConnectorError {
     /// The provider answered with a status the stream's rules make a failure.
     #[error("the provider answered {status}: {message}")]
     ProviderStatus { status: u16, message: String },
+    /// An answer an error rule (`errors: [{…, error: auth_failed}]`) makes a typed failure,
+    /// whatever its status (Slack's `{"ok": false, "error": "invalid_auth"}` on HTTP 200).
+    #[error("the provider refused ({}, HTTP {status}): {message}", kind.code())]
+    Refused {
+        kind: ErrorKind,
+        status: u16,
+        message: String,
+    },
     #[error("the provider's answer cannot be read: {0}")]
     InvalidResponse(String),
     #[error("the saved checkpoint cannot be used: {0}")]
@@ -200,6 +209,7 @@ impl ConnectorError {
                 status: 401 | 403, ..
             } => "auth_failed",
             Self::ProviderStatus { .. } => "provider_error",
+            Self::Refused { kind, .. } => kind.code(),
             Self::InvalidResponse(_) => "invalid_response",
             Self::Checkpoint(_) => "invalid_checkpoint",
             Self::ForeignUrl(_) => "foreign_url",

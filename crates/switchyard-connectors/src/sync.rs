@@ -237,6 +237,11 @@ impl Sync<'_> {
                         )
                         .await?;
                 }
+                // Only now is the stream's record list whole (unified `related` fields wait
+                // for it).
+                self.records
+                    .mark_completed(target.tenant, target.connection, target.stream)
+                    .await?;
                 on_page(&counts);
                 return Ok(counts);
             }

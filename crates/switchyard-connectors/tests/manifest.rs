@@ -19,6 +19,7 @@ fn manifests() -> Vec<PathBuf> {
         root().join("providers"),
         root().join("tests/manifests"),
         root().join("tests/manifests/partitions"),
+        root().join("tests/manifests/related"),
     ] {
         // `providers/` is absent while no manifest is built in.
         let Ok(entries) = std::fs::read_dir(&dir) else {

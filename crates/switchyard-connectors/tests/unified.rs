@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use switchyard_connectors::manifest;
 use switchyard_connectors::unified::{
-    self, Coercion, CompiledMapping, FieldMapping, MappingError, MappingSpec, RecordPath, Select,
-    UnifiedModel, Violation,
+    self, Coercion, CompiledActionMapping, CompiledMapping, FieldMapping, MappingError,
+    MappingSpec, MappingSubject, MemberPath, RecordPath, Related, RelatedFilter, RelatedLookup,
+    RelatedMatches, Select, UnifiedModel, Violation,
 };
 
 fn spec(yaml: &str) -> MappingSpec {
@@ -980,6 +982,10 @@ fn the_generated_schema_accepts_what_deserializes_and_rejects_the_rest() {
     .unwrap();
     assert!(validator.is_valid(&every_form));
     serde_json::from_value::<MappingSpec>(every_form).unwrap();
+    for related in [GITHUB_MEMBERS, OKTA_USERS_WITH_FACTORS] {
+        let related: Value = serde_norway::from_str(related).unwrap();
+        assert!(validator.is_valid(&related), "schema refused {related}");
+    }
 
     for bad in [
         json!({"model": "group", "fields": {"name": {"path": "$.a", "sepparator": " "}}}),
@@ -989,6 +995,9 @@ fn the_generated_schema_accepts_what_deserializes_and_rejects_the_rest() {
         json!({"model": "group", "fields": {"name": 1}}),
         json!({"model": "user", "fields": {}}),
         json!({"model": "group", "fields": {}, "extra": true}),
+        json!({"model": "identity", "fields": {"mfa_enabled": {"related": {"stream": "s", "key": "$.id"}, "present": true}}}),
+        json!({"model": "identity", "fields": {"mfa_enabled": {"related": {"stream": "s"}, "present": true, "absent": false}}}),
+        json!({"model": "identity", "fields": {"mfa_enabled": {"related": {"stream": "s", "key": "$.id", "on": "$.x"}, "present": true, "absent": false}}}),
     ] {
         assert!(!validator.is_valid(&bad), "schema accepted {bad}");
         assert!(
@@ -996,6 +1005,426 @@ fn the_generated_schema_accepts_what_deserializes_and_rejects_the_rest() {
             "serde accepted {bad}"
         );
     }
+}
+
+// ---- related fields ------------------------------------------------------------------------
+
+const GITHUB_MEMBERS: &str = r#"
+model: identity
+fields:
+  id: { path: "$.id", as: string }
+  name: "$.login"
+  status: { const: active }
+  mfa_enabled: { related: { stream: members_2fa_disabled, key: "$.id" }, present: false, absent: true }
+"#;
+
+const OKTA_USERS_WITH_FACTORS: &str = r#"
+model: identity
+fields:
+  id: "$.id"
+  name: "$.profile.login"
+  status: { const: active }
+  mfa_enabled: { related: { stream: user_factors, key: "$.id", match: "$.user_id", where: { path: "$.status", equals: ACTIVE } }, present: true, absent: false }
+"#;
+
+fn member_path(text: &str) -> MemberPath {
+    MemberPath::parse(text).unwrap_or_else(|| panic!("not a member path: {text}"))
+}
+
+#[test]
+fn related_fields_compile_to_their_store_lookup() {
+    let github = CompiledMapping::new(&spec(GITHUB_MEMBERS)).unwrap();
+    assert_eq!(
+        github.related(),
+        [RelatedLookup {
+            field: "mfa_enabled".into(),
+            stream: "members_2fa_disabled".into(),
+            matches: None,
+            filter: None,
+        }]
+    );
+    let okta = CompiledMapping::new(&spec(OKTA_USERS_WITH_FACTORS)).unwrap();
+    assert_eq!(
+        okta.related(),
+        [RelatedLookup {
+            field: "mfa_enabled".into(),
+            stream: "user_factors".into(),
+            matches: Some(member_path("$.user_id")),
+            filter: Some((member_path("$.status"), json!("ACTIVE"))),
+        }]
+    );
+    assert_eq!(
+        spec(OKTA_USERS_WITH_FACTORS).fields["mfa_enabled"],
+        FieldMapping::Related(Related {
+            stream: "user_factors".into(),
+            key: RecordPath("$.id".into()),
+            matches: Some(RecordPath("$.user_id".into())),
+            filter: Some(RelatedFilter {
+                path: RecordPath("$.status".into()),
+                equals: json!("ACTIVE"),
+            }),
+            present: json!(true),
+            absent: json!(false),
+        })
+    );
+}
+
+#[test]
+fn related_fields_take_present_or_absent_from_the_page_answers() {
+    let mapping = CompiledMapping::new(&spec(GITHUB_MEMBERS)).unwrap();
+    let members = [
+        json!({"id": 1, "login": "ada"}),
+        json!({"id": 2, "login": "grace"}),
+        json!({"id": 1, "login": "ada-again"}),
+        json!({"id": 2.5, "login": "odd"}),
+    ];
+    let keys = mapping.related_keys(&members);
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].0.field, "mfa_enabled");
+    // Each key once; unusable keys are not asked about.
+    assert_eq!(keys[0].1, BTreeSet::from(["1".to_owned(), "2".to_owned()]));
+
+    let mfa = |answers: &RelatedMatches, member: &Value| {
+        mapping
+            .apply_with("github", member, answers)
+            .map(|identity| identity["mfa_enabled"].clone())
+    };
+    // Member 1 is in the 2FA-disabled list, member 2 is not.
+    let mut answers = RelatedMatches::default();
+    answers.insert("mfa_enabled", Some(BTreeSet::from(["1".to_owned()])));
+    assert_eq!(mfa(&answers, &members[0]), Ok(json!(false)));
+    assert_eq!(mfa(&answers, &members[1]), Ok(json!(true)));
+    assert!(matches!(
+        mfa(&answers, &members[3]),
+        Err(MappingError::Coercion { field, found: "a number", .. }) if field == "mfa_enabled"
+    ));
+
+    // The list has never been synced to the end: absence proves nothing.
+    let mut never_synced = RelatedMatches::default();
+    never_synced.insert("mfa_enabled", None);
+    assert_eq!(mfa(&never_synced, &members[0]), Ok(Value::Null));
+    assert_eq!(mfa(&never_synced, &members[1]), Ok(Value::Null));
+    // No key: nothing to look up, so nothing is known.
+    let owned = group_with(
+        "description",
+        "{ related: { stream: owners, key: '$.owner' }, present: owned, absent: unowned }",
+    );
+    let owned = CompiledMapping::new(&owned).unwrap();
+    let mut owners = RelatedMatches::default();
+    owners.insert("description", Some(BTreeSet::from(["ada".to_owned()])));
+    let description =
+        |group: Value| owned.apply_with("okta", &group, &owners).unwrap()["description"].clone();
+    assert_eq!(
+        description(json!({"id": "g", "name": "n", "owner": "ada"})),
+        json!("owned")
+    );
+    assert_eq!(
+        description(json!({"id": "g", "name": "n", "owner": "bob"})),
+        json!("unowned")
+    );
+    assert_eq!(
+        description(json!({"id": "g", "name": "n", "owner": null})),
+        Value::Null
+    );
+    assert_eq!(description(json!({"id": "g", "name": "n"})), Value::Null);
+    // Without answers (`apply`, as the conformance kit maps offline) the field is null and the
+    // record still maps.
+    let plain = mapping.apply("github", &members[1]).unwrap();
+    assert_eq!(plain["mfa_enabled"], Value::Null);
+    assert_eq!(plain["id"], "2");
+}
+
+#[test]
+fn related_mappings_are_checked_naming_the_field() {
+    let identity = |mfa: &str| {
+        spec(&format!(
+            "model: identity\nfields:\n  id: '$.id'\n  name: '$.n'\n  status: {{ const: active }}\n  mfa_enabled: {mfa}\n"
+        ))
+    };
+    let error = |mfa: &str| unified::check(&identity(mfa)).unwrap_err();
+    let base = "related: { stream: factors, key: '$.id'";
+    for path in [
+        "$.a[0]",
+        "$..user_id",
+        "$['user_id']",
+        "$.*",
+        "$",
+        "$.user_id.*",
+    ] {
+        assert_eq!(
+            error(&format!(
+                "{{ {base}, match: \"{path}\" }}, present: true, absent: false }}"
+            )),
+            MappingError::NotMemberPath {
+                field: "mfa_enabled".into(),
+                path: path.into()
+            },
+        );
+        assert_eq!(
+            error(&format!(
+                "{{ {base}, where: {{ path: \"{path}\", equals: ACTIVE }} }}, present: true, absent: false }}"
+            )),
+            MappingError::NotMemberPath {
+                field: "mfa_enabled".into(),
+                path: path.into()
+            },
+        );
+    }
+    assert!(matches!(
+        error("{ related: { stream: f, key: 'id' }, present: true, absent: false }"),
+        MappingError::InvalidPath { field, .. } if field == "mfa_enabled"
+    ));
+    for bad in ["'yes'", "1", "[true]"] {
+        assert!(matches!(
+            error(&format!("{{ {base} }}, present: {bad}, absent: false }}")),
+            MappingError::RelatedValue { field, which: "present", .. } if field == "mfa_enabled"
+        ));
+        assert!(matches!(
+            error(&format!("{{ {base} }}, present: true, absent: {bad} }}")),
+            MappingError::RelatedValue { field, which: "absent", .. } if field == "mfa_enabled"
+        ));
+    }
+    // Null is a value the field may take.
+    unified::check(&identity(&format!(
+        "{{ {base} }}, present: true, absent: null }}"
+    )))
+    .unwrap();
+    for equals in ["1.5", "null", "{ a: 1 }", "[ACTIVE]"] {
+        assert!(matches!(
+            error(&format!(
+                "{{ {base}, where: {{ path: '$.status', equals: {equals} }} }}, present: true, absent: false }}"
+            )),
+            MappingError::RelatedValue {
+                which: "where.equals",
+                ..
+            }
+        ));
+    }
+    for equals in ["ACTIVE", "3", "true"] {
+        unified::check(&identity(&format!(
+            "{{ {base}, where: {{ path: '$.a.b_2', equals: {equals} }} }}, present: true, absent: false }}"
+        )))
+        .unwrap();
+    }
+    // A required field cannot wait for another stream's sync.
+    let required = spec(
+        "model: identity\nfields:\n  id: '$.id'\n  name: { related: { stream: s, key: '$.id' }, present: a, absent: b }\n  status: { const: active }\n",
+    );
+    assert_eq!(
+        unified::check(&required).unwrap_err(),
+        MappingError::RelatedRequired {
+            model: UnifiedModel::Identity,
+            field: "name".into()
+        }
+    );
+    // The YAML form is strict.
+    let base_yaml = "model: identity\nfields:\n  id: '$.id'\n  mfa_enabled: ";
+    assert!(
+        spec_error(&format!(
+            "{base_yaml}{{ related: {{ stream: s, key: '$.id' }}, present: true }}"
+        ))
+        .contains("absent")
+    );
+    assert!(
+        spec_error(&format!(
+            "{base_yaml}{{ related: {{ stream: s }}, present: true, absent: false }}"
+        ))
+        .contains("key")
+    );
+    assert!(spec_error(&format!("{base_yaml}{{ related: {{ stream: s, key: '$.id', on: '$.x' }}, present: true, absent: false }}")).contains("on"));
+    assert!(spec_error(&format!("{base_yaml}{{ related: {{ stream: s, key: '$.id', where: {{ path: '$.a' }} }}, present: true, absent: false }}")).contains("equals"));
+}
+
+/// A manifest with two streams, `members` mapping `mfa_enabled` from `extra`.
+fn manifest_with(mfa: &str, action_unified: &str) -> String {
+    format!(
+        r#"
+id: related-check
+name: Related check
+version: 1.0.0
+base_url: https://example.test
+auth:
+  - type: bearer
+streams:
+  - name: members
+    request: {{ path: /members }}
+    records: "$[*]"
+    primary_key: ["$.id"]
+    unified:
+      model: identity
+      fields:
+        id: {{ path: "$.id", as: string }}
+        name: "$.login"
+        status: {{ const: active }}
+        mfa_enabled: {mfa}
+  - name: extra
+    request: {{ path: /extra }}
+    records: "$[*]"
+    primary_key: ["$.id"]
+actions:
+  - name: create_issue
+    request: {{ method: POST, path: /issues }}
+{action_unified}
+"#
+    )
+}
+
+fn load_problems(text: &str) -> Vec<manifest::ManifestProblem> {
+    match manifest::load(text, "test") {
+        Ok(_) => panic!("the manifest loaded"),
+        Err(error) => error.problems,
+    }
+}
+
+#[test]
+fn the_loader_checks_related_streams_and_action_mappings() {
+    let good_mfa = "{ related: { stream: extra, key: '$.id' }, present: false, absent: true }";
+    let ticket = "    unified:\n      model: ticket\n      fields:\n        id: { path: '$.id', as: string }\n        title: '$.title'\n        system: { const: github }\n        externalId: { path: '$.number', as: string }\n        url: '$.html_url'\n        status: '$.state'\n";
+    let loaded = manifest::load(&manifest_with(good_mfa, ticket), "test").unwrap();
+    assert_eq!(
+        loaded
+            .action("create_issue")
+            .unwrap()
+            .unified
+            .as_ref()
+            .unwrap()
+            .model,
+        UnifiedModel::Ticket
+    );
+
+    let problems = load_problems(&manifest_with(
+        "{ related: { stream: missing, key: '$.id' }, present: false, absent: true }",
+        "",
+    ));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0].path.as_deref(),
+        Some("streams[0].unified.fields.mfa_enabled.related.stream")
+    );
+    assert!(
+        problems[0].message.contains("no stream `missing`"),
+        "{}",
+        problems[0].message
+    );
+    assert!(problems[0].line.is_some());
+
+    let problems = load_problems(&manifest_with(
+        "{ related: { stream: extra, key: '$.id', match: '$.a[0]' }, present: false, absent: true }",
+        "",
+    ));
+    assert_eq!(problems[0].path.as_deref(), Some("streams[0].unified"));
+    assert!(
+        problems[0].message.contains("`mfa_enabled`"),
+        "{}",
+        problems[0].message
+    );
+    assert!(
+        problems[0].message.contains("simple member path"),
+        "{}",
+        problems[0].message
+    );
+
+    // An action's output is not a stored record: it maps without `related`.
+    let problems = load_problems(&manifest_with(
+        good_mfa,
+        "    unified:\n      model: identity\n      fields:\n        id: '$.id'\n        name: '$.login'\n        status: { const: active }\n        mfa_enabled: { related: { stream: extra, key: '$.id' }, present: false, absent: true }\n",
+    ));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        problems[0].path.as_deref(),
+        Some("actions[0].unified.fields.mfa_enabled")
+    );
+    // And its mapping is checked like a stream's.
+    let problems = load_problems(&manifest_with(
+        good_mfa,
+        "    unified:\n      model: ticket\n      fields:\n        id: '$.id'\n",
+    ));
+    assert_eq!(problems[0].path.as_deref(), Some("actions[0].unified"));
+    assert!(
+        problems[0].message.contains("required"),
+        "{}",
+        problems[0].message
+    );
+}
+
+/// `from: exchange` maps `{"input", "output"}`; the default reads the output alone.
+#[test]
+fn an_action_mapping_reads_the_output_or_the_exchange() {
+    let good_mfa = "{ related: { stream: extra, key: '$.id' }, present: false, absent: true }";
+    let exchange = "    unified:\n      model: ticket\n      from: exchange\n      fields:\n        id: '$.output.id'\n        title: \"$['input'].summary\"\n        system: { const: tracker }\n        externalId: '$.output.key'\n        url: '$.output.self'\n        status: { first_of: ['$.output.state', '$.input.state'], default: open }\n";
+    let loaded = manifest::load(&manifest_with(good_mfa, exchange), "test").unwrap();
+    let mapping = loaded
+        .action("create_issue")
+        .unwrap()
+        .unified
+        .as_ref()
+        .unwrap();
+    assert_eq!(mapping.from, MappingSubject::Exchange);
+    let compiled = CompiledActionMapping::new(mapping).unwrap();
+    let output = json!({"id": "7", "key": "T-7", "self": "https://tracker.test/rest/7"});
+    let ticket = compiled
+        .apply(
+            "tracker",
+            &json!({"summary": "Fix it", "state": "new"}),
+            &output,
+        )
+        .unwrap();
+    assert_eq!(ticket["title"], "Fix it");
+    assert_eq!(ticket["externalId"], "T-7");
+    assert_eq!(
+        ticket["status"], "new",
+        "the input's, as the output has none"
+    );
+
+    // Without `from`, the paths read the output itself.
+    let output_only = "    unified:\n      model: ticket\n      fields:\n        id: '$.id'\n        title: '$.title'\n        system: { const: tracker }\n        externalId: '$.key'\n        url: '$.self'\n        status: { const: open }\n";
+    let loaded = manifest::load(&manifest_with(good_mfa, output_only), "test").unwrap();
+    let mapping = loaded
+        .action("create_issue")
+        .unwrap()
+        .unified
+        .as_ref()
+        .unwrap();
+    assert_eq!(mapping.from, MappingSubject::Output);
+    let ticket = CompiledActionMapping::new(mapping)
+        .unwrap()
+        .apply("tracker", &json!({"title": "ignored"}), &json!({"id": "8", "title": "Out", "key": "T-8", "self": "https://tracker.test/rest/8"}))
+        .unwrap();
+    assert_eq!(ticket["title"], "Out");
+
+    // With `from: exchange`, a path outside `input` and `output` reads nothing, ever.
+    let problems = load_problems(&manifest_with(
+        good_mfa,
+        &exchange.replace("'$.output.key'", "'$.key'"),
+    ));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path.as_deref(), Some("actions[0].unified"));
+    assert!(
+        problems[0].message.contains("`externalId`") && problems[0].message.contains("`$.key`"),
+        "{}",
+        problems[0].message
+    );
+    let problems = load_problems(&manifest_with(
+        good_mfa,
+        &exchange.replace("'$.input.state'", "'$..state'"),
+    ));
+    assert!(
+        problems[0].message.contains("`status`"),
+        "{}",
+        problems[0].message
+    );
+
+    // An unknown subject, and `from` on a stream, are refused.
+    let problems = load_problems(&manifest_with(
+        good_mfa,
+        &exchange.replace("from: exchange", "from: input"),
+    ));
+    assert!(problems[0].message.contains("input"), "{problems:?}");
+    let problems = load_problems(&manifest_with(
+        &format!("{good_mfa}\n      from: exchange"),
+        "",
+    ));
+    assert!(problems[0].message.contains("from"), "{problems:?}");
 }
 
 // ---- no input panics -----------------------------------------------------------------------
@@ -1085,6 +1514,22 @@ fn arbitrary_mapping() -> impl Strategy<Value = FieldMapping> {
             }
         }),
         arbitrary_path().prop_map(|path| FieldMapping::Exists(RecordPath(path))),
+        (
+            arbitrary_path(),
+            prop::option::of(arbitrary_path()),
+            arbitrary_json(),
+            arbitrary_json()
+        )
+            .prop_map(
+                |(key, matches, present, absent)| FieldMapping::Related(Related {
+                    stream: "other".into(),
+                    key: RecordPath(key),
+                    matches: matches.map(RecordPath),
+                    filter: None,
+                    present,
+                    absent,
+                })
+            ),
     ]
 }
 

@@ -166,7 +166,8 @@ impl AdaptiveLimits {
             .map_or(ScopeState::FRESH.factor, |s| s.factor)
     }
 
-    /// `base` scaled by the scope's factor (at least one call per second and a burst of one).
+    /// `base` scaled by the scope's factor (at least one call per its period and a burst of
+    /// one).
     pub fn effective_rate(&self, scope: &str, base: Rate) -> Rate {
         let factor = self.factor(scope);
         if factor >= 1.0 {
@@ -177,7 +178,7 @@ impl AdaptiveLimits {
             let scaled = (f64::from(n.get()) * factor).floor().max(1.0) as u32;
             NonZeroU32::new(scaled).unwrap_or(NonZeroU32::MIN)
         };
-        Rate::per_second(scale(base.calls_per_second())).with_burst(scale(base.burst()))
+        base.scaled(scale)
     }
 }
 

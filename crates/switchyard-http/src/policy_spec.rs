@@ -36,19 +36,38 @@ struct PolicySpec {
     capture: CaptureSpec,
 }
 
+/// `per_second` or `per_minute` (exactly one), and an optional `burst`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RateSpec {
-    per_second: NonZeroU32,
-    /// Calls allowed at once; the per-second rate when absent.
+    #[serde(default)]
+    per_second: Option<NonZeroU32>,
+    /// For providers that count per minute (Slack's tiers): 20 a minute is one call every
+    /// three seconds, which `per_second` cannot say.
+    #[serde(default)]
+    per_minute: Option<NonZeroU32>,
+    /// Calls allowed at once; the `per_second` or `per_minute` number when absent.
     #[serde(default)]
     burst: Option<NonZeroU32>,
 }
 
 impl RateSpec {
-    fn rate(self) -> Rate {
-        let rate = Rate::per_second(self.per_second);
-        self.burst.map_or(rate, |burst| rate.with_burst(burst))
+    fn rate(self) -> Result<Rate, PolicySpecError> {
+        let rate = match (self.per_second, self.per_minute) {
+            (Some(n), None) => Rate::per_second(n),
+            (None, Some(n)) => Rate::per_minute(n),
+            (Some(_), Some(_)) => {
+                return Err(PolicySpecError::Inconsistent(
+                    "a rate has both per_second and per_minute",
+                ));
+            }
+            (None, None) => {
+                return Err(PolicySpecError::Inconsistent(
+                    "a rate needs per_second or per_minute",
+                ));
+            }
+        };
+        Ok(self.burst.map_or(rate, |burst| rate.with_burst(burst)))
     }
 }
 
@@ -83,12 +102,12 @@ impl ProviderPolicy {
     pub fn from_manifest(json: &serde_json::Value) -> Result<Self, PolicySpecError> {
         let spec = PolicySpec::deserialize(json)?;
         let defaults = Self::default();
-        let rate = spec.rate.map(RateSpec::rate);
+        let rate = spec.rate.map(RateSpec::rate).transpose()?;
         let endpoint_rates = spec
             .endpoint_rates
             .into_iter()
-            .map(|(class, r)| (class, r.rate()))
-            .collect();
+            .map(|(class, r)| Ok((class, r.rate()?)))
+            .collect::<Result<_, PolicySpecError>>()?;
         let retry = match spec.retry {
             None => defaults.retry,
             Some(r) => {
@@ -190,5 +209,35 @@ mod tests {
         }
         let retry = ProviderPolicy::from_manifest(&json!({"retry": {"max_attempts": 2}})).unwrap();
         assert_eq!(retry.retry.max_attempts, 2);
+    }
+
+    #[test]
+    fn a_rate_can_be_per_minute() {
+        let policy = ProviderPolicy::from_manifest(&json!({
+            "rate": {"per_minute": 20},
+            "endpoint_rates": {"users_list": {"per_minute": 20, "burst": 5}},
+        }))
+        .unwrap();
+        let n = |v| NonZeroU32::new(v).unwrap();
+        let rate = policy.rate.unwrap();
+        assert_eq!(rate, Rate::per_minute(n(20)));
+        assert_eq!(rate.interval(), Duration::from_secs(3));
+        assert_eq!(rate.burst(), n(20));
+        assert_eq!(
+            policy.endpoint_rates["users_list"],
+            Rate::per_minute(n(20)).with_burst(n(5))
+        );
+        for bad in [
+            json!({"rate": {"per_minute": 20, "per_second": 1}}),
+            json!({"rate": {"burst": 20}}),
+            json!({"endpoint_rates": {"x": {"per_minute": 0}}}),
+            json!({"endpoint_rates": {"x": {"per_hour": 5}}}),
+        ] {
+            let error = ProviderPolicy::from_manifest(&bad).unwrap_err();
+            assert!(
+                error.to_string().starts_with("invalid provider limits"),
+                "{bad}"
+            );
+        }
     }
 }

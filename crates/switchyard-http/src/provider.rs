@@ -98,6 +98,8 @@ pub enum Credential {
         name: String,
         value: SecretString,
     },
+    /// Several headers, each value whole (a manifest's `custom_headers` mode).
+    Headers(Vec<(HeaderName, SecretString)>),
 }
 
 impl fmt::Debug for Credential {
@@ -108,6 +110,7 @@ impl fmt::Debug for Credential {
             Self::Basic { .. } => "basic",
             Self::Header { .. } => "header",
             Self::Query { .. } => "query",
+            Self::Headers(_) => "headers",
         };
         write!(f, "Credential({kind})")
     }
@@ -146,6 +149,12 @@ impl Credential {
                     .url_mut()
                     .query_pairs_mut()
                     .append_pair(name, value.expose_secret());
+            }
+            Self::Headers(headers) => {
+                for (name, value) in headers {
+                    let value = sensitive(value.expose_secret().to_owned())?;
+                    request.headers_mut().insert(name.clone(), value);
+                }
             }
         }
         Ok(())
@@ -290,7 +299,8 @@ pub enum ProviderError {
     /// The rate budget has no slot before the deadline.
     #[error(transparent)]
     RateLimited(#[from] RateLimitError),
-    #[error("credential unavailable")]
+    /// Says why: a credential source's messages carry no secrets.
+    #[error(transparent)]
     Credential(#[from] CredentialError),
     #[error("the credential cannot be placed in a header")]
     InvalidCredential,

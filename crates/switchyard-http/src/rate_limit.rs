@@ -25,10 +25,11 @@ use crate::metrics as m;
 mod redis_backend;
 pub use redis_backend::RedisBackend;
 
-/// A sustained rate in calls per second, with a burst allowance.
+/// A sustained rate, `calls` per `period` (a second or a minute), with a burst allowance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
-    per_second: NonZeroU32,
+    calls: NonZeroU32,
+    period: Duration,
     burst: NonZeroU32,
 }
 
@@ -36,7 +37,17 @@ impl Rate {
     /// `n` calls per second, all of which may come at once.
     pub const fn per_second(n: NonZeroU32) -> Self {
         Self {
-            per_second: n,
+            calls: n,
+            period: Duration::from_secs(1),
+            burst: n,
+        }
+    }
+
+    /// `n` calls per minute (Slack's tiers), all of which may come at once.
+    pub const fn per_minute(n: NonZeroU32) -> Self {
+        Self {
+            calls: n,
+            period: Duration::from_secs(60),
             burst: n,
         }
     }
@@ -45,16 +56,40 @@ impl Rate {
         Self { burst, ..self }
     }
 
-    pub const fn calls_per_second(self) -> NonZeroU32 {
-        self.per_second
+    /// The same period and `calls` and `burst` changed by `scale` (the adaptive limiter).
+    #[must_use]
+    pub fn scaled(self, scale: impl Fn(NonZeroU32) -> NonZeroU32) -> Self {
+        Self {
+            calls: scale(self.calls),
+            burst: scale(self.burst),
+            period: self.period,
+        }
+    }
+
+    /// Calls per [`Rate::period`].
+    pub const fn calls(self) -> NonZeroU32 {
+        self.calls
+    }
+
+    pub const fn period(self) -> Duration {
+        self.period
     }
 
     pub const fn burst(self) -> NonZeroU32 {
         self.burst
     }
 
+    /// The time one call's slot takes to refill: `period / calls`.
+    pub fn interval(self) -> Duration {
+        self.period / self.calls.get()
+    }
+
     fn quota(self) -> Quota {
-        Quota::per_second(self.per_second).allow_burst(self.burst)
+        // An interval below a nanosecond (over 10^9 calls a second) is governor's
+        // per-second quota, as it always was.
+        Quota::with_period(self.interval())
+            .unwrap_or_else(|| Quota::per_second(self.calls))
+            .allow_burst(self.burst)
     }
 }
 

@@ -67,7 +67,8 @@ pub enum ResetFormat {
     EpochMillis,
     /// Seconds from now, possibly fractional (Jira, Discord-style).
     DeltaSeconds,
-    /// An RFC 3339 / ISO 8601 timestamp.
+    /// An RFC 3339 timestamp, or ISO 8601 to the minute with `Z` or an offset
+    /// (`2024-01-01T10:00Z`, Jira's form).
     Iso8601,
     /// An HTTP date (RFC 9110).
     HttpDate,
@@ -216,16 +217,31 @@ impl ResetFormat {
             Self::EpochMillis => Some(until(epoch_plus(seconds(value)? / 1000.0)?)),
             Self::DeltaSeconds => Duration::try_from_secs_f64(seconds(value)?.max(0.0)).ok(),
             Self::HttpDate => Some(until(httpdate::parse_http_date(value).ok()?)),
-            Self::Iso8601 => {
-                let at = time::OffsetDateTime::parse(
-                    value,
-                    &time::format_description::well_known::Rfc3339,
-                )
-                .ok()?;
-                Some(until(SystemTime::from(at)))
-            }
+            Self::Iso8601 => Some(until(SystemTime::from(iso8601(value)?))),
         }
     }
+}
+
+/// RFC 3339, or the minute-precision ISO 8601 Jira writes (`2024-01-01T10:00Z`,
+/// `2024-01-01T10:00+02:00`); RFC 3339 requires seconds, so it alone refuses the latter.
+fn iso8601(value: &str) -> Option<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    use time::macros::format_description;
+    use time::{OffsetDateTime, PrimitiveDateTime};
+
+    if let Ok(at) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Some(at);
+    }
+    if let Some(local) = value.strip_suffix('Z') {
+        let minutes = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+        return PrimitiveDateTime::parse(local, minutes)
+            .ok()
+            .map(PrimitiveDateTime::assume_utc);
+    }
+    let with_offset = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    OffsetDateTime::parse(value, with_offset).ok()
 }
 
 /// A non-negative, finite number of seconds (integers and decimals both occur).

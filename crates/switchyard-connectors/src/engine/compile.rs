@@ -2,9 +2,10 @@
 
 use serde_json_path::JsonPath;
 
+use super::rules::{self, CompiledRule};
 use super::select;
 use crate::connector::{ActionInfo, AuthModeInfo, ConnectorError, ConnectorMetadata, StreamInfo};
-use crate::manifest::{Incremental, Manifest, Pagination, StreamSpec};
+use crate::manifest::{ErrorRule, Incremental, Manifest, Pagination, StreamSpec};
 
 pub(super) struct CompiledStream {
     pub(super) records: JsonPath,
@@ -16,9 +17,16 @@ pub(super) struct CompiledStream {
     pub(super) cursor: Option<JsonPath>,
     pub(super) total: Option<JsonPath>,
     pub(super) page_info: Option<JsonPath>,
+    /// A boolean in the body that ends the partition (`$.isLast`).
+    pub(super) stop: Option<JsonPath>,
+    /// The stream's error rules, then the manifest-wide ones.
+    pub(super) errors: Vec<CompiledRule>,
 }
 
-pub(super) fn compile(stream: &StreamSpec) -> Result<CompiledStream, ConnectorError> {
+pub(super) fn compile(
+    stream: &StreamSpec,
+    manifest_errors: &[ErrorRule],
+) -> Result<CompiledStream, ConnectorError> {
     let opt = |text: Option<&String>| text.map(|t| select::path(t)).transpose();
     let (cursor_field, removed, delta_link) = match &stream.incremental {
         Incremental::UpdatedSince { cursor_field, .. } => {
@@ -50,6 +58,12 @@ pub(super) fn compile(stream: &StreamSpec) -> Result<CompiledStream, ConnectorEr
         }
         _ => (None, None, None, None),
     };
+    let stop = match &stream.pagination {
+        Pagination::Cursor { stop_path, .. }
+        | Pagination::Offset { stop_path, .. }
+        | Pagination::Page { stop_path, .. } => opt(stop_path.as_ref())?,
+        _ => None,
+    };
     Ok(CompiledStream {
         records: select::path(&stream.records)?,
         primary_key: stream
@@ -64,6 +78,8 @@ pub(super) fn compile(stream: &StreamSpec) -> Result<CompiledStream, ConnectorEr
         cursor,
         total,
         page_info,
+        stop,
+        errors: rules::compile(stream.errors.iter().chain(manifest_errors))?,
     })
 }
 

@@ -10,6 +10,7 @@
 //! - `request`: a manifest request and a page position made an HTTP request.
 //! - `paginate`, `link`: where the next page is.
 //! - `progress`, `checkpoint`: where a read is, and what the next read starts from.
+//! - `rules`: what error rules make of an answer.
 //! - `select`: JSONPath reads of bodies and records; `scopes`: granted scopes.
 
 mod checkpoint;
@@ -18,6 +19,7 @@ mod link;
 mod paginate;
 mod progress;
 mod request;
+mod rules;
 mod scopes;
 mod select;
 
@@ -36,18 +38,19 @@ pub use checkpoint::{PageMemo, PageState, Progress, StreamCheckpoint};
 use compile::{CompiledStream, compile, metadata};
 use paginate::next_state;
 use progress::{Contents, advance, finish, later, restarted, timestamp};
+use rules::{Answer, CompiledRule, Verdict, excerpt};
 use scopes::granted_scopes;
 
 use crate::connector::{
     CallContext, CheckReport, Connector, ConnectorError, ConnectorMetadata, DEFAULT_CALL_DEADLINE,
     Page, Record, WebhookEvent, WebhookOutcome,
 };
-use crate::manifest::{ErrorAction, Incremental, Manifest, Pagination, PartitionSpec, StreamSpec};
+use crate::manifest::{Incremental, Manifest, Pagination, PartitionSpec, StreamSpec};
 
 /// Retries an `errors: [{action: retry}]` rule allows, on top of the call stack's own.
 const RULE_RETRIES: u32 = 3;
-/// How much of an error body goes into an error message.
-const ERROR_EXCERPT: usize = 200;
+/// The longest a rule's retry waits for a provider's `Retry-After`.
+const RULE_RETRY_CAP: Duration = Duration::from_secs(30);
 
 /// A manifest made runnable: paths parsed and schemas compiled once.
 pub struct ManifestConnector {
@@ -57,6 +60,26 @@ pub struct ManifestConnector {
     config_validator: jsonschema::Validator,
     streams: BTreeMap<String, CompiledStream>,
     action_inputs: BTreeMap<String, jsonschema::Validator>,
+    /// The manifest-wide error rules (the check's and the actions').
+    errors: Vec<CompiledRule>,
+}
+
+/// An answer the error rules let through.
+struct Judged {
+    response: ProviderResponse,
+    /// An `ignore` rule matched it.
+    ignored: bool,
+    /// The JSON body, if a rule already parsed it.
+    json: Option<Value>,
+}
+
+impl Judged {
+    fn json(&mut self) -> Result<Value, ConnectorError> {
+        match self.json.take() {
+            Some(json) => Ok(json),
+            None => json_body(&self.response),
+        }
+    }
 }
 
 impl std::fmt::Debug for ManifestConnector {
@@ -83,7 +106,7 @@ impl ManifestConnector {
             .map_err(|e| ConnectorError::InvalidConfig(vec![e.to_string()]))?;
         let mut streams = BTreeMap::new();
         for stream in &manifest.streams {
-            streams.insert(stream.name.clone(), compile(stream)?);
+            streams.insert(stream.name.clone(), compile(stream, &manifest.errors)?);
         }
         let mut action_inputs = BTreeMap::new();
         for action in &manifest.actions {
@@ -92,6 +115,7 @@ impl ManifestConnector {
             action_inputs.insert(action.name.clone(), validator);
         }
         let metadata = metadata(&manifest);
+        let errors = rules::compile(&manifest.errors)?;
         Ok(Self {
             manifest,
             policy,
@@ -99,6 +123,7 @@ impl ManifestConnector {
             config_validator,
             streams,
             action_inputs,
+            errors,
         })
     }
 
@@ -150,49 +175,39 @@ impl ManifestConnector {
         Ok(cx.calls.call(&self.policy, configure(call)).await?)
     }
 
-    /// Sends a stream request, applying the stream's error rules. `Ok(None)`: an ignored
-    /// answer (an empty page).
-    async fn send_stream_request(
+    /// Sends a request (`first`, then `make()` for each retry) and applies error rules:
+    /// a `fail` rule, or a `retry` one out of retries, is the error; any other answer is
+    /// returned, marked when an `ignore` rule matched it.
+    async fn send_judged(
         &self,
         cx: CallContext<'_>,
-        spec: &StreamSpec,
+        rules: &[CompiledRule],
+        endpoint_class: Option<&str>,
+        first: request::Built,
         make: impl Fn() -> Result<request::Built, ConnectorError>,
-    ) -> Result<Option<ProviderResponse>, ConnectorError> {
+        configure: impl Fn(ProviderRequest) -> ProviderRequest,
+    ) -> Result<Judged, ConnectorError> {
         let mut tries = 0;
+        let mut built = first;
         loop {
-            let response = self
-                .send(cx, make()?, spec.endpoint_class.as_deref(), |c| c)
-                .await?;
-            let status = response.status;
-            if status.is_success() || status == StatusCode::NOT_MODIFIED {
-                return Ok(Some(response));
-            }
-            let body = String::from_utf8_lossy(&response.body);
-            let rule = spec.errors.iter().find(|rule| {
-                (rule.status.is_empty() || rule.status.contains(&status.as_u16()))
-                    && rule
-                        .body_contains
-                        .as_deref()
-                        .is_none_or(|text| body.contains(text))
-            });
-            match rule.map(|r| (r.action, r.message.as_deref())) {
-                Some((ErrorAction::Ignore, _)) => return Ok(None),
-                Some((ErrorAction::Retry, _)) if tries < RULE_RETRIES => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(250 * u64::from(tries))).await;
-                }
-                Some((_, Some(message))) => {
-                    return Err(ConnectorError::ProviderStatus {
-                        status: status.as_u16(),
-                        message: message.to_owned(),
+            let response = self.send(cx, built, endpoint_class, &configure).await?;
+            let mut answer = Answer::new(&response);
+            let verdict = rules::judge(rules, &self.manifest.id, &mut answer);
+            let json = answer.into_json();
+            match verdict {
+                Verdict::Unmatched | Verdict::Ignore => {
+                    return Ok(Judged {
+                        ignored: matches!(verdict, Verdict::Ignore),
+                        response,
+                        json,
                     });
                 }
-                _ if status == StatusCode::GONE
-                    && matches!(spec.incremental, Incremental::DeltaToken { .. }) =>
-                {
-                    return Ok(Some(response));
+                Verdict::Retry { .. } if tries < RULE_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(retry_delay(&response, tries)).await;
+                    built = make()?;
                 }
-                _ => return Err(status_error(&response)),
+                Verdict::Retry { failure } | Verdict::Fail(failure) => return Err(failure),
             }
         }
     }
@@ -207,7 +222,7 @@ impl ManifestConnector {
     ) -> Result<Progress, ConnectorError> {
         let partitions = match &spec.partitions {
             None => None,
-            Some(PartitionSpec::Config { config }) => {
+            Some(PartitionSpec::Config { config, .. }) => {
                 let path = config.strip_prefix("config.").unwrap_or(config);
                 let list = path
                     .split('.')
@@ -220,7 +235,7 @@ impl ManifestConnector {
                     })?;
                 Some(list.iter().map(|value| json!({"value": value})).collect())
             }
-            Some(PartitionSpec::Stream { stream, value }) => {
+            Some(PartitionSpec::Stream { stream, value, .. }) => {
                 let value_path = select::path(value)?;
                 let parents = Box::pin(self.read_all(cx, stream)).await?;
                 Some(
@@ -286,13 +301,54 @@ fn violations(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A stream page or a check only reads, whatever its method (Jira's search is a `POST`): the
+/// call stack may repeat it after a 429 or a 5xx.
+fn read_only(mut call: ProviderRequest) -> ProviderRequest {
+    call.repeatability.idempotent = true;
+    call
+}
+
+/// Sets `record[field]` to the partition's value. A scalar record (Slack's
+/// `conversations.members` lists bare user ids) is first wrapped as `{"value": <scalar>}`, so
+/// it can carry the field and be keyed by both; a null or an array cannot.
+fn stamp_partition(record: &mut Value, field: &str, value: &Value) -> Result<(), ConnectorError> {
+    if matches!(record, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+        let scalar = record.take();
+        *record = Value::Object(serde_json::Map::from_iter([(
+            SCALAR_RECORD_FIELD.to_owned(),
+            scalar,
+        )]));
+    }
+    let object = record.as_object_mut().ok_or_else(|| {
+        invalid(format!(
+            "a record is null or an array, so it cannot carry the partition field `{field}`"
+        ))
+    })?;
+    object.insert(field.to_owned(), value.clone());
+    Ok(())
+}
+
+/// Where a scalar record's value goes when a partition field wraps it in an object.
+const SCALAR_RECORD_FIELD: &str = "value";
+
 fn status_error(response: &ProviderResponse) -> ConnectorError {
-    let body = String::from_utf8_lossy(&response.body);
-    let excerpt: String = body.chars().take(ERROR_EXCERPT).collect();
     ConnectorError::ProviderStatus {
         status: response.status.as_u16(),
-        message: excerpt,
+        message: excerpt(&String::from_utf8_lossy(&response.body)),
     }
+}
+
+/// How long a rule's retry waits: the provider's `Retry-After` seconds when it sends them
+/// (Slack's `ratelimited`), capped; else a short growing pause.
+fn retry_delay(response: &ProviderResponse, tries: u32) -> Duration {
+    response
+        .headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_millis(250 * u64::from(tries)), |seconds| {
+            Duration::from_secs(seconds).min(RULE_RETRY_CAP)
+        })
 }
 
 fn json_body(response: &ProviderResponse) -> Result<Value, ConnectorError> {
@@ -328,17 +384,23 @@ impl Connector for ManifestConnector {
                 what: "connection checks",
             })?;
         let base = self.base(cx)?;
-        let built = request::build(request::Parts {
-            base: &base,
-            spec: &check.request,
-            headers: &self.manifest.headers,
-            context: &json!({"config": cx.connection.config}),
-            pagination: &Pagination::None,
-            state: &PageState::First,
-            extra_query: Vec::new(),
-        })?;
+        let context = json!({"config": cx.connection.config});
+        let make = || {
+            request::build(request::Parts {
+                base: &base,
+                spec: &check.request,
+                headers: &self.manifest.headers,
+                context: &context,
+                pagination: &Pagination::None,
+                state: &PageState::First,
+                extra_query: Vec::new(),
+            })
+        };
+        let first = make()?;
         let started = Instant::now();
-        let outcome = self.send(cx, built, None, |c| c).await;
+        let outcome = self
+            .send_judged(cx, &self.errors, None, first, make, read_only)
+            .await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let failed = |code: &str, message: String| CheckReport {
             success: false,
@@ -348,11 +410,13 @@ impl Connector for ManifestConnector {
             error_code: Some(code.to_owned()),
             error_message: Some(message),
         };
-        let response = match outcome {
-            Ok(response) => response,
+        let Judged {
+            response, ignored, ..
+        } = match outcome {
+            Ok(judged) => judged,
             Err(error) => return Ok(failed(error.code(), error.to_string())),
         };
-        if !response.status.is_success() {
+        if !ignored && !response.status.is_success() {
             let error = status_error(&response);
             return Ok(failed(error.code(), error.to_string()));
         }
@@ -446,30 +510,37 @@ impl Connector for ManifestConnector {
             .find(|m| m.partition == progress.partition && m.state == progress.page)
             .cloned();
         let state = progress.page.clone();
-        let response = self
-            .send_stream_request(cx, spec, || {
-                let mut built = request::build(request::Parts {
-                    base: &base,
-                    spec: &spec.request,
-                    headers: &self.manifest.headers,
-                    context: &context,
-                    pagination: &spec.pagination,
-                    state: &state,
-                    extra_query: extra_query.clone(),
-                })?;
-                if let Some(memo) = &memo
-                    && let Ok(value) = reqwest::header::HeaderValue::from_str(&memo.etag)
-                {
-                    built
-                        .request
-                        .headers_mut()
-                        .insert(reqwest::header::IF_NONE_MATCH, value);
-                }
-                Ok(built)
-            })
+        let make = || {
+            let mut built = request::build(request::Parts {
+                base: &base,
+                spec: &spec.request,
+                headers: &self.manifest.headers,
+                context: &context,
+                pagination: &spec.pagination,
+                state: &state,
+                extra_query: extra_query.clone(),
+            })?;
+            if let Some(memo) = &memo
+                && let Ok(value) = reqwest::header::HeaderValue::from_str(&memo.etag)
+            {
+                built
+                    .request
+                    .headers_mut()
+                    .insert(reqwest::header::IF_NONE_MATCH, value);
+            }
+            Ok(built)
+        };
+        let mut judged = self
+            .send_judged(
+                cx,
+                &compiled.errors,
+                spec.endpoint_class.as_deref(),
+                make()?,
+                make,
+                read_only,
+            )
             .await?;
-
-        let Some(response) = response else {
+        if judged.ignored {
             // Ignored by a rule: this partition has nothing.
             return Ok(advance(
                 saved,
@@ -479,8 +550,16 @@ impl Connector for ManifestConnector {
                 None,
                 Contents::default(),
             ));
-        };
-        if response.status == StatusCode::GONE {
+        }
+        let delta_gone = judged.response.status == StatusCode::GONE
+            && matches!(spec.incremental, Incremental::DeltaToken { .. });
+        if !(judged.response.status.is_success()
+            || judged.response.status == StatusCode::NOT_MODIFIED
+            || delta_gone)
+        {
+            return Err(status_error(&judged.response));
+        }
+        if delta_gone {
             // The delta token expired: list everything again, and let deletion detection
             // catch what went away meanwhile.
             saved.delta_link = None;
@@ -488,7 +567,7 @@ impl Connector for ManifestConnector {
             saved.progress = Some(fresh);
             return Ok(restarted(&saved));
         }
-        if response.status == StatusCode::NOT_MODIFIED {
+        if judged.response.status == StatusCode::NOT_MODIFIED {
             let Some(memo) = memo else {
                 return Err(invalid(
                     "304 Not Modified to a request without If-None-Match",
@@ -505,7 +584,15 @@ impl Connector for ManifestConnector {
             ));
         }
 
-        let mut body = json_body(&response)?;
+        let mut body = judged.json()?;
+        let response = judged.response;
+        // `partitions.field`: every record carries its partition's value, primary key
+        // included.
+        let stamp = spec
+            .partitions
+            .as_ref()
+            .and_then(PartitionSpec::field)
+            .zip(partition.get("value"));
         // The records' keys and positions in the selection: the records themselves are moved
         // out of the body once nothing else reads it, which saves a copy of each.
         let mut keys = Vec::new();
@@ -515,6 +602,16 @@ impl Connector for ManifestConnector {
             .into_iter()
             .enumerate()
         {
+            let stamped;
+            let item = match stamp {
+                Some((field, value)) => {
+                    let mut copy = item.clone();
+                    stamp_partition(&mut copy, field, value)?;
+                    stamped = copy;
+                    &stamped
+                }
+                None => item,
+            };
             let key = select::primary_key(item, &compiled.primary_key)?;
             if compiled
                 .removed
@@ -562,11 +659,16 @@ impl Connector for ManifestConnector {
             request::same_origin(&base, link)?;
             saved.delta_link = Some(link.to_owned());
         }
-        let records: Vec<Record> = keys
-            .into_iter()
-            .zip(select::take(&mut body, &compiled.records, &positions))
-            .map(|(primary_key, data)| Record { primary_key, data })
-            .collect();
+        let mut records = Vec::with_capacity(keys.len());
+        for (primary_key, mut data) in
+            keys.into_iter()
+                .zip(select::take(&mut body, &compiled.records, &positions))
+        {
+            if let Some((field, value)) = stamp {
+                stamp_partition(&mut data, field, value)?;
+            }
+            records.push(Record { primary_key, data });
+        }
         let contents = Contents {
             records,
             deletions,
@@ -625,28 +727,29 @@ impl Connector for ManifestConnector {
             }
         }
         let base = self.base(cx)?;
-        let mut built = request::build(request::Parts {
-            base: &base,
-            spec: &spec.request,
-            headers: &self.manifest.headers,
-            context: &json!({"config": cx.connection.config, "input": input}),
-            pagination: &Pagination::None,
-            state: &PageState::First,
-            extra_query: Vec::new(),
-        })?;
-        let keyed = match (&spec.idempotency_header, idempotency_key) {
-            (Some(header), Some(key)) => {
+        let context = json!({"config": cx.connection.config, "input": input});
+        let keyed = spec.idempotency_header.is_some() && idempotency_key.is_some();
+        let make = || {
+            let mut built = request::build(request::Parts {
+                base: &base,
+                spec: &spec.request,
+                headers: &self.manifest.headers,
+                context: &context,
+                pagination: &Pagination::None,
+                state: &PageState::First,
+                extra_query: Vec::new(),
+            })?;
+            if let (Some(header), Some(key)) = (&spec.idempotency_header, idempotency_key) {
                 let name =
                     reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(invalid)?;
                 let value = reqwest::header::HeaderValue::from_str(key).map_err(invalid)?;
                 built.request.headers_mut().insert(name, value);
-                true
             }
-            _ => false,
+            Ok(built)
         };
         let idempotent = spec.idempotent;
-        let response = self
-            .send(cx, built, None, |mut call| {
+        let mut judged = self
+            .send_judged(cx, &self.errors, None, make()?, make, |mut call| {
                 call.repeatability.idempotent |= idempotent;
                 if keyed {
                     call.with_idempotency_key()
@@ -655,15 +758,49 @@ impl Connector for ManifestConnector {
                 }
             })
             .await?;
-        if !response.status.is_success() {
-            return Err(status_error(&response));
-        }
-        let body = json_body(&response)?;
+        let body = if judged.ignored {
+            // An accepted refusal: its body is the output when it is JSON at all.
+            judged.json().unwrap_or(Value::Null)
+        } else if judged.response.status.is_success() {
+            judged.json()?
+        } else {
+            return Err(status_error(&judged.response));
+        };
         Ok(match &spec.output {
             Some(path) => select::first(&body, &select::path(path)?)
                 .cloned()
                 .unwrap_or(Value::Null),
             None => body,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_partition_field_is_added_to_an_object_record() {
+        let mut record = json!({"id": "U1"});
+        stamp_partition(&mut record, "channel_id", &json!("C1")).unwrap();
+        assert_eq!(record, json!({"id": "U1", "channel_id": "C1"}));
+    }
+
+    #[test]
+    fn a_scalar_record_is_wrapped_to_carry_its_partition() {
+        for scalar in [json!("U1"), json!(7), json!(true)] {
+            let mut record = scalar.clone();
+            stamp_partition(&mut record, "channel_id", &json!("C1")).unwrap();
+            assert_eq!(record, json!({"value": scalar, "channel_id": "C1"}));
+        }
+    }
+
+    #[test]
+    fn null_and_array_records_cannot_carry_a_partition() {
+        for mut record in [Value::Null, json!(["U1"])] {
+            let err = stamp_partition(&mut record, "channel_id", &json!("C1")).unwrap_err();
+            assert!(matches!(err, ConnectorError::InvalidResponse(_)), "{err:?}");
+        }
     }
 }

@@ -88,10 +88,18 @@ pub(super) fn restarted(saved: &StreamCheckpoint) -> Page {
     Contents::default().into_page(saved, false, None)
 }
 
-/// A record's update time: RFC 3339 text or epoch seconds.
+/// ISO 8601 with a colon-less offset, as Jira writes times (`2024-05-01T13:07:09.123+0200`).
+const BASIC_OFFSET: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]][offset_hour sign:mandatory][offset_minute]"
+);
+
+/// A record's update time: RFC 3339 text (or ISO 8601 with a `+hhmm` offset) or epoch
+/// seconds.
 pub(super) fn timestamp(value: &Value) -> Option<OffsetDateTime> {
     match value {
-        Value::String(text) => OffsetDateTime::parse(text, &Rfc3339).ok(),
+        Value::String(text) => OffsetDateTime::parse(text, &Rfc3339)
+            .or_else(|_| OffsetDateTime::parse(text, BASIC_OFFSET))
+            .ok(),
         Value::Number(n) => n
             .as_i64()
             .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
@@ -106,4 +114,23 @@ pub(super) fn later(a: Option<&str>, b: Option<&str>) -> Option<String> {
         (x, y) => x.or(y),
     }
     .and_then(|t| t.format(&Rfc3339).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn update_times_come_in_several_notations() {
+        let utc = |v: Value| timestamp(&v).map(|t| t.unix_timestamp());
+        let expected = Some(1_714_561_629);
+        assert_eq!(utc(json!("2024-05-01T11:07:09Z")), expected);
+        assert_eq!(utc(json!("2024-05-01T13:07:09.123+02:00")), expected);
+        assert_eq!(utc(json!("2024-05-01T13:07:09.123+0200")), expected);
+        assert_eq!(utc(json!("2024-05-01T13:07:09+0200")), expected);
+        assert_eq!(utc(json!(1_714_561_629)), expected);
+        assert_eq!(utc(json!("yesterday")), None);
+    }
 }

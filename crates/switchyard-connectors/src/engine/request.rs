@@ -9,7 +9,7 @@ use url::Url;
 
 use super::checkpoint::PageState;
 use crate::connector::ConnectorError;
-use crate::manifest::{Pagination, RequestSpec};
+use crate::manifest::{CursorLocation, Pagination, RequestSpec};
 use crate::template;
 
 /// A request before credentials: the call stack adds those per attempt.
@@ -95,8 +95,40 @@ pub fn build(parts: Parts<'_>) -> Result<Built, ConnectorError> {
         let value = HeaderValue::from_str(&value).map_err(invalid)?;
         request.headers_mut().insert(name, value);
     }
-    if let Some(body) = &parts.spec.body {
-        let mut body = template::render_value(body, parts.context)?;
+    let body_cursor = match parts.pagination {
+        Pagination::Cursor {
+            location: CursorLocation::Body,
+            param,
+            page_size_param,
+            page_size,
+            ..
+        } => {
+            let mut keys = Vec::new();
+            if let (Some(name), Some(size)) = (page_size_param, page_size) {
+                keys.push((name.clone(), Value::from(*size)));
+            }
+            if let PageState::Cursor { cursor } = parts.state {
+                keys.push((param.clone(), Value::String(cursor.clone())));
+            }
+            Some(keys)
+        }
+        _ => None,
+    };
+    // A body cursor needs a body to go in, even when the manifest declares none.
+    let body = match (&parts.spec.body, &body_cursor) {
+        (Some(body), _) => Some(template::render_value(body, parts.context)?),
+        (None, Some(_)) => Some(Value::Object(serde_json::Map::new())),
+        (None, None) => None,
+    };
+    if let Some(mut body) = body {
+        if let Some(keys) = body_cursor {
+            let object = body
+                .as_object_mut()
+                .ok_or_else(|| invalid("a body cursor needs a JSON object as the request body"))?;
+            for (name, value) in keys {
+                object.insert(name, value);
+            }
+        }
         if let (
             Pagination::GraphqlRelay {
                 cursor_variable, ..
@@ -113,16 +145,18 @@ pub fn build(parts: Parts<'_>) -> Result<Built, ConnectorError> {
             }
         }
         let bytes = serde_json::to_vec(&body).map_err(invalid)?;
-        request.headers_mut().insert(
-            reqwest::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        // A manifest's own `Content-Type` wins (Slack asks for `; charset=utf-8`).
+        request
+            .headers_mut()
+            .entry(reqwest::header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("application/json"));
         *request.body_mut() = Some(bytes.into());
     }
-    request.headers_mut().insert(
-        reqwest::header::ACCEPT,
-        HeaderValue::from_static("application/json"),
-    );
+    // A manifest's own `Accept` wins (GitHub's `application/vnd.github+json`).
+    request
+        .headers_mut()
+        .entry(reqwest::header::ACCEPT)
+        .or_insert(HeaderValue::from_static("application/json"));
     Ok(Built {
         request,
         route: parts.spec.path.clone(),
@@ -153,6 +187,7 @@ fn page_query(pagination: &Pagination, state: &PageState) -> Vec<(String, String
         Pagination::LinkHeader {
             page_size_param,
             page_size,
+            ..
         } => {
             size(&mut query, page_size_param, *page_size);
         }
@@ -160,6 +195,7 @@ fn page_query(pagination: &Pagination, state: &PageState) -> Vec<(String, String
             page_size_param,
             page_size,
             param,
+            location: CursorLocation::Query,
             ..
         } => {
             size(&mut query, page_size_param, *page_size);
@@ -194,7 +230,100 @@ fn page_query(pagination: &Pagination, state: &PageState) -> Vec<(String, String
             query.push((page_param.clone(), page.to_string()));
             size(&mut query, page_size_param, Some(*page_size));
         }
-        Pagination::None | Pagination::NextUrl { .. } | Pagination::GraphqlRelay { .. } => {}
+        Pagination::None
+        | Pagination::Cursor { .. }
+        | Pagination::NextUrl { .. }
+        | Pagination::GraphqlRelay { .. } => {}
     }
     query
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// The request built for `spec` with the manifest-wide `headers`.
+    fn built(spec: Value, headers: &[(&str, &str)]) -> Request {
+        let spec: RequestSpec = serde_json::from_value(spec).unwrap();
+        let headers: BTreeMap<String, String> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        let base = Url::parse("https://api.example.com/v1").unwrap();
+        build(Parts {
+            base: &base,
+            spec: &spec,
+            headers: &headers,
+            context: &json!({}),
+            pagination: &Pagination::None,
+            state: &PageState::First,
+            extra_query: Vec::new(),
+        })
+        .unwrap()
+        .request
+    }
+
+    fn header<'r>(request: &'r Request, name: &str) -> Vec<&'r str> {
+        request
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn json_is_the_default_accept_and_content_type() {
+        let request = built(
+            json!({"method": "POST", "path": "/x", "body": {"a": 1}}),
+            &[],
+        );
+        assert_eq!(header(&request, "accept"), ["application/json"]);
+        assert_eq!(header(&request, "content-type"), ["application/json"]);
+        let request = built(json!({"path": "/x"}), &[]);
+        assert_eq!(header(&request, "accept"), ["application/json"]);
+        assert!(header(&request, "content-type").is_empty());
+    }
+
+    #[test]
+    fn a_manifest_accept_header_wins() {
+        let request = built(
+            json!({"path": "/x"}),
+            &[("Accept", "application/vnd.github+json")],
+        );
+        assert_eq!(header(&request, "accept"), ["application/vnd.github+json"]);
+        let request = built(
+            json!({"path": "/x", "headers": {"accept": "text/csv"}}),
+            &[("Accept", "application/vnd.github+json")],
+        );
+        assert_eq!(header(&request, "accept"), ["text/csv"]);
+    }
+
+    #[test]
+    fn a_manifest_content_type_wins_for_a_json_body() {
+        let spec = json!({
+            "method": "POST",
+            "path": "/chat.postMessage",
+            "headers": {"Content-Type": "application/json; charset=utf-8"},
+            "body": {"channel": "C1"},
+        });
+        let request = built(spec, &[]);
+        assert_eq!(
+            header(&request, "content-type"),
+            ["application/json; charset=utf-8"]
+        );
+        let top_level = built(
+            json!({"method": "POST", "path": "/x", "body": {}}),
+            &[("content-type", "application/json; charset=utf-8")],
+        );
+        assert_eq!(
+            header(&top_level, "content-type"),
+            ["application/json; charset=utf-8"]
+        );
+    }
 }

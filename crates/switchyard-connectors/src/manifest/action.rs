@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::RequestSpec;
+use crate::unified::ActionMapping;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +29,11 @@ pub struct ActionSpec {
     /// in it, which makes the request safe to retry.
     #[serde(default)]
     pub idempotency_header: Option<String>,
+    /// The output as a unified model (`ticket` for a created issue): the action's answer then
+    /// carries it beside `output`. The same mapping forms as a stream's, except `related`;
+    /// `from: exchange` makes the paths read `{"input": …, "output": …}`.
+    #[serde(default)]
+    pub unified: Option<ActionMapping>,
 }
 
 fn any_object() -> Value {

@@ -56,7 +56,15 @@ impl AuthMode {
             Self::ApiKey { .. } => vec!["api_key".into()],
             Self::Bearer => vec!["token".into()],
             Self::Basic => vec!["username".into(), "password".into()],
-            Self::OAuth2(_) => vec!["access_token".into()],
+            Self::OAuth2(spec) => match (spec.grant, spec.token_auth_method) {
+                (OAuthGrant::AuthorizationCode, _) => vec!["access_token".into()],
+                (OAuthGrant::ClientCredentials, TokenAuthMethod::PrivateKeyJwt) => {
+                    vec!["client_id".into(), "private_key".into()]
+                }
+                (OAuthGrant::ClientCredentials, _) => {
+                    vec!["client_id".into(), "client_secret".into()]
+                }
+            },
             Self::JwtBearer(_) => vec!["private_key".into()],
             Self::CustomHeaders { headers } => {
                 let mut fields: Vec<String> = headers
@@ -67,6 +75,21 @@ impl AuthMode {
                 fields.dedup();
                 fields
             }
+        }
+    }
+
+    /// Fields a credential of this mode may hold besides [`Self::credential_fields`].
+    pub fn optional_credential_fields(&self) -> &'static [&'static str] {
+        match self {
+            // What the authorization-code flows store besides the access token.
+            Self::OAuth2(spec) if spec.grant == OAuthGrant::AuthorizationCode => {
+                &["refresh_token", "expires_at", "token_type", "scope"]
+            }
+            // The `kid` the provider registered the public key under.
+            Self::OAuth2(spec) if spec.token_auth_method == TokenAuthMethod::PrivateKeyJwt => {
+                &["key_id"]
+            }
+            _ => &[],
         }
     }
 }
@@ -86,6 +109,7 @@ pub struct OAuth2Spec {
     /// Templates over the connection config (`https://{{ config.domain }}/oauth2/v1/authorize`).
     #[serde(default)]
     pub authorization_url: Option<String>,
+    /// A URL template, or a path (`/oauth2/v1/token`) on the connection's base URL.
     pub token_url: String,
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -167,6 +191,10 @@ pub struct TokenExchange {
     /// JSONPath of its expiry (RFC 3339 or epoch seconds), if the response has one.
     #[serde(default)]
     pub expires_at_path: Option<String>,
+    /// How long a token lives when the response says nothing; without either, every
+    /// attempt exchanges anew.
+    #[serde(default)]
+    pub default_token_lifetime: Option<ManifestDuration>,
 }
 
 fn post() -> String {

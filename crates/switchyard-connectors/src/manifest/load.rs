@@ -8,7 +8,10 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 
 use super::locate::{locate, parse_path};
-use super::{AuthMode, Incremental, Manifest, Pagination, PartitionSpec, RequestSpec};
+use super::{
+    AuthMode, CursorLocation, ErrorAction, ErrorRule, Incremental, Manifest, Pagination,
+    PartitionSpec, RequestSpec,
+};
 use crate::template;
 
 /// Everything wrong with one manifest.
@@ -166,6 +169,23 @@ impl Problems {
         }
     }
 
+    fn errors(&mut self, path: &str, rules: &[ErrorRule]) {
+        for (i, rule) in rules.iter().enumerate() {
+            if let Some(when) = &rule.when {
+                self.json_path(&format!("{path}[{i}].when.path"), &when.path);
+            }
+            if let Some(message_path) = &rule.message_path {
+                self.json_path(&format!("{path}[{i}].message_path"), message_path);
+            }
+            if rule.action == ErrorAction::Ignore && rule.error.is_some() {
+                self.add(
+                    format!("{path}[{i}].error"),
+                    "an ignored answer reports no error: `error` needs `action: fail` or `retry`",
+                );
+            }
+        }
+    }
+
     fn body_templates(&mut self, path: &str, body: &Value) {
         match body {
             Value::String(text) => self.template(path, text),
@@ -226,15 +246,40 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
                 format!("a second `{}` mode", mode.kind()),
             );
         }
-        if let AuthMode::CustomHeaders { headers } = mode {
-            for (name, value) in headers {
-                problems.template(&format!("auth[{i}].headers.{name}"), value);
+        match mode {
+            AuthMode::CustomHeaders { headers } => {
+                for (name, value) in headers {
+                    problems.template(&format!("auth[{i}].headers.{name}"), value);
+                }
             }
+            AuthMode::OAuth2(spec) => {
+                problems.template(&format!("auth[{i}].token_url"), &spec.token_url);
+            }
+            AuthMode::JwtBearer(spec) => {
+                for (name, value) in &spec.claims {
+                    problems.template(&format!("auth[{i}].claims.{name}"), value);
+                }
+                if spec.lifetime.0.is_zero() {
+                    problems.add(format!("auth[{i}].lifetime"), "must be longer than zero");
+                }
+                if let Some(exchange) = &spec.exchange {
+                    problems.template(&format!("auth[{i}].exchange.url"), &exchange.url);
+                    problems.json_path(
+                        &format!("auth[{i}].exchange.token_path"),
+                        &exchange.token_path,
+                    );
+                    if let Some(path) = &exchange.expires_at_path {
+                        problems.json_path(&format!("auth[{i}].exchange.expires_at_path"), path);
+                    }
+                }
+            }
+            _ => {}
         }
     }
     if let Some(check) = &manifest.check {
         problems.request("check.request", &check.request);
     }
+    problems.errors("errors", &manifest.errors);
     if let Some(limits) = &manifest.limits
         && let Err(error) = switchyard_http::ProviderPolicy::from_manifest(limits)
     {
@@ -323,9 +368,46 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
             }
             _ => {}
         }
+        if let Pagination::Cursor {
+            stop_path: Some(p), ..
+        }
+        | Pagination::Offset {
+            stop_path: Some(p), ..
+        }
+        | Pagination::Page {
+            stop_path: Some(p), ..
+        } = &stream.pagination
+        {
+            problems.json_path(&format!("{at}.pagination.stop_path"), p);
+        }
+        if let Pagination::Cursor {
+            location: CursorLocation::Body,
+            ..
+        } = &stream.pagination
+        {
+            if stream.request.method == "GET" {
+                problems.add(
+                    format!("{at}.pagination.location"),
+                    "a body cursor needs a request method with a body (`POST`)",
+                );
+            }
+            if stream.request.body.as_ref().is_some_and(|b| !b.is_object()) {
+                problems.add(
+                    format!("{at}.request.body"),
+                    "a body cursor needs a JSON object as the body",
+                );
+            }
+        }
+        problems.errors(&format!("{at}.errors"), &stream.errors);
+        if let Some(field) = stream.partitions.as_ref().and_then(PartitionSpec::field)
+            && field.trim().is_empty()
+        {
+            problems.add(format!("{at}.partitions.field"), "an empty record key");
+        }
         if let Some(PartitionSpec::Stream {
             stream: parent,
             value,
+            ..
         }) = &stream.partitions
         {
             problems.json_path(&format!("{at}.partitions.value"), value);
@@ -346,10 +428,18 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
                 format!("not a valid JSON Schema: {error}"),
             );
         }
-        if let Some(mapping) = &stream.unified
-            && let Err(error) = crate::unified::check(mapping)
-        {
-            problems.add(format!("{at}.unified"), error.to_string());
+        if let Some(mapping) = &stream.unified {
+            if let Err(error) = crate::unified::check(mapping) {
+                problems.add(format!("{at}.unified"), error.to_string());
+            }
+            for (field, related) in related_fields(mapping) {
+                if manifest.stream(&related.stream).is_none() {
+                    problems.add(
+                        format!("{at}.unified.fields.{field}.related.stream"),
+                        format!("no stream `{}` (streams: {names:?})", related.stream),
+                    );
+                }
+            }
         }
     }
 
@@ -371,6 +461,17 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
         }
         if let Some(output) = &action.output {
             problems.json_path(&format!("{at}.output"), output);
+        }
+        if let Some(mapping) = &action.unified {
+            if let Err(error) = crate::unified::CompiledActionMapping::new(mapping) {
+                problems.add(format!("{at}.unified"), error.to_string());
+            }
+            for (field, _) in related_fields(mapping) {
+                problems.add(
+                    format!("{at}.unified.fields.{field}"),
+                    "`related` reads a connection's stored records; an action's output maps without them",
+                );
+            }
         }
     }
 
@@ -395,6 +496,19 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
             }
         }
     }
+}
+
+/// The `related` fields of a unified mapping.
+fn related_fields(
+    mapping: &crate::unified::MappingSpec,
+) -> impl Iterator<Item = (&String, &crate::unified::Related)> {
+    mapping
+        .fields
+        .iter()
+        .filter_map(|(field, form)| match form {
+            crate::unified::FieldMapping::Related(related) => Some((field, related)),
+            _ => None,
+        })
 }
 
 fn switchyard_webhooks_scheme_known(scheme: &str) -> bool {

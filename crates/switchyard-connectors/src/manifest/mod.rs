@@ -28,12 +28,14 @@ use serde_json::Value;
 pub use action::ActionSpec;
 pub use auth::{
     ApiKeyLocation, AuthMode, JwtAlgorithm, JwtBearerSpec, OAuth2Spec, OAuthGrant, TokenAuthMethod,
+    TokenExchange,
 };
 pub use check::CheckSpec;
 pub use duration::ManifestDuration;
 pub use load::{ManifestError, ManifestProblem, json_schema, load};
 pub use stream::{
-    ErrorAction, ErrorRule, Incremental, Pagination, PartitionSpec, RequestSpec, StreamSpec,
+    BodyCondition, CursorLocation, ErrorAction, ErrorKind, ErrorRule, Incremental, Pagination,
+    PartitionSpec, RequestSpec, StreamSpec,
 };
 pub use webhook::{ValueSource, WebhookEventRule, WebhookRouting, WebhookSpec};
 
@@ -68,6 +70,10 @@ pub struct Manifest {
     /// The request that proves a credential works.
     #[serde(default)]
     pub check: Option<CheckSpec>,
+    /// Error rules for every answer: the check's, every stream's (after the stream's own
+    /// rules) and every action's.
+    #[serde(default)]
+    pub errors: Vec<ErrorRule>,
     /// Rate limits, signals, retries and capture, as the provider call stack reads them
     /// (`switchyard_http::ProviderPolicy::from_manifest`).
     #[serde(default)]

@@ -31,8 +31,8 @@ pub struct StreamSpec {
     /// Iterate the stream once per value of a parent stream's records or of a config list.
     #[serde(default)]
     pub partitions: Option<PartitionSpec>,
-    /// What some answers mean, checked in order before the default (2xx is data, anything
-    /// else fails the run).
+    /// What some answers mean, checked in order before the manifest-wide `errors` and the
+    /// default (2xx is data, anything else fails the run).
     #[serde(default)]
     pub errors: Vec<ErrorRule>,
     /// The stream's records as a unified model.
@@ -83,9 +83,14 @@ pub enum Pagination {
         page_size_param: Option<String>,
         #[serde(default)]
         page_size: Option<u32>,
+        /// An empty page ends the stream even when it links to a next one (Okta's System
+        /// Log always links onwards).
+        #[serde(default)]
+        stop_on_empty: bool,
     },
-    /// A cursor read from the body into a query parameter (Slack's `next_cursor`). An empty
-    /// or missing cursor ends the stream.
+    /// A cursor read from the body into a query parameter (Slack's `next_cursor`) or a key
+    /// of the JSON request body (Jira's `nextPageToken`). An empty or missing cursor, an
+    /// empty page or `stop_path` being `true` ends the stream.
     Cursor {
         cursor_path: String,
         param: String,
@@ -93,10 +98,17 @@ pub enum Pagination {
         page_size_param: Option<String>,
         #[serde(default)]
         page_size: Option<u32>,
+        /// Where `param` and `page_size_param` go.
+        #[serde(default)]
+        location: CursorLocation,
+        /// JSONPath of a boolean in the body; `true` ends the stream (`$.isLast`).
+        #[serde(default)]
+        stop_path: Option<String>,
     },
     /// The next page's full URL in the body (`$.next`, `$["@odata.nextLink"]`).
     NextUrl { next_url_path: String },
-    /// `offset` and `limit` parameters; stops on a short page or at `total`.
+    /// `offset` and `limit` parameters; stops on an empty page, on a short page or at
+    /// `total`, unless `stop_path` says.
     Offset {
         #[serde(default = "offset_param")]
         offset_param: String,
@@ -105,8 +117,13 @@ pub enum Pagination {
         page_size: u32,
         #[serde(default)]
         total_path: Option<String>,
+        /// JSONPath of a boolean in the body (`$.isLast`): `true` ends the stream, `false`
+        /// goes on after a non-empty page even if it is short or `total` is reached.
+        #[serde(default)]
+        stop_path: Option<String>,
     },
-    /// Page numbers; stops on an empty or short page or at `total_pages`.
+    /// Page numbers; stops on an empty or short page or at `total_pages`, unless
+    /// `stop_path` says.
     Page {
         #[serde(default = "page_param")]
         page_param: String,
@@ -117,6 +134,10 @@ pub enum Pagination {
         page_size: u32,
         #[serde(default)]
         total_pages_path: Option<String>,
+        /// JSONPath of a boolean in the body: `true` ends the stream, `false` goes on after
+        /// a non-empty page.
+        #[serde(default)]
+        stop_path: Option<String>,
     },
     /// GraphQL Relay connections: `pageInfo.hasNextPage` / `endCursor` into a variable.
     GraphqlRelay {
@@ -126,6 +147,17 @@ pub enum Pagination {
         #[serde(default = "after")]
         cursor_variable: String,
     },
+}
+
+/// Where a cursor and page size are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CursorLocation {
+    /// Query parameters.
+    #[default]
+    Query,
+    /// Top-level keys of the request's JSON body (a `POST` search).
+    Body,
 }
 
 fn offset_param() -> String {
@@ -186,12 +218,34 @@ pub enum Incremental {
 pub enum PartitionSpec {
     /// Each record of `stream` (read in full first); `value` (JSONPath) becomes
     /// `{{ partition.value }}` and the whole record `{{ partition.record }}`.
-    Stream { stream: String, value: String },
+    Stream {
+        stream: String,
+        value: String,
+        /// A top-level key set to the partition's value in every record read for it
+        /// (`group_id`), before primary keys, unified mapping and storage.
+        #[serde(default)]
+        field: Option<String>,
+    },
     /// Each item of a config list (`config.repositories`).
-    Config { config: String },
+    Config {
+        config: String,
+        /// A top-level key set to the item in every record read for it.
+        #[serde(default)]
+        field: Option<String>,
+    },
 }
 
-/// A rule for answers that are not plain data.
+impl PartitionSpec {
+    /// The record key the partition's value is written to, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Stream { field, .. } | Self::Config { field, .. } => field.as_deref(),
+        }
+    }
+}
+
+/// A rule for answers that are not plain data. Without `when` a rule looks at non-2xx
+/// answers only; with `when` also at 2xx ones (Slack's `{"ok": false}` on HTTP 200).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorRule {
@@ -201,10 +255,60 @@ pub struct ErrorRule {
     /// The body must contain this text.
     #[serde(default)]
     pub body_contains: Option<String>,
+    /// The JSON body must hold `equals` at `path`.
+    #[serde(default)]
+    pub when: Option<BodyCondition>,
     pub action: ErrorAction,
+    /// What a `fail` reports; without it a 401 or 403 is `auth_failed` and anything else
+    /// `provider_error`.
+    #[serde(default)]
+    pub error: Option<ErrorKind>,
     /// A message for the run record.
     #[serde(default)]
     pub message: Option<String>,
+    /// JSONPath of the provider's own code or message, added to the reported message
+    /// (`$.error` → `slack: missing_scope`).
+    #[serde(default)]
+    pub message_path: Option<String>,
+}
+
+/// A value the body must hold.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BodyCondition {
+    /// JSONPath into the body; its first value is compared.
+    pub path: String,
+    /// The JSON value it must equal (`false`, `invalid_auth`, `429`).
+    pub equals: Value,
+}
+
+/// The typed failure an error rule reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The credential is not accepted (revoked, expired, wrong).
+    AuthFailed,
+    /// The credential works but lacks a scope or role.
+    PermissionDenied,
+    /// What was asked for does not exist.
+    NotFound,
+    /// The provider's rate limit.
+    RateLimited,
+    /// Any other refusal.
+    ProviderError,
+}
+
+impl ErrorKind {
+    /// The stable code (`auth_failed`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AuthFailed => "auth_failed",
+            Self::PermissionDenied => "permission_denied",
+            Self::NotFound => "not_found",
+            Self::RateLimited => "rate_limited",
+            Self::ProviderError => "provider_error",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -212,7 +316,8 @@ pub struct ErrorRule {
 pub enum ErrorAction {
     /// Retry the request (through the call stack's backoff).
     Retry,
-    /// Treat as an empty page (a repository without a default branch's protection: 404).
+    /// Treat as an empty page (a repository without a default branch's protection: 404);
+    /// in a check or an action, accept the answer as a success.
     Ignore,
     /// Fail the run with the message.
     Fail,

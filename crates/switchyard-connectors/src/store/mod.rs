@@ -11,6 +11,7 @@
 //! - `page`: the write path of records (a page of a sync, the full-refresh sweep).
 //! - `hash`: canonical JSON and content hashes.
 //! - `lease`: one sync at a time per stream.
+//! - `related`: lookups across streams for unified `related` fields, and stream completion.
 //! - [`error`]: [`StoreError`], the errors of all of the above.
 
 pub mod connections;
@@ -19,6 +20,7 @@ mod hash;
 mod lease;
 mod page;
 pub mod records;
+mod related;
 
 pub use connections::{
     Connection, ConnectionStatus, ConnectionStore, ConnectionUpdate, CredentialRef, NewConnection,
@@ -28,3 +30,4 @@ pub use records::{
     ChangeKind, Checkpoint, PageCounts, PageWrite, RecordChange, RecordStore, RecordUpsert,
     StoredRecord,
 };
+pub use related::RelatedQuery;

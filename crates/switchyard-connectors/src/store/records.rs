@@ -199,6 +199,10 @@ impl RecordStore {
         Self { database }
     }
 
+    pub(super) fn database(&self) -> &Database {
+        &self.database
+    }
+
     /// The stream's saved checkpoint; `None` before its first checkpoint or after a reset.
     pub async fn checkpoint(
         &self,

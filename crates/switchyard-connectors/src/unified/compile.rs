@@ -1,14 +1,15 @@
 //! A checked mapping with its paths parsed, ready to map many records.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
 use super::coerce::{coerce, kind, to_text};
 use super::error::MappingError;
-use super::mapping::{Coercion, FieldMapping, MappingSpec, RecordPath};
+use super::mapping::{Coercion, FieldMapping, MappingSpec, RecordPath, Related};
 use super::model::UnifiedModel;
+use super::related::{MemberPath, RelatedLookup, RelatedMatches, key_text};
 
 /// The field every unified record carries and Switchyard fills from the connector id.
 pub const SOURCE_FIELD: &str = "source";
@@ -18,6 +19,10 @@ pub const SOURCE_FIELD: &str = "source";
 pub struct CompiledMapping {
     model: UnifiedModel,
     fields: Vec<CompiledField>,
+    /// One per `related` field, in field order.
+    related: Vec<RelatedLookup>,
+    /// The key path of each of `related`.
+    related_keys: Vec<Query>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +52,12 @@ enum Reader {
         default: Option<Value>,
     },
     Exists(Query),
+    /// `present` or `absent` by the record store's answer for the key.
+    Related {
+        key: Query,
+        present: Value,
+        absent: Value,
+    },
 }
 
 /// A parsed path with the text it came from, for error messages.
@@ -61,6 +72,8 @@ impl CompiledMapping {
     pub fn new(spec: &MappingSpec) -> Result<Self, MappingError> {
         let model = spec.model;
         let mut fields = Vec::with_capacity(spec.fields.len());
+        let mut related = Vec::new();
+        let mut related_keys = Vec::new();
         for (name, mapping) in &spec.fields {
             if name == SOURCE_FIELD {
                 return Err(MappingError::Reserved {
@@ -73,9 +86,20 @@ impl CompiledMapping {
                     field: name.clone(),
                 });
             }
+            let required = model.is_required(name);
+            if let FieldMapping::Related(spec) = mapping {
+                if required {
+                    return Err(MappingError::RelatedRequired {
+                        model,
+                        field: name.clone(),
+                    });
+                }
+                related.push(related_lookup(model, name, spec)?);
+                related_keys.push(Query::parse(name, &spec.key)?);
+            }
             fields.push(CompiledField {
                 name: name.clone(),
-                required: model.is_required(name),
+                required,
                 reader: Reader::new(name, mapping)?,
             });
         }
@@ -88,18 +112,64 @@ impl CompiledMapping {
                 field: unmapped.to_owned(),
             });
         }
-        Ok(Self { model, fields })
+        Ok(Self {
+            model,
+            fields,
+            related,
+            related_keys,
+        })
     }
 
     pub fn model(&self) -> UnifiedModel {
         self.model
     }
 
-    /// Maps one record and validates the result against the model.
+    /// What each `related` field asks of the record store, in field order.
+    pub fn related(&self) -> &[RelatedLookup] {
+        &self.related
+    }
+
+    /// Per `related` field, the key values `records` look up (records whose key is null or
+    /// unusable are left out; [`Self::apply_with`] reports the latter).
+    pub fn related_keys<'r>(
+        &self,
+        records: impl IntoIterator<Item = &'r Value>,
+    ) -> Vec<(&RelatedLookup, BTreeSet<String>)> {
+        let mut keys: Vec<(&RelatedLookup, BTreeSet<String>)> = self
+            .related
+            .iter()
+            .map(|lookup| (lookup, BTreeSet::new()))
+            .collect();
+        for record in records {
+            for ((lookup, found), key) in keys.iter_mut().zip(&self.related_keys) {
+                if let Ok(value) = key.one(&lookup.field, record)
+                    && let Ok(Some(text)) = key_text(&lookup.field, &value)
+                {
+                    found.insert(text);
+                }
+            }
+        }
+        keys
+    }
+
+    /// Maps one record and validates the result against the model. `related` fields are
+    /// null: use [`Self::apply_with`] to resolve them.
     pub fn apply(&self, source: &str, record: &Value) -> Result<Value, MappingError> {
+        self.apply_with(source, record, &RelatedMatches::default())
+    }
+
+    /// Maps one record with the record store's answers for its page's `related` fields
+    /// ([`super::lookup_page`]), and validates the result against the model. A related field
+    /// the answers do not cover (or whose stream never completed a sync) is null.
+    pub fn apply_with(
+        &self,
+        source: &str,
+        record: &Value,
+        related: &RelatedMatches,
+    ) -> Result<Value, MappingError> {
         let mut unified = Map::new();
         for field in &self.fields {
-            let value = field.reader.read(&field.name, record)?;
+            let value = field.reader.read(&field.name, record, related)?;
             if field.required && value.is_null() {
                 return Err(MappingError::Missing {
                     field: field.name.clone(),
@@ -144,10 +214,20 @@ impl Reader {
                 default: default.clone(),
             },
             FieldMapping::Exists(path) => Reader::Exists(Query::parse(field, path)?),
+            FieldMapping::Related(related) => Reader::Related {
+                key: Query::parse(field, &related.key)?,
+                present: related.present.clone(),
+                absent: related.absent.clone(),
+            },
         })
     }
 
-    fn read(&self, field: &str, record: &Value) -> Result<Value, MappingError> {
+    fn read(
+        &self,
+        field: &str,
+        record: &Value,
+        related: &RelatedMatches,
+    ) -> Result<Value, MappingError> {
         match self {
             Reader::Select {
                 query,
@@ -221,8 +301,77 @@ impl Reader {
                     .into_iter()
                     .any(|value| !value.is_null()),
             )),
+            Reader::Related {
+                key,
+                present,
+                absent,
+            } => {
+                let Some(key) = key_text(field, &key.one(field, record)?)? else {
+                    return Ok(Value::Null);
+                };
+                Ok(match related.contains(field, &key) {
+                    Some(true) => present.clone(),
+                    Some(false) => absent.clone(),
+                    None => Value::Null,
+                })
+            }
         }
     }
+}
+
+/// Checks a `related` mapping's paths and values and turns it into its store lookup.
+fn related_lookup(
+    model: UnifiedModel,
+    field: &str,
+    related: &Related,
+) -> Result<RelatedLookup, MappingError> {
+    let member_path = |path: &RecordPath| {
+        Query::parse(field, path)?;
+        MemberPath::parse(path.as_str()).ok_or_else(|| MappingError::NotMemberPath {
+            field: field.to_owned(),
+            path: path.as_str().to_owned(),
+        })
+    };
+    for (which, value) in [("present", &related.present), ("absent", &related.absent)] {
+        model
+            .validate_field(field, value)
+            .map_err(|violations| MappingError::RelatedValue {
+                field: field.to_owned(),
+                which,
+                reason: format!(
+                    "does not fit the field: {}",
+                    violations
+                        .iter()
+                        .map(|v| v.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            })?;
+    }
+    let filter = match &related.filter {
+        None => None,
+        Some(filter) => {
+            let scalar = match &filter.equals {
+                Value::String(_) | Value::Bool(_) => true,
+                Value::Number(number) => number.is_i64() || number.is_u64(),
+                _ => false,
+            };
+            if !scalar {
+                return Err(MappingError::RelatedValue {
+                    field: field.to_owned(),
+                    which: "where.equals",
+                    reason: "must be a string, an integer or a boolean".to_owned(),
+                });
+            }
+            Some((member_path(&filter.path)?, filter.equals.clone()))
+        }
+    };
+    Ok(RelatedLookup {
+        field: field.to_owned(),
+        stream: related.stream.clone(),
+        matches: related.matches.as_ref().map(member_path).transpose()?,
+        filter,
+    })
 }
 
 /// Lookup, then coercion: a lookup table often yields the text that `as:` then types.

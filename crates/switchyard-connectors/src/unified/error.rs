@@ -26,6 +26,32 @@ pub enum MappingError {
     /// A `first_of` or `join` with no paths to read.
     #[error("field `{field}`: `{form}` needs at least one path")]
     NoPaths { field: String, form: &'static str },
+    /// A `related` mapping's `match` or `where.path` that is not a simple member path
+    /// (`$.a.b`): those are matched inside the database, in SQL.
+    #[error(
+        "field `{field}`: `{path}` must be a simple member path such as `$.user_id` \
+         (names of letters, digits and `_`, joined by dots)"
+    )]
+    NotMemberPath { field: String, path: String },
+    /// A `related` mapping of a required field: it is null until its stream has synced.
+    #[error(
+        "field `{field}` is required by the {model} model; `related` is null until the related \
+         stream has synced, so it maps only optional fields"
+    )]
+    RelatedRequired { model: UnifiedModel, field: String },
+    /// A `related` mapping's `present`, `absent` or `where.equals` that cannot be used.
+    #[error("field `{field}`: `{which}` {reason}")]
+    RelatedValue {
+        field: String,
+        which: &'static str,
+        reason: String,
+    },
+    /// An action mapping with `from: exchange` whose path reads neither `$.input` nor
+    /// `$.output`, so it selects nothing for every call.
+    #[error(
+        "field `{field}`: with `from: exchange`, `{path}` must start at `$.input` or `$.output`"
+    )]
+    OutsideExchange { field: String, path: String },
     /// A required field that came out null for this record.
     #[error("field `{field}` is required but the record gives it no value")]
     Missing { field: String },
@@ -63,6 +89,10 @@ impl MappingError {
             | MappingError::Reserved { field }
             | MappingError::Unmapped { field, .. }
             | MappingError::NoPaths { field, .. }
+            | MappingError::NotMemberPath { field, .. }
+            | MappingError::RelatedRequired { field, .. }
+            | MappingError::RelatedValue { field, .. }
+            | MappingError::OutsideExchange { field, .. }
             | MappingError::Missing { field }
             | MappingError::Ambiguous { field, .. }
             | MappingError::Coercion { field, .. } => Some(field),

@@ -46,6 +46,40 @@ pub enum FieldMapping {
     },
     /// `true` when the path selects a non-null value, else `false`.
     Exists(RecordPath),
+    /// One of two values, by whether another stream of the same connection holds a matching
+    /// record. Resolved against the record store (see [`Related`]).
+    Related(Related),
+}
+
+/// `{ related: { stream, key, match?, where? }, present, absent }`: the field is `present`
+/// when `stream` (of the same connection) holds a live record whose `match` member equals this
+/// record's `key` value (and whose `where.path` member equals `where.equals`), else `absent`.
+/// Null when the key is null or `stream` has never completed a sync.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    /// The other stream, in the same manifest.
+    pub stream: String,
+    /// Where the value to look up is in this record: a string or an integer.
+    pub key: RecordPath,
+    /// Where the value is in the related stream's records (a simple member path such as
+    /// `$.user_id`); `None`: the related record's primary key.
+    pub matches: Option<RecordPath>,
+    /// Only related records whose member equals a value count.
+    pub filter: Option<RelatedFilter>,
+    /// The field's value when a matching record exists.
+    pub present: Value,
+    /// The field's value when none does.
+    pub absent: Value,
+}
+
+/// `where: { path, equals }` of a [`Related`] mapping.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelatedFilter {
+    /// A simple member path into the related record (`$.status`).
+    pub path: RecordPath,
+    /// The value it must hold: a string, an integer or a boolean.
+    pub equals: Value,
 }
 
 /// One path read, then translated in this order: `lookup`, `coerce`, `default`.
@@ -200,6 +234,38 @@ struct ExistsForm {
     exists: bool,
 }
 
+/// `{ related: {…}, present, absent }`
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "Related",
+    description = "`present` when another stream of the same connection holds a matching record, else `absent`; null when the key is null or that stream has never completed a sync."
+)]
+struct RelatedForm {
+    related: RelatedTarget,
+    /// The value when a matching record exists.
+    present: Value,
+    /// The value when none does.
+    absent: Value,
+}
+
+/// Which records of which stream match.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RelatedTarget {
+    /// A stream of the same manifest.
+    stream: String,
+    /// A JSONPath into this record; its value (a string or an integer) is looked up.
+    key: RecordPath,
+    /// A simple member path (`$.user_id`) into the related records where the value is looked
+    /// up; their primary key when absent.
+    #[serde(rename = "match")]
+    matches: Option<RecordPath>,
+    /// Only related records whose member at `path` equals `equals` count.
+    #[serde(rename = "where")]
+    filter: Option<RelatedFilter>,
+}
+
 impl<'de> Deserialize<'de> for FieldMapping {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // The form is chosen by its leading key and then read strictly, so a misspelt key is
@@ -237,6 +303,20 @@ impl<'de> Deserialize<'de> for FieldMapping {
                 separator,
                 default,
             })
+        } else if object.contains_key("related") {
+            let RelatedForm {
+                related,
+                present,
+                absent,
+            } = serde_json::from_value(raw).map_err(form)?;
+            Ok(FieldMapping::Related(Related {
+                stream: related.stream,
+                key: related.key,
+                matches: related.matches,
+                filter: related.filter,
+                present,
+                absent,
+            }))
         } else if object.contains_key("exists") {
             let ExistsForm { path, exists } = serde_json::from_value(raw).map_err(form)?;
             if !exists {
@@ -267,7 +347,7 @@ impl<'de> Deserialize<'de> for FieldMapping {
 }
 
 const NOT_A_FORM: &str = "a field mapping is a JSONPath string or an object with `path`, \
-                          `const`, `first_of` or `join`";
+                          `const`, `first_of`, `join` or `related`";
 
 impl JsonSchema for FieldMapping {
     fn schema_name() -> Cow<'static, str> {
@@ -284,6 +364,7 @@ impl JsonSchema for FieldMapping {
                 generator.subschema_for::<FirstOfForm>(),
                 generator.subschema_for::<JoinForm>(),
                 generator.subschema_for::<ExistsForm>(),
+                generator.subschema_for::<RelatedForm>(),
             ]
         })
     }

@@ -39,6 +39,13 @@
 //! - `many`, every match as an array (nulls left out; `default` replaces an empty one):
 //!   `tags: { path: "$.labels[*].name", many: true }`.
 //!
+//! - `related`, one of two values by whether another stream of the same connection holds a
+//!   matching record (`match`: a member path into it, default its primary key; `where`: a
+//!   member that must hold a value): `mfa_enabled: { related: { stream: user_factors, key:
+//!   "$.id", match: "$.user_id", where: { path: "$.status", equals: ACTIVE } }, present: true,
+//!   absent: false }`. Null when the key is null or the stream has never completed a sync; see
+//!   [`lookup_page`] and [`CompiledMapping::apply_with`].
+//!
 //! `map`, `as`, `many` and `default` combine in that order: each selected value is looked up,
 //! then coerced, and `default` applies last.
 //!
@@ -48,18 +55,25 @@
 //! lacks, a required field with no mapping, `source` mapped, a path that does not parse.
 //! [`apply`] maps one record and validates it against the model; a required field that comes
 //! out null is [`MappingError::Missing`]. To map many records, build a [`CompiledMapping`]
-//! once: it holds the parsed paths.
+//! once: it holds the parsed paths. [`apply`] leaves `related` fields null: resolving them
+//! takes the record store, once per page ([`lookup_page`]).
 
+mod action;
 mod coerce;
 mod compile;
 mod error;
 mod mapping;
 mod model;
+mod related;
 
+pub use action::{ActionMapping, CompiledActionMapping, MappingSubject};
 pub use compile::{CompiledMapping, SOURCE_FIELD};
 pub use error::MappingError;
-pub use mapping::{Coercion, FieldMapping, MappingSpec, RecordPath, Select};
+pub use mapping::{
+    Coercion, FieldMapping, MappingSpec, RecordPath, Related, RelatedFilter, Select,
+};
 pub use model::{UnifiedModel, Violation};
+pub use related::{MemberPath, RelatedLookup, RelatedMatches, lookup_page};
 
 use serde_json::Value;
 

@@ -116,6 +116,42 @@ impl UnifiedModel {
         }
     }
 
+    /// Checks `value` against the schema of the model's property `field` alone (formats
+    /// included): a value a mapping writes whatever the record says.
+    pub fn validate_field(self, field: &str, value: &Value) -> Result<(), Vec<Violation>> {
+        let Some(schema) = self
+            .schema()
+            .get("properties")
+            .and_then(|properties| properties.get(field))
+        else {
+            return Err(vec![Violation {
+                path: String::new(),
+                message: format!("the {self} model has no property `{field}`"),
+            }]);
+        };
+        let validator = jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(schema)
+            .map_err(|error| {
+                vec![Violation {
+                    path: String::new(),
+                    message: format!("the {self} schema of `{field}` is unusable: {error}"),
+                }]
+            })?;
+        let violations: Vec<Violation> = validator
+            .iter_errors(value)
+            .map(|error| Violation {
+                path: error.instance_path().to_string(),
+                message: error.masked().to_string(),
+            })
+            .collect();
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(violations)
+        }
+    }
+
     /// The model's property names, in schema order.
     pub fn fields(self) -> impl Iterator<Item = &'static str> {
         self.schema()

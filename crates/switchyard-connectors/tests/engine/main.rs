@@ -4,6 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod actions;
+mod completion;
+mod headers;
 mod partitions;
 mod styles;
 mod support;
+mod vocabulary;

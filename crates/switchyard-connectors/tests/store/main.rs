@@ -5,4 +5,5 @@
 mod connections;
 mod lease;
 mod records;
+mod related;
 mod support;

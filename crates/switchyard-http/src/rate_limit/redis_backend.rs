@@ -76,7 +76,8 @@ impl RedisBackend {
 
     /// Microseconds between calls at `rate`, rounded up: never faster than declared.
     fn interval_micros(rate: Rate) -> u64 {
-        1_000_000u64.div_ceil(u64::from(rate.calls_per_second().get()))
+        let period = u64::try_from(rate.period().as_micros()).unwrap_or(u64::MAX);
+        period.div_ceil(u64::from(rate.calls().get()))
     }
 
     async fn decide(&self, key: &str, rate: Rate) -> Result<Admission, RateLimitError> {
@@ -107,5 +108,29 @@ impl RateLimitBackend for RedisBackend {
         rate: Rate,
     ) -> impl Future<Output = Result<Admission, RateLimitError>> + Send {
         self.decide(key, rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroU32;
+
+    use super::*;
+
+    #[test]
+    fn the_interval_is_the_period_over_the_calls_rounded_up() {
+        let n = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
+        assert_eq!(
+            RedisBackend::interval_micros(Rate::per_second(n(4))),
+            250_000
+        );
+        assert_eq!(
+            RedisBackend::interval_micros(Rate::per_second(n(3))),
+            333_334
+        );
+        assert_eq!(
+            RedisBackend::interval_micros(Rate::per_minute(n(20))),
+            3_000_000
+        );
     }
 }

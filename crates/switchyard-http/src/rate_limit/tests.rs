@@ -41,6 +41,33 @@ async fn burst_is_configurable_and_check_does_not_wait() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_per_minute_rate_refills_one_call_per_interval() {
+    // Slack's Tier 2: 20 a minute, a burst of 2, then one call every three seconds.
+    let limiter = RateLimiter::in_memory(Rate::per_minute(nz(20)).with_burst(nz(2)));
+    assert_eq!(limiter.check("k").await.unwrap(), Admission::Ready);
+    assert_eq!(limiter.check("k").await.unwrap(), Admission::Ready);
+    assert_eq!(
+        limiter.check("k").await.unwrap(),
+        Admission::RetryIn(Duration::from_secs(3))
+    );
+    tokio::time::advance(Duration::from_millis(2_999)).await;
+    assert!(matches!(
+        limiter.check("k").await.unwrap(),
+        Admission::RetryIn(_)
+    ));
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(limiter.check("k").await.unwrap(), Admission::Ready);
+    // From here on, a minute of calls that wait for their slot admits exactly the rate.
+    let start = Instant::now();
+    let mut admitted = 0;
+    while start.elapsed() < Duration::from_secs(60) {
+        limiter.until_ready("k", far()).await.unwrap();
+        admitted += 1;
+    }
+    assert_eq!(admitted, 20);
+}
+
+#[tokio::test(start_paused = true)]
 async fn keys_are_independent_and_rates_per_key() {
     let limiter = RateLimiter::in_memory(Rate::per_second(nz(1)));
     limiter.set_rate("fast", Rate::per_second(nz(100)));

@@ -4,7 +4,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::*;
 
-/// 2026-12-03T12:00:00Z.
+/// 2026-12-04T14:00:00Z.
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_392_800)
 }
@@ -98,6 +98,69 @@ fn a_reset_in_the_past_means_now_and_garbage_means_nothing() {
             assert_eq!(format.reset_in(bad, now()), None, "{format:?} {bad:?}");
         }
     }
+}
+
+/// Jira writes its reset to the minute (`yyyy-MM-ddTHH:mmZ`), which RFC 3339 alone refuses.
+#[test]
+fn iso8601_takes_minute_precision_with_z_or_an_offset() {
+    // now() is 14:00:00Z.
+    for (value, wait) in [
+        ("2026-12-04T14:02Z", 120),
+        ("2026-12-04T16:02+02:00", 120),
+        ("2026-12-04T09:30-05:00", 30 * 60),
+        ("2026-12-04T14:02:30Z", 150),
+        ("2026-12-04T14:02:30.5+00:00", 150),
+        // Past: now.
+        ("2026-12-04T13:59Z", 0),
+    ] {
+        assert_eq!(
+            ResetFormat::Iso8601.reset_in(value, now()),
+            Some(Duration::from_millis(if value.contains(".5") {
+                150_500
+            } else {
+                wait * 1000
+            })),
+            "{value}"
+        );
+    }
+    for bad in [
+        "2026-12-04T12:02",
+        "2026-12-04T12Z",
+        "2026-12-04T12:02+0200",
+        "2026-12-04T12:02 Z",
+        "2026-12-04T25:00Z",
+        "2026-12-03 12:02Z",
+        "12:02Z",
+        "2026-12-04T14:02ZZ",
+    ] {
+        assert_eq!(ResetFormat::Iso8601.reset_in(bad, now()), None, "{bad}");
+    }
+}
+
+#[test]
+fn a_jira_429_pauses_until_its_minute_reset() {
+    let spec = SignalSpec {
+        windows: vec![window("x-ratelimit", ResetFormat::Iso8601)],
+        ..SignalSpec::default()
+    };
+    let got = read(
+        &spec,
+        429,
+        &headers(&[
+            ("retry-after", "50"),
+            ("x-ratelimit-limit", "100"),
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "2026-12-04T14:01Z"),
+        ]),
+        None,
+    );
+    assert!(got.limited);
+    assert_eq!(got.windows[0].reset_in, Duration::from_secs(60));
+    assert_eq!(
+        got.pause(),
+        Some(Duration::from_secs(60)),
+        "the later of the two"
+    );
 }
 
 #[test]

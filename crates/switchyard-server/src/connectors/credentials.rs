@@ -2,17 +2,23 @@
 //!
 //! The connection row names its vault secret and auth mode ([`CredentialRef`]); each attempt
 //! reads the row, resolves the secret through the audited vault (one `secret.resolve` entry,
-//! actor `provider.call`) and builds the [`Credential`] of the connector's auth mode. Nothing
-//! is cached: a rotated or deleted credential takes effect on the next attempt, in every
-//! process.
+//! actor `provider.call`) and has the process's [`TokenBroker`] place it as the connector's
+//! auth mode says. Stored values are never cached: a rotated or deleted credential takes
+//! effect on the next attempt, in every process. Tokens minted from them (GitHub App
+//! installation tokens, OAuth client-credentials tokens) are cached in this process's
+//! memory only, under the secret's version, so a rotation mints anew.
+//!
+//! [`CredentialRef`]: switchyard_connectors::store::CredentialRef
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use switchyard_audit::Actor;
-use switchyard_connectors::credentials;
+use switchyard_connectors::credentials::{
+    Placement, SecretIdentity, TokenBroker, connection_base_url,
+};
 use switchyard_connectors::manifest::AuthMode;
-use switchyard_connectors::store::ConnectionStore;
+use switchyard_connectors::store::{Connection, ConnectionStore};
 use switchyard_core::{ConnectionId, TenantId};
 use switchyard_http::{CallScope, Credential, CredentialError, CredentialSource};
 use switchyard_vault::{AuditContext, AuditedVault, SecretRef};
@@ -31,33 +37,32 @@ fn audit_context() -> AuditContext {
     })
 }
 
-/// Resolves `secret` and places it as `mode` says.
-async fn resolve(
-    vault: &AuditedVault,
-    secret: &SecretRef,
-    mode: &AuthMode,
-) -> Result<Credential, CredentialError> {
-    let plaintext = vault
-        .resolve(&audit_context(), secret)
-        .await
-        .map_err(|e| CredentialError(format!("vault: {}", e.code())))?;
-    let fields: Map<String, Value> = plaintext
-        .expose_str()
-        .and_then(|text| serde_json::from_str(text).ok())
-        .ok_or_else(|| CredentialError("the stored credential is not a JSON object".to_owned()))?;
-    credentials::credential(mode, &fields).map_err(|e| CredentialError(e.to_string()))
-}
-
 /// Every connection's credential, read from its row and the vault per attempt.
 #[derive(Clone)]
 pub struct ConnectionCredentials {
     pub connections: ConnectionStore,
     pub vault: AuditedVault,
     pub catalogue: Catalogue,
+    /// Places credentials and holds minted tokens; one per process.
+    pub broker: Arc<TokenBroker>,
 }
 
-impl CredentialSource for ConnectionCredentials {
-    async fn credential(&self, scope: &CallScope) -> Result<Option<Credential>, CredentialError> {
+impl ConnectionCredentials {
+    /// The same placement with one given secret version: the check of a rotated credential
+    /// before it is confirmed.
+    pub fn probe(&self, secret: SecretRef, mode: AuthMode) -> ProbeCredentials {
+        ProbeCredentials {
+            base: self.clone(),
+            secret,
+            mode: Arc::new(mode),
+        }
+    }
+
+    /// The connection the call is for, in the scope's tenant.
+    async fn connection(
+        &self,
+        scope: &CallScope,
+    ) -> Result<Option<(TenantId, Connection)>, CredentialError> {
         let Some(connection) = &scope.connection else {
             return Ok(None);
         };
@@ -74,7 +79,79 @@ impl CredentialSource for ConnectionCredentials {
             .await
             .map_err(|e| CredentialError(format!("connection store: {}", e.code())))?
             .ok_or_else(|| CredentialError("the connection is gone".into()))?;
-        let Some(reference) = row.credential else {
+        Ok(Some((tenant, row)))
+    }
+
+    /// Resolves `secret` and places it as `mode` says for `connection`.
+    async fn place(
+        &self,
+        connection: &Connection,
+        secret: &SecretRef,
+        mode: &AuthMode,
+    ) -> Result<Credential, CredentialError> {
+        let manifest = self
+            .catalogue
+            .registry()
+            .manifest(&connection.provider)
+            .ok_or_else(|| {
+                CredentialError(format!(
+                    "connector `{}` takes no stored credentials",
+                    connection.provider
+                ))
+            })?;
+        let plaintext = self
+            .vault
+            .resolve(&audit_context(), secret)
+            .await
+            .map_err(|e| CredentialError(format!("vault: {}", e.code())))?;
+        let fields: Map<String, Value> = plaintext
+            .expose_str()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| {
+                CredentialError("the stored credential is not a JSON object".to_owned())
+            })?;
+        let placed = async {
+            let base_url = connection_base_url(
+                &manifest.base_url,
+                connection.base_url.as_deref(),
+                &connection.config,
+            )?;
+            let identity = SecretIdentity {
+                tenant: secret.tenant.clone(),
+                secret: secret.name.clone(),
+                version: secret.version,
+            };
+            self.broker
+                .credential(&Placement {
+                    mode,
+                    fields: &fields,
+                    config: &connection.config,
+                    base_url: &base_url,
+                    headers: &manifest.headers,
+                    secret: &identity,
+                })
+                .await
+        };
+        placed.await.map_err(|error| {
+            // The message names codes, fields and URLs only (see `TokenError`).
+            tracing::warn!(
+                connection = %connection.id,
+                provider = %connection.provider,
+                code = error.code(),
+                %error,
+                "the connection's credential could not be placed"
+            );
+            CredentialError(error.to_string())
+        })
+    }
+}
+
+impl CredentialSource for ConnectionCredentials {
+    async fn credential(&self, scope: &CallScope) -> Result<Option<Credential>, CredentialError> {
+        let Some((tenant, row)) = self.connection(scope).await? else {
+            return Ok(None);
+        };
+        let Some(reference) = &row.credential else {
             return Ok(None);
         };
         let mode = self
@@ -87,16 +164,20 @@ impl CredentialSource for ConnectionCredentials {
                 ))
             })?;
         // The secret is always the row's tenant's: the reference carries no tenant of its own.
-        let secret = SecretRef::new(tenant.to_string(), reference.name, reference.version);
-        resolve(&self.vault, &secret, &mode).await.map(Some)
+        let secret = SecretRef::new(
+            tenant.to_string(),
+            reference.name.clone(),
+            reference.version,
+        );
+        self.place(&row, &secret, &mode).await.map(Some)
     }
 }
 
 /// One given secret version, for the check of a rotated credential before it is confirmed.
 pub struct ProbeCredentials {
-    pub vault: AuditedVault,
-    pub secret: SecretRef,
-    pub mode: Arc<AuthMode>,
+    base: ConnectionCredentials,
+    secret: SecretRef,
+    mode: Arc<AuthMode>,
 }
 
 impl CredentialSource for ProbeCredentials {
@@ -106,7 +187,13 @@ impl CredentialSource for ProbeCredentials {
                 "the secret belongs to another tenant".to_owned(),
             ));
         }
-        resolve(&self.vault, &self.secret, &self.mode)
+        let (_, row) = self
+            .base
+            .connection(scope)
+            .await?
+            .ok_or_else(|| CredentialError("a credential check names no connection".into()))?;
+        self.base
+            .place(&row, &self.secret, &self.mode)
             .await
             .map(Some)
     }

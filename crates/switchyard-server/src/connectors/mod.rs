@@ -19,14 +19,14 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use switchyard_connectors::manifest::AuthMode;
+use switchyard_connectors::manifest::{AuthMode, ErrorKind};
 use switchyard_connectors::store::{
     Connection, ConnectionStore, ConnectionUpdate, CredentialRef, NewConnection, RecordStore,
     StoreError,
 };
 use switchyard_connectors::{
     CallContext, CheckReport, ConnectionContext, Connector, ConnectorError, ProviderCalls,
-    credentials::check_fields,
+    credentials::{TokenBroker, check_fields},
 };
 use switchyard_core::{ConnectionId, ErrorCode, TenantId};
 use switchyard_http::{
@@ -37,7 +37,7 @@ use switchyard_vault::{AuditContext, AuditedVault, SecretRef, VaultError};
 
 use crate::error::ApiError;
 pub use catalogue::Catalogue;
-use credentials::{ConnectionCredentials, ProbeCredentials, secret_name};
+use credentials::{ConnectionCredentials, secret_name};
 
 /// The parts of the provider call stack every connection shares: one rate budget, one set
 /// of adaptive states and breakers per process.
@@ -71,6 +71,7 @@ pub struct ConnectorService {
     pub records: RecordStore,
     vault: AuditedVault,
     stack: StackParts,
+    credentials: ConnectionCredentials,
     calls: Arc<dyn ProviderCalls>,
     pub max_action_output_bytes: usize,
 }
@@ -113,17 +114,21 @@ impl ConnectorService {
             )),
             health,
         };
-        let calls: Arc<dyn ProviderCalls> = Arc::new(stack.client(ConnectionCredentials {
+        let credentials = ConnectionCredentials {
             connections: connections.clone(),
             vault: vault.clone(),
             catalogue: catalogue.clone(),
-        }));
+            // Token endpoints are called through the same SSRF-guarded client.
+            broker: Arc::new(TokenBroker::new(stack.client.clone())),
+        };
+        let calls: Arc<dyn ProviderCalls> = Arc::new(stack.client(credentials.clone()));
         Self {
             catalogue,
             connections,
             records: RecordStore::new(database),
             vault,
             stack,
+            credentials,
             calls,
             max_action_output_bytes,
         }
@@ -336,15 +341,14 @@ impl ConnectorService {
                 connection.credential.is_some(),
             )
             .await?;
-        let probe = self.stack.client(ProbeCredentials {
-            vault: self.vault.clone(),
-            secret: SecretRef::new(
+        let probe = self.stack.client(self.credentials.probe(
+            SecretRef::new(
                 tenant.to_string(),
                 stored.reference.name.clone(),
                 stored.reference.version,
             ),
-            mode: Arc::new(mode.clone()),
-        });
+            mode.clone(),
+        ));
         let cx = Self::context(connection);
         let report = match connector
             .test_connection(CallContext {
@@ -435,6 +439,7 @@ pub fn connector_error(error: ConnectorError) -> ApiError {
         ConnectorError::Provider(ProviderError::Unavailable(_)) => ErrorCode::ProviderUnavailable,
         ConnectorError::Provider(_)
         | ConnectorError::ProviderStatus { .. }
+        | ConnectorError::Refused { .. }
         | ConnectorError::InvalidResponse(_)
         | ConnectorError::ForeignUrl(_) => ErrorCode::ProviderError,
         ConnectorError::Template(_) => ErrorCode::ValidationFailed,
@@ -442,6 +447,16 @@ pub fn connector_error(error: ConnectorError) -> ApiError {
     };
     if code == ErrorCode::Internal {
         return ApiError::internal(error);
+    }
+    if let ConnectorError::Refused { kind, .. } = &error {
+        // A manifest error rule typed the refusal: its kind is the problem's `reason`.
+        let code = match kind {
+            ErrorKind::RateLimited => ErrorCode::RateLimited,
+            _ => ErrorCode::ProviderError,
+        };
+        return ApiError::new(code)
+            .with_reason(kind.code())
+            .with_detail(detail);
     }
     ApiError::new(code).with_detail(detail)
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
+use switchyard_connectors::manifest::ErrorKind;
 use switchyard_connectors::sync::{self, SyncCounts, SyncError, SyncTarget};
 use switchyard_connectors::{CallContext, ConnectorError};
 use switchyard_core::{ConnectionId, JobId, TenantId};
@@ -331,6 +332,14 @@ fn job_error(error: &SyncError) -> JobError {
                 _ => FailureClass::InvalidResponse,
             };
             JobError::new(class, format!("the provider answered {status}: {message}"))
+        }
+        SyncError::Connector(error @ ConnectorError::Refused { kind, .. }) => {
+            let class = match kind {
+                ErrorKind::AuthFailed | ErrorKind::PermissionDenied => FailureClass::Auth,
+                ErrorKind::RateLimited => FailureClass::RateLimited,
+                ErrorKind::NotFound | ErrorKind::ProviderError => FailureClass::InvalidResponse,
+            };
+            JobError::new(class, error.to_string())
         }
         SyncError::Connector(other) => {
             JobError::new(FailureClass::InvalidResponse, other.to_string())

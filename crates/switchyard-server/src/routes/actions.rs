@@ -7,6 +7,8 @@ use axum::{extract::State, http::HeaderMap};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use switchyard_audit::Action;
+use switchyard_connectors::manifest::ErrorKind;
+use switchyard_connectors::unified::CompiledActionMapping;
 use switchyard_connectors::{CallContext, ConnectorError};
 use switchyard_core::{ConnectionId, ErrorCode, Role};
 use switchyard_jobs::queue::FailureClass;
@@ -45,6 +47,13 @@ pub struct RunActionResponse {
     /// What the provider answered, as the action's `output` selects it.
     #[schema(value_type = Object)]
     pub output: Value,
+    /// The output in the unified model the action maps it to (a created issue as a
+    /// `ticket`); `null` when the action declares no mapping or the output does not map.
+    #[schema(value_type = Option<Object>)]
+    pub unified: Option<Value>,
+    /// Why the output has no unified form although the action declares one (the action
+    /// ran all the same).
+    pub mapping_error: Option<String>,
 }
 
 fn failure_class(error: &ConnectorError) -> FailureClass {
@@ -54,6 +63,11 @@ fn failure_class(error: &ConnectorError) -> FailureClass {
             status: 401 | 403, ..
         } => FailureClass::Auth,
         ConnectorError::ProviderStatus { status: 429, .. } => FailureClass::RateLimited,
+        ConnectorError::Refused { kind, .. } => match kind {
+            ErrorKind::AuthFailed | ErrorKind::PermissionDenied => FailureClass::Auth,
+            ErrorKind::RateLimited => FailureClass::RateLimited,
+            ErrorKind::NotFound | ErrorKind::ProviderError => FailureClass::InvalidResponse,
+        },
         ConnectorError::ProviderStatus { status: 500.., .. } => FailureClass::ProviderUnavailable,
         _ => FailureClass::InvalidResponse,
     }
@@ -96,6 +110,17 @@ pub async fn run_action(
             connection.provider
         )));
     }
+    // Compiled before anything is sent: the loader has checked it, so this fails only on a
+    // bug, which must not surface after the provider acted.
+    let mapping = state
+        .connectors
+        .catalogue
+        .registry()
+        .manifest(&connection.provider)
+        .and_then(|manifest| manifest.action(&action).and_then(|a| a.unified.clone()))
+        .map(|spec| CompiledActionMapping::new(&spec))
+        .transpose()
+        .map_err(ApiError::internal)?;
     let tenant = connection.tenant_id;
     // The idempotency middleware has vetted the header's form already.
     let key = headers
@@ -180,7 +205,22 @@ pub async fn run_action(
     )
     .await;
     match outcome {
-        Ok(output) => Ok(axum::Json(RunActionResponse { run_id: run.id.to_string(), output })),
+        Ok(output) => {
+            let (unified, mapping_error) = match mapping
+                .as_ref()
+                .map(|m| m.apply(&connection.provider, &request.input, &output))
+            {
+                None => (None, None),
+                Some(Ok(unified)) => (Some(unified), None),
+                Some(Err(error)) => (None, Some(error.to_string())),
+            };
+            Ok(axum::Json(RunActionResponse {
+                run_id: run.id.to_string(),
+                output,
+                unified,
+                mapping_error,
+            }))
+        }
         Err(Err(error)) => Err(connector_error(error)),
         Err(Ok(size)) => Err(ApiError::new(ErrorCode::ProviderError).with_detail(format!(
             "the action ran (run {}), but its output of {size} bytes is over connectors.max_action_output_bytes ({limit})",

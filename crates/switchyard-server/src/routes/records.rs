@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_connectors::store::RecordChange;
-use switchyard_connectors::unified::{CompiledMapping, UnifiedModel};
+use switchyard_connectors::unified::{CompiledMapping, RelatedMatches, UnifiedModel, lookup_page};
 use switchyard_core::{ConnectionId, ErrorCode, Role, TenantId};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -46,7 +46,8 @@ pub struct RecordChangeResponse {
     pub change: &'static str,
     pub primary_key: String,
     /// The record as of the change (for a deletion: as last seen), in the unified form when
-    /// `model` was asked for.
+    /// `model` was asked for. A unified field the mapping reads from another stream
+    /// (`related`) is null until that stream has completed a sync.
     #[schema(value_type = Object)]
     pub record: Value,
     /// With `model`: why this record has no unified form (the record is then `null`).
@@ -150,10 +151,26 @@ pub async fn list_records(
         .map(|c| c.seq)
         .or(page.after)
         .unwrap_or(0);
+    // `related` fields: one query per field for the whole page.
+    let related = match &mapping {
+        Some(mapping) if !mapping.related().is_empty() => {
+            let records: Vec<&Value> = changes.items.iter().map(|c| &c.data).collect();
+            lookup_page(
+                mapping,
+                &records,
+                &state.connectors.records,
+                &connection.tenant_id,
+                &connection.id,
+            )
+            .await
+            .map_err(store_error)?
+        }
+        _ => RelatedMatches::default(),
+    };
     let data = changes
         .items
         .into_iter()
-        .map(|change| respond(change, mapping.as_ref(), &connection.provider))
+        .map(|change| respond(change, mapping.as_ref(), &related, &connection.provider))
         .collect();
     Ok(axum::Json(RecordChangesResponse {
         data,
@@ -165,11 +182,12 @@ pub async fn list_records(
 fn respond(
     change: RecordChange,
     mapping: Option<&CompiledMapping>,
+    related: &RelatedMatches,
     provider: &str,
 ) -> RecordChangeResponse {
     let (record, mapping_error) = match mapping {
         None => (change.data, None),
-        Some(mapping) => match mapping.apply(provider, &change.data) {
+        Some(mapping) => match mapping.apply_with(provider, &change.data, related) {
             Ok(unified) => (unified, None),
             Err(error) => (Value::Null, Some(error.to_string())),
         },

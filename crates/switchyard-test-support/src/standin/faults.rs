@@ -104,7 +104,7 @@ impl Faults {
     }
 
     /// The response for a failure due on `path`, counting it off.
-    fn take(&self, path: &str) -> Option<Response> {
+    pub(crate) fn take(&self, path: &str) -> Option<Response> {
         let mut pending = self.lock();
         let index = pending
             .iter()

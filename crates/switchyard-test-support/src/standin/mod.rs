@@ -101,6 +101,16 @@
 //!   during a round is listed again next round (at least once). An unknown token, or one
 //!   issued before [`StandIn::expire_delta_tokens`], answers `410 Gone`
 //!   `{"error":{"code":"resyncRequired",…}}`: start again without a token.
+//! - **cursor in the body** (Jira's `POST /rest/api/3/search/jql`) `POST /search/items`
+//!   with `{"maxResults":(50, max 100),"nextPageToken":"…"}` →
+//!   `{"items":[…],"nextPageToken":"…","isLast":false}`; the last page has no
+//!   `nextPageToken` and `"isLast":true`. Not an ETag route (a `POST`).
+//! - **offset with `isLast`** (Jira's capped lists) `GET /capped/items?startAt=(0)&maxResults=(50, max 1000)`
+//!   → `{"startAt":S,"maxResults":M,"total":N,"isLast":bool,"values":[…]}`, at most
+//!   [`CAPPED_PAGE`] (20) items whatever was asked, so a short page is not the end.
+//! - **polling log** (Okta's System Log) `GET /log/items?limit=(100, max 1000)&after=` → a
+//!   JSON array by id with `Link: <…>; rel="self", <…>; rel="next"` on *every* page: the
+//!   `next` of an empty page is its own position. Only an empty page ends a read.
 //! - **actions** `POST /items` with `{"name":"…","email":"…"}` → `201` and the new item
 //!   (the next unused generated id). A missing or empty field → `422`; a body that is not
 //!   JSON → `400 invalid_json`. With `Idempotency-Key: <key>`, the first response for the key
@@ -115,19 +125,21 @@
 mod actions;
 mod auth;
 mod client;
-mod clock;
+pub(crate) mod clock;
 mod dataset;
 mod delta;
-mod faults;
+pub(crate) mod faults;
 mod generated;
 mod graphql;
 mod item;
 mod listing;
 mod params;
+mod polling;
 mod problem;
 mod rate_limit;
-mod request_log;
+pub(crate) mod request_log;
 mod rest;
+mod search;
 mod slack;
 mod state;
 mod stored;
@@ -148,6 +160,7 @@ pub use faults::Failure;
 pub use item::{Item, ItemStatus};
 pub use rate_limit::RateLimit;
 pub use request_log::LoggedRequest;
+pub use search::CAPPED_PAGE;
 pub use webhook::{ItemChange, SignedWebhook, github_signature, github_webhook};
 
 use dataset::DataSet;
@@ -343,6 +356,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/cursor/items", get(slack::cursor_items))
         .route("/delta/items", get(delta::delta_items))
         .route("/graphql", post(graphql::graphql))
+        .route("/search/items", post(search::search_items))
+        .route("/capped/items", get(search::capped_items))
+        .route("/log/items", get(polling::log_items))
         .fallback(not_found)
         // Outermost last: the log sees every answer, injected failures come before
         // authentication and the rate limit, the budget counts rejected credentials too.

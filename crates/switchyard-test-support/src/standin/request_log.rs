@@ -61,6 +61,11 @@ pub(crate) async fn record(
     request: Request,
     next: Next,
 ) -> Response {
+    record_into(&shared.log, request, next).await
+}
+
+/// Answers the request and logs it in `log` (for the provider stand-ins' own state).
+pub(crate) async fn record_into(log: &RequestLog, request: Request, next: Next) -> Response {
     let mut headers = BTreeMap::new();
     for name in KEPT_HEADERS {
         let values: Vec<&str> = request
@@ -85,7 +90,7 @@ pub(crate) async fn record(
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let response = next.run(request).await;
-    shared.log.lock().push(LoggedRequest {
+    log.lock().push(LoggedRequest {
         method,
         path,
         query,
