@@ -10,7 +10,12 @@ use crate::engine::ManifestConnector;
 use crate::manifest::{self, Manifest, ManifestError};
 
 /// The manifests shipped in the binary (`providers/*.yaml`), by file name.
-const BUILTIN: &[(&str, &str)] = &[];
+const BUILTIN: &[(&str, &str)] = &[
+    ("github.yaml", include_str!("../providers/github.yaml")),
+    ("jira.yaml", include_str!("../providers/jira.yaml")),
+    ("okta.yaml", include_str!("../providers/okta.yaml")),
+    ("slack.yaml", include_str!("../providers/slack.yaml")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

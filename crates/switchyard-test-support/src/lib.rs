@@ -21,6 +21,7 @@ pub mod database;
 mod dump;
 pub mod leaks;
 pub mod process;
+pub mod providers;
 pub mod standin;
 pub mod store;
 

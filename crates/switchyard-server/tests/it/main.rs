@@ -18,6 +18,7 @@ mod operations;
 mod outbound;
 mod pagination;
 mod provider_stack;
+mod providers;
 mod related;
 mod rotation;
 mod runs;

@@ -1,0 +1,351 @@
+//! The built-in Slack connector end to end: the catalogue, a connection through the API to
+//! the Slack stand-in, its test, syncs and unified records, an action, and Events API
+//! deliveries signed by Slack's own library (PyPI `slack_sdk`) that are verified, routed by
+//! workspace, deduplicated on redelivery and trigger the stream's sync. No API answer holds
+//! the token.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchyard_test_support::providers::slack::{
+    self, BOT_TOKEN, SlackOptions, SlackStandIn, SlackUser, events, workspace,
+};
+use switchyard_test_support::{LeakScanner, TestApp, backend_tests, required_test_server};
+
+use crate::connections::finished_run;
+
+const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+pub struct SlackApp {
+    app: TestApp,
+    slack: SlackStandIn,
+}
+
+impl switchyard_test_support::BackendFixture for SlackApp {
+    async fn start(backend: switchyard_test_support::TestBackend) -> Option<Self> {
+        let app = TestApp::spawn_with(backend, |figment| {
+            figment
+                .merge(("outbound.allow_http", true))
+                .merge(("outbound.allow_cidrs", vec!["127.0.0.1/32"]))
+        })
+        .await?;
+        let slack = SlackStandIn::start(SlackOptions::default()).await.unwrap();
+        slack.seed(30, 4);
+        Some(Self { app, slack })
+    }
+}
+
+/// `v0=…` for `body` at `timestamp`, computed by `slack_sdk`'s `SignatureVerifier`.
+fn slack_signature(python: &str, timestamp: i64, body: &str) -> String {
+    let script = "import sys\n\
+        from slack_sdk.signature import SignatureVerifier\n\
+        print(SignatureVerifier(sys.argv[1]).generate_signature(timestamp=sys.argv[2], body=sys.argv[3]), end='')";
+    let output = Command::new(python)
+        .args(["-c", script, SIGNING_SECRET, &timestamp.to_string(), body])
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Posts `body` to the ingest URL as Slack would, signed now; `retry` sets
+/// `X-Slack-Retry-Num` (a redelivery).
+async fn deliver(python: &str, ingest: &str, body: &Value, retry: Option<u32>) -> (u16, Value) {
+    let body = body.to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut request = reqwest::Client::new()
+        .post(ingest)
+        .header("content-type", "application/json")
+        .header("user-agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header("x-slack-signature", slack_signature(python, now, &body));
+    if let Some(retry) = retry {
+        request = request
+            .header("x-slack-retry-num", retry.to_string())
+            .header("x-slack-retry-reason", "http_timeout");
+    }
+    let answer = request.body(body).send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+async fn run_sync(app: &TestApp, key: &str, connection: &str, stream: &str) -> Value {
+    let started = app
+        .post(
+            &format!("/v1/connections/{connection}/syncs/{stream}/run"),
+            key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text());
+    let run = finished_run(app, key, started.json()["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    run
+}
+
+/// Every stored change of `stream`, optionally in a unified `model`.
+async fn records(
+    app: &TestApp,
+    key: &str,
+    connection: &str,
+    stream: &str,
+    model: &str,
+) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let mut path = format!("/v1/connections/{connection}/records/{stream}?limit=100");
+        if !model.is_empty() {
+            path.push_str(&format!("&model={model}"));
+        }
+        if !cursor.is_empty() {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = app.get(&path, key).await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        let body = page.json();
+        all.extend(body["data"].as_array().unwrap().iter().cloned());
+        cursor = body["next_cursor"].as_str().unwrap().to_owned();
+        if body["has_more"] == false {
+            return all;
+        }
+    }
+}
+
+/// The runs of a connection's stream.
+async fn stream_runs(app: &TestApp, key: &str, connection: &str, stream: &str) -> Vec<Value> {
+    let runs = app
+        .get(
+            &format!("/v1/runs?subject=connection:{connection}:{stream}"),
+            key,
+        )
+        .await;
+    assert_eq!(runs.status, 200, "{}", runs.text());
+    runs.json()["data"].as_array().unwrap().clone()
+}
+
+/// Waits until the inbound event has been processed (handed to the connector).
+async fn processed(app: &TestApp, key: &str, event: &str) -> Value {
+    for _ in 0..400 {
+        let body = app
+            .get(&format!("/v1/inbound-events/{event}"), key)
+            .await
+            .json();
+        if body["status"] != "received" {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("inbound event {event} was never processed");
+}
+
+/// Waits for a webhook-triggered run of `stream` to finish.
+async fn webhook_run(app: &TestApp, key: &str, connection: &str, stream: &str) -> Value {
+    for _ in 0..400 {
+        let runs = stream_runs(app, key, connection, stream).await;
+        if let Some(run) = runs.iter().find(|r| r["trigger"] == "webhook") {
+            return finished_run(app, key, run["id"].as_str().unwrap()).await;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no webhook-triggered sync of `{stream}`");
+}
+
+backend_tests! { SlackApp;
+    async fn slack_connects_syncs_acts_and_takes_events(fx) {
+        let python = required_test_server("SWITCHYARD_TEST_PEERS_PYTHON");
+        let app = &fx.app;
+        let tenant = app.create_tenant("Acme").await;
+        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let mut leaks = LeakScanner::new();
+        leaks.watch("slack bot token", BOT_TOKEN);
+        leaks.watch("slack signing secret", SIGNING_SECRET);
+
+        // The catalogue lists the built-in Slack connector.
+        let providers = app.get("/v1/providers", &key).await;
+        leaks.add("GET /v1/providers", providers.text());
+        let listed = providers.json();
+        let slack_provider = listed.as_array().unwrap().iter().find(|p| p["id"] == "slack").expect("slack is built in").clone();
+        let streams: Vec<&str> = slack_provider["streams"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(streams, ["users", "conversations", "conversation_members"]);
+        let modes: Vec<&str> = slack_provider["auth_modes"].as_array().unwrap().iter().map(|m| m["type"].as_str().unwrap()).collect();
+        assert_eq!(modes, ["bearer", "oauth2"]);
+
+        // A connection to the stand-in.
+        let created = app
+            .post(
+                "/v1/connections",
+                &key,
+                &json!({
+                    "provider": "slack",
+                    "name": "Acme Slack",
+                    "auth_mode": "bearer",
+                    "config": {"team_id": workspace::TEAM_ID},
+                    "credentials": {"token": BOT_TOKEN},
+                    "base_url": fx.slack.api_url(),
+                }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        leaks.add("POST /v1/connections", created.text());
+        let id = created.json()["id"].as_str().unwrap().to_owned();
+
+        let test = app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await;
+        leaks.add("POST test", test.text());
+        let test = test.json();
+        assert_eq!(test["success"], true, "{test}");
+        assert_eq!(test["permissions_verified"], json!(slack::ALL_SCOPES));
+        assert_eq!(test["permissions_missing"], json!([]));
+
+        // A sync, and its records in the unified form.
+        let run = run_sync(app, &key, &id, "users").await;
+        assert_eq!(run["counters"]["records_added"], 30, "{run}");
+        let identities = records(app, &key, &id, "users", "identity").await;
+        assert_eq!(identities.len(), 30);
+        assert!(identities.iter().all(|c| c["mapping_error"].is_null()), "{identities:?}");
+        let by_id = |n: u32| identities.iter().find(|c| c["primary_key"] == slack::user_id(n)).unwrap()["record"].clone();
+        assert_eq!(
+            by_id(5),
+            json!({"id": slack::user_id(5), "email": "user5@example.test", "name": "User Number5", "status": "active", "mfa_enabled": false, "admin": true, "source": "slack"})
+        );
+        assert_eq!(by_id(7)["status"], "deprovisioned");
+        assert_eq!(by_id(8)["mfa_enabled"], true);
+        run_sync(app, &key, &id, "conversations").await;
+        assert_eq!(records(app, &key, &id, "conversations", "").await.len(), 4);
+        // Memberships: one record per listed conversation and member, the bare user ids
+        // Slack lists wrapped with their channel.
+        let memberships: usize = fx.slack.listed_channels(false).iter().map(|c| fx.slack.members(c["id"].as_str().unwrap()).len()).sum();
+        let run = run_sync(app, &key, &id, "conversation_members").await;
+        assert_eq!(run["counters"]["records_added"], memberships, "{run}");
+        let stored = records(app, &key, &id, "conversation_members", "").await;
+        assert_eq!(stored.len(), memberships);
+        let first = stored.iter().find(|c| c["primary_key"] == format!("{}/{}", slack::channel_id(1), workspace::BOT_USER_ID)).expect("the bot is in channel 1");
+        assert_eq!(first["record"], json!({"value": workspace::BOT_USER_ID, "channel_id": slack::channel_id(1)}));
+
+        // An action through the API.
+        let posted = app
+            .post(
+                &format!("/v1/connections/{id}/actions/post_message"),
+                &key,
+                &json!({"input": {"channel": slack::channel_id(1), "text": "Access review starts today"}}),
+            )
+            .await;
+        assert_eq!(posted.status, 200, "{}", posted.text());
+        leaks.add("POST post_message", posted.text());
+        assert_eq!(posted.json()["output"]["ok"], true);
+        assert_eq!(fx.slack.messages()[0].text.as_deref(), Some("Access review starts today"));
+
+        // Events API deliveries, signed by slack_sdk, to a source linked to the connection.
+        if let Some(python) = python {
+            let source = app
+                .post("/v1/sources", &key, &json!({"name": "slack events", "scheme": "slack", "secret": SIGNING_SECRET, "connection_id": id}))
+                .await;
+            assert_eq!(source.status, 201, "{}", source.text());
+            leaks.add("POST /v1/sources", source.text());
+            let ingest = source.json()["ingest_url"].as_str().unwrap().to_owned();
+
+            // The Request URL's one-time verification is answered with the challenge.
+            let (status, answer) = deliver(&python, &ingest, &events::url_verification("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"), None).await;
+            assert_eq!((status, answer), (200, json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})));
+
+            // Another workspace's event is verified and stored, but not this connection's.
+            let mut foreign = fx.slack.event(events::team_join(&SlackUser::new("U0OTHER01", "x", "X Y", "x@example.test")));
+            foreign.body["team_id"] = json!("T0ANOTHER");
+            let (status, answer) = deliver(&python, &ingest, &foreign.body, None).await;
+            assert_eq!(status, 200, "{answer}");
+            processed(app, &key, answer["id"].as_str().unwrap()).await;
+            assert!(stream_runs(app, &key, &id, "users").await.iter().all(|r| r["trigger"] != "webhook"));
+
+            // A new member joins: `team_join` syncs `users`.
+            let joined = fx.slack.upsert_user(SlackUser::new(&slack::user_id(31), "grace", "Grace Hopper", "grace@example.test"));
+            let delivery = fx.slack.event(events::team_join(&joined));
+            let (status, first) = deliver(&python, &ingest, &delivery.body, None).await;
+            assert_eq!((status, &first["duplicate"]), (200, &json!(false)), "{first}");
+            // Slack redelivers the same event_id with X-Slack-Retry-Num: one event, one sync.
+            let (status, again) = deliver(&python, &ingest, &delivery.body, Some(1)).await;
+            assert_eq!((status, &again["duplicate"], &again["id"]), (200, &json!(true), &first["id"]));
+            let run = webhook_run(app, &key, &id, "users").await;
+            assert_eq!(run["status"], "succeeded", "{run}");
+            assert_eq!(run["counters"]["records_added"], 1, "{run}");
+            processed(app, &key, first["id"].as_str().unwrap()).await;
+            let webhook_runs = stream_runs(app, &key, &id, "users").await.into_iter().filter(|r| r["trigger"] == "webhook").count();
+            assert_eq!(webhook_runs, 1);
+            let identities = records(app, &key, &id, "users", "identity").await;
+            assert!(identities.iter().any(|c| c["record"]["email"] == "grace@example.test"));
+
+            // She joins a channel: `member_joined_channel` syncs the memberships.
+            fx.slack.join(&slack::channel_id(1), &joined.id);
+            let channel = fx.slack.channel(&slack::channel_id(1)).unwrap();
+            let delivery = fx.slack.event(events::member_joined_channel(&channel, &joined.id));
+            let (status, answer) = deliver(&python, &ingest, &delivery.body, None).await;
+            assert_eq!(status, 200, "{answer}");
+            let run = webhook_run(app, &key, &id, "conversation_members").await;
+            assert_eq!(run["status"], "succeeded", "{run}");
+            assert_eq!(run["counters"]["records_added"], 1, "{run}");
+
+            // A bad signature is refused before anything is stored.
+            let forged = reqwest::Client::new()
+                .post(&ingest)
+                .header("content-type", "application/json")
+                .header("x-slack-request-timestamp", time::OffsetDateTime::now_utc().unix_timestamp().to_string())
+                .header("x-slack-signature", format!("v0={}", "0".repeat(64)))
+                .body(delivery.body.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(forged.status(), 401);
+        }
+
+        // The token was never in an answer.
+        for path in [format!("/v1/connections/{id}"), format!("/v1/connections/{id}/syncs"), "/v1/connections".to_owned()] {
+            let answer = app.get(&path, &key).await;
+            leaks.add(format!("GET {path}"), answer.text());
+        }
+        for change in records(app, &key, &id, "users", "").await {
+            leaks.add("records", change.to_string());
+        }
+        // Nor in the database (the vault holds it encrypted).
+        leaks.add_database(app.database()).await;
+        leaks.assert_no_leaks();
+    }
+
+    async fn an_oauth_access_token_connection_and_a_revoked_token(fx) {
+        let app = &fx.app;
+        let tenant = app.create_tenant("Acme").await;
+        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let access_token = "xoxb-oauth-v2-issued-access-token";
+        fx.slack.add_token(access_token, slack::ALL_SCOPES);
+        let created = app
+            .post(
+                "/v1/connections",
+                &key,
+                &json!({
+                    "provider": "slack",
+                    "name": "Acme Slack (OAuth)",
+                    "auth_mode": "oauth2",
+                    "config": {"team_id": workspace::TEAM_ID},
+                    "credentials": {"access_token": access_token},
+                    "base_url": fx.slack.api_url(),
+                }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        assert_eq!(created.json()["auth_mode"], "oauth2");
+        let id = created.json()["id"].as_str().unwrap().to_owned();
+        let test = app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await.json();
+        assert_eq!(test["success"], true, "{test}");
+
+        // Revoked at Slack: the test says so with Slack's own code.
+        fx.slack.revoke_token(access_token);
+        let test = app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await.json();
+        assert_eq!(test["success"], false);
+        assert_eq!(test["error_code"], "auth_failed");
+        assert!(test["error_message"].as_str().unwrap().contains("token_revoked"), "{test}");
+        assert!(!test.to_string().contains(access_token));
+    }
+}
