@@ -178,7 +178,10 @@ backend_tests! { TestStore;
         let claims = value("switchyard_job_claim_latency_seconds_count", &[("kind", k)]);
         assert_eq!(claims, Some(1.0));
         let latency = value("switchyard_job_claim_latency_seconds_sum", &[("kind", k)]).unwrap();
-        assert!((30.0..60.0).contains(&latency), "claim latency {latency}");
+        // A claim takes its start time before its query runs, and a worker already polling
+        // can take it just before the test read the clock for `due`: then the latency is a
+        // fraction of a millisecond short of 30 s.
+        assert!((29.9..60.0).contains(&latency), "claim latency {latency}");
         let runs = series_with("switchyard_job_run_seconds_count", "kind", k);
         assert_eq!(runs, vec![labels(&[("outcome", "succeeded")])]);
         let runs = value("switchyard_job_run_seconds_count", &[("kind", k), ("outcome", "succeeded")]);
