@@ -690,13 +690,23 @@ impl Connector for ManifestConnector {
                     connector: self.manifest.id.clone(),
                     what: "webhooks",
                 })?;
-        let event_type = event.event_type.as_deref().unwrap_or_default();
+        // The delivery's own type, and every type a batching provider lists in the body.
+        let listed = match &webhooks.event_types_path {
+            Some(path) => select::path(path)?.query(&event.body).all(),
+            None => Vec::new(),
+        };
+        let event_types: Vec<&str> = (event.event_type.as_deref().into_iter())
+            .chain(listed.into_iter().filter_map(Value::as_str))
+            .collect();
         let mut outcome = WebhookOutcome::default();
         for rule in &webhooks.events {
-            let matches = match rule.event_type.strip_suffix('*') {
-                Some(prefix) => event_type.starts_with(prefix),
-                None => rule.event_type == event_type,
-            };
+            let matches =
+                event_types
+                    .iter()
+                    .any(|event_type| match rule.event_type.strip_suffix('*') {
+                        Some(prefix) => event_type.starts_with(prefix),
+                        None => rule.event_type == *event_type,
+                    });
             if matches {
                 outcome.acknowledged_only |= rule.acknowledge_only;
                 for stream in &rule.sync {

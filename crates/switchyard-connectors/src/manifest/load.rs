@@ -485,6 +485,9 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
                 ),
             );
         }
+        if let Some(path) = &webhooks.event_types_path {
+            problems.json_path("webhooks.event_types_path", path);
+        }
         for (i, rule) in webhooks.events.iter().enumerate() {
             for stream in &rule.sync {
                 if manifest.stream(stream).is_none() {

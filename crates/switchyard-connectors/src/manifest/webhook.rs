@@ -13,6 +13,11 @@ pub struct WebhookSpec {
     pub event_type: Vec<ValueSource>,
     #[serde(default)]
     pub delivery_id: Option<ValueSource>,
+    /// JSONPath of every event type one delivery carries, for providers that batch events
+    /// (Okta event hooks: `$.data.events[*].eventType`). Each is matched against `events`
+    /// besides the delivery's own type, so a batch syncs every stream its events concern.
+    #[serde(default)]
+    pub event_types_path: Option<String>,
     /// Which connection an event concerns: the payload value at `source` must equal the
     /// connection config field `config_field` (a GitHub installation id, an Okta org).
     #[serde(default)]

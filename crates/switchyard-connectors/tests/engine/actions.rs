@@ -123,3 +123,33 @@ async fn unsupported_methods_say_so() {
         .unwrap_err();
     assert_eq!(error.code(), "unsupported");
 }
+
+#[tokio::test]
+async fn a_batched_delivery_syncs_what_each_of_its_events_concerns() {
+    // An Okta event hook delivery carries several events; the gateway names it by the first.
+    let harness = Harness::start(0).await;
+    let okta = switchyard_connectors::Registry::builtin()
+        .unwrap()
+        .get("okta")
+        .unwrap();
+    let event = |types: &[&str]| WebhookEvent {
+        event_type: types.first().map(|t| (*t).to_owned()),
+        body: json!({
+            "eventType": "com.okta.event_hook",
+            "data": {"events": types.iter().map(|t| json!({"eventType": t})).collect::<Vec<_>>()},
+        }),
+    };
+    let batch = okta
+        .handle_webhook(
+            harness.cx(),
+            &event(&["user.lifecycle.suspend", "group.user_membership.add"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(batch.sync, vec!["users", "group_members"]);
+    let single = okta
+        .handle_webhook(harness.cx(), &event(&["group.user_membership.remove"]))
+        .await
+        .unwrap();
+    assert_eq!(single.sync, vec!["group_members"]);
+}
