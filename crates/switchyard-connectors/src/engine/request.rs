@@ -121,6 +121,11 @@ pub fn build(parts: Parts<'_>) -> Result<Built, ConnectorError> {
         (None, None) => None,
     };
     if let Some(mut body) = body {
+        if parts.spec.omit_null_members
+            && let Some(object) = body.as_object_mut()
+        {
+            object.retain(|_, value| !value.is_null());
+        }
         if let Some(keys) = body_cursor {
             let object = body
                 .as_object_mut()
@@ -324,6 +329,29 @@ mod tests {
         assert_eq!(
             header(&top_level, "content-type"),
             ["application/json; charset=utf-8"]
+        );
+    }
+
+    fn body_of(request: &Request) -> Value {
+        serde_json::from_slice(request.body().unwrap().as_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn null_members_are_left_out_only_when_asked() {
+        let body = json!({"channel": "C1", "thread_ts": "{{ none }}", "blocks": null, "nested": {"x": null}});
+        let kept = built(json!({"method": "POST", "path": "/x", "body": body}), &[]);
+        assert_eq!(
+            body_of(&kept),
+            json!({"channel": "C1", "thread_ts": null, "blocks": null, "nested": {"x": null}})
+        );
+        let omitted = built(
+            json!({"method": "POST", "path": "/x", "body": body, "omit_null_members": true}),
+            &[],
+        );
+        // Only the top level: a null inside a member is the caller's value.
+        assert_eq!(
+            body_of(&omitted),
+            json!({"channel": "C1", "nested": {"x": null}})
         );
     }
 }

@@ -63,6 +63,10 @@ pub struct RequestSpec {
     /// `{{ expression }}` becomes that value with its type.
     #[serde(default)]
     pub body: Option<Value>,
+    /// Leave out the body's top-level members that render to null, for optional inputs an
+    /// API wants absent rather than `null` (`thread_ts: "{{ input.thread_ts | default(none) }}"`).
+    #[serde(default)]
+    pub omit_null_members: bool,
 }
 
 fn get() -> String {
