@@ -39,7 +39,7 @@ use compile::{CompiledStream, compile, metadata};
 use paginate::next_state;
 use progress::{Contents, advance, finish, later, restarted, timestamp};
 use rules::{Answer, CompiledRule, Verdict, excerpt};
-use scopes::granted_scopes;
+use scopes::{covers, granted_scopes};
 
 use crate::connector::{
     CallContext, CheckReport, Connector, ConnectorError, ConnectorMetadata, DEFAULT_CALL_DEADLINE,
@@ -426,7 +426,7 @@ impl Connector for ManifestConnector {
                 .required_scopes
                 .iter()
                 .cloned()
-                .partition(|s| granted.contains(s)),
+                .partition(|s| covers(&granted, &check.implied_scopes, s)),
             // The provider does not say: a working credential is all we know.
             None => (Vec::new(), Vec::new()),
         };

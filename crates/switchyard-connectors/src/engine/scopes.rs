@@ -1,5 +1,7 @@
 //! The scopes a provider says a credential has.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use serde_json_path::JsonPath;
 use switchyard_http::ProviderResponse;
@@ -38,5 +40,34 @@ pub(super) fn granted_scopes(
                 _ => None,
             }
         }
+    }
+}
+
+/// Whether the granted scopes cover `required`: it is granted, or a granted scope includes it.
+pub(super) fn covers(
+    granted: &[String],
+    implied: &BTreeMap<String, Vec<String>>,
+    required: &str,
+) -> bool {
+    granted.iter().any(|scope| {
+        scope == required
+            || implied
+                .get(scope)
+                .is_some_and(|included| included.iter().any(|s| s == required))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broader_scope_covers_what_it_includes() {
+        let implied = BTreeMap::from([("admin:org".to_owned(), vec!["read:org".to_owned()])]);
+        let granted = ["admin:org".to_owned(), "repo".to_owned()];
+        assert!(covers(&granted, &implied, "read:org"));
+        assert!(covers(&granted, &implied, "repo"));
+        assert!(!covers(&granted, &implied, "write:org"));
+        assert!(!covers(&["read:org".to_owned()], &implied, "admin:org"));
     }
 }

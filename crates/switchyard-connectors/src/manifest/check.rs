@@ -1,6 +1,8 @@
 //! The credential check: one request that proves a connection works, and what permissions
 //! it reports.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -16,6 +18,10 @@ pub struct CheckSpec {
     /// Scopes the connector's streams and actions need; each is reported verified or missing.
     #[serde(default)]
     pub required_scopes: Vec<String>,
+    /// Scopes a granted scope includes (GitHub's `admin:org` includes `read:org`): a required
+    /// scope is verified when it or a scope that includes it is granted.
+    #[serde(default)]
+    pub implied_scopes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
