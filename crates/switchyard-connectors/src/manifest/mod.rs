@@ -37,7 +37,7 @@ pub use stream::{
     BodyCondition, CursorLocation, ErrorAction, ErrorKind, ErrorRule, Incremental, Pagination,
     PartitionSpec, RequestSpec, StreamSpec,
 };
-pub use webhook::{ValueSource, WebhookEventRule, WebhookRouting, WebhookSpec};
+pub use webhook::{Routing, ValueSource, WebhookEventRule, WebhookRouting, WebhookSpec};
 
 /// A connector manifest (one provider).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -21,7 +21,7 @@ pub struct WebhookSpec {
     /// Which connection an event concerns: the payload value at `source` must equal the
     /// connection config field `config_field` (a GitHub installation id, an Okta org).
     #[serde(default)]
-    pub routing: Option<WebhookRouting>,
+    pub routing: Option<Routing>,
     /// What event types do.
     #[serde(default)]
     pub events: Vec<WebhookEventRule>,
@@ -33,6 +33,25 @@ pub struct WebhookSpec {
 pub enum ValueSource {
     Header { header: String },
     Body { path: String },
+}
+
+/// One routing rule, or several: a connection is judged by the first rule whose
+/// `config_field` it has set (a GitHub App connection by its installation id, a token
+/// connection by its organization).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Routing {
+    One(WebhookRouting),
+    Several(Vec<WebhookRouting>),
+}
+
+impl Routing {
+    pub fn rules(&self) -> &[WebhookRouting] {
+        match self {
+            Self::One(rule) => std::slice::from_ref(rule),
+            Self::Several(rules) => rules,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -109,32 +109,69 @@ impl EventSink for ConnectorWebhooks {
 }
 
 /// Whether the payload's routing value is the connection's.
+/// Whether an event concerns the connection: judged by the first routing rule whose config
+/// field the connection has set; a connection with none of them set is not the one.
 fn routes_to(
-    routing: &switchyard_connectors::manifest::WebhookRouting,
+    routing: &switchyard_connectors::manifest::Routing,
     data: &Value,
     config: &Value,
 ) -> bool {
     use switchyard_connectors::manifest::ValueSource;
-    let ValueSource::Body { path } = &routing.source else {
+    let text = |value: &Value| match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let Some((rule, expected)) = routing
+        .rules()
+        .iter()
+        .find_map(|rule| Some((rule, config.get(&rule.config_field).and_then(text)?)))
+    else {
+        return false;
+    };
+    let ValueSource::Body { path } = &rule.source else {
         // Headers are not kept with the canonical event: nothing to check against.
         return true;
     };
     let Ok(path) = serde_json_path::JsonPath::parse(path) else {
         return false;
     };
-    let text = |value: &Value| match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
     let found = path.query(data).all().into_iter().next().and_then(text);
-    let expected = config.get(&routing.config_field).and_then(text);
-    found.is_some() && found == expected
+    found.is_some_and(|found| found == expected)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::local_type;
+    use serde_json::json;
+    use switchyard_connectors::manifest::Routing;
+
+    use super::{local_type, routes_to};
+
+    #[test]
+    fn the_first_rule_the_connection_has_a_value_for_decides() {
+        let routing: Routing = serde_json::from_value(json!([
+            {"source": {"path": "$.installation.id"}, "config_field": "installation_id"},
+            {"source": {"path": "$.organization.login"}, "config_field": "organization"},
+        ]))
+        .unwrap();
+        let app = json!({"organization": "acme", "installation_id": "42"});
+        let token = json!({"organization": "acme"});
+        let from_app = json!({"installation": {"id": 42}, "organization": {"login": "acme"}});
+        let from_org = json!({"organization": {"login": "acme"}});
+        let other_app = json!({"installation": {"id": 7}, "organization": {"login": "acme"}});
+        assert!(routes_to(&routing, &from_app, &app));
+        assert!(!routes_to(&routing, &other_app, &app));
+        // An App connection is judged by its installation, even for its own organization.
+        assert!(!routes_to(&routing, &from_org, &app));
+        assert!(routes_to(&routing, &from_org, &token));
+        assert!(routes_to(&routing, &from_app, &token));
+        assert!(!routes_to(
+            &routing,
+            &json!({"organization": {"login": "other"}}),
+            &token
+        ));
+        assert!(!routes_to(&routing, &from_org, &json!({})));
+    }
 
     #[test]
     fn the_provider_namespace_goes() {
