@@ -171,8 +171,35 @@ pub trait CredentialSource: Send + Sync {
 
 /// A credential source failed; the message is the source's own and must not carry secrets.
 #[derive(Debug, thiserror::Error)]
-#[error("credential unavailable: {0}")]
-pub struct CredentialError(pub String);
+#[error("credential {}: {message}", if *.refused { "refused" } else { "unavailable" })]
+pub struct CredentialError {
+    message: String,
+    refused: bool,
+}
+
+impl CredentialError {
+    /// The credential could not be had now (a store or vault failure, a token endpoint down):
+    /// a later attempt may work.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            refused: false,
+        }
+    }
+
+    /// The provider refused the credential (a token endpoint's `invalid_client`): only a new
+    /// credential helps, so the call is `auth_failed` and not retried.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            refused: true,
+        }
+    }
+
+    pub fn is_refused(&self) -> bool {
+        self.refused
+    }
+}
 
 /// No credentials: public endpoints, or tests.
 #[derive(Debug, Clone, Copy, Default)]
@@ -327,6 +354,7 @@ impl ProviderError {
         match self {
             Self::Unavailable(_) => "provider_unavailable",
             Self::RateLimited(e) => e.code(),
+            Self::Credential(error) if error.is_refused() => "auth_failed",
             Self::Credential(_) | Self::InvalidCredential => "credential_unavailable",
             Self::Failed {
                 source: Some(e), ..

@@ -61,8 +61,8 @@ impl VaultCredentials {
         binding: CredentialBinding,
     ) -> Result<(), CredentialError> {
         if binding.secret.tenant != tenant {
-            return Err(CredentialError(
-                "the secret belongs to another tenant".to_owned(),
+            return Err(CredentialError::unavailable(
+                "the secret belongs to another tenant",
             ));
         }
         self.bindings
@@ -97,8 +97,8 @@ impl CredentialSource for VaultCredentials {
         // Bindings are checked on bind; checked again so no path can lend one tenant's
         // secret to another's call.
         if binding.secret.tenant != scope.tenant {
-            return Err(CredentialError(
-                "the secret belongs to another tenant".to_owned(),
+            return Err(CredentialError::unavailable(
+                "the secret belongs to another tenant",
             ));
         }
         let context = AuditContext::new(Actor::Internal {
@@ -109,10 +109,10 @@ impl CredentialSource for VaultCredentials {
             .vault
             .resolve(&context, &binding.secret)
             .await
-            .map_err(|e| CredentialError(format!("vault: {}", e.code())))?;
+            .map_err(|e| CredentialError::unavailable(format!("vault: {}", e.code())))?;
         let value = secret
             .expose_str()
-            .ok_or_else(|| CredentialError("the secret is not UTF-8 text".to_owned()))?;
+            .ok_or_else(|| CredentialError::unavailable("the secret is not UTF-8 text"))?;
         let value = SecretString::from(value.to_owned());
         Ok(Some(match binding.placement {
             Placement::Bearer => Credential::Bearer(value),

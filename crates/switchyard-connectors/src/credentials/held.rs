@@ -90,6 +90,6 @@ impl CredentialSource for HeldCredential {
             .credential(&placement)
             .await
             .map(Some)
-            .map_err(|e| CredentialError(e.to_string()))
+            .map_err(CredentialError::from)
     }
 }

@@ -70,6 +70,17 @@ pub enum TokenError {
     TokenType(String),
 }
 
+impl From<TokenError> for switchyard_http::CredentialError {
+    /// A token endpoint's refusal is the credential's fault (`auth_failed`, not retried);
+    /// anything else may pass (a timeout, an endpoint down).
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Refused { .. } => Self::refused(error.to_string()),
+            other => Self::unavailable(other.to_string()),
+        }
+    }
+}
+
 impl TokenError {
     /// A stable code for logs and run records.
     pub fn code(&self) -> &'static str {

@@ -18,6 +18,10 @@ impl From<&ProviderError> for JobError {
             ProviderError::RateLimited(RateLimitError::DeadlineExceeded { retry_in }) => {
                 JobError::new(FailureClass::RateLimited, message).with_retry_after(*retry_in)
             }
+            // A credential the provider refused must be replaced, not retried.
+            ProviderError::Credential(error) if error.is_refused() => {
+                JobError::new(FailureClass::Auth, message)
+            }
             ProviderError::RateLimited(RateLimitError::Backend(_))
             | ProviderError::Credential(_)
             | ProviderError::BodyNotCloneable => JobError::internal(message),
@@ -62,7 +66,7 @@ fn transport_class(err: &OutboundError) -> FailureClass {
 mod tests {
     use std::time::Duration;
 
-    use switchyard_http::{BreakerRejected, ConcurrencyExhausted, GiveUpReason};
+    use switchyard_http::{BreakerRejected, ConcurrencyExhausted, CredentialError, GiveUpReason};
 
     use super::*;
 
@@ -111,9 +115,19 @@ mod tests {
             ),
             (ProviderError::InvalidCredential, FailureClass::Auth),
             (ProviderError::BodyNotCloneable, FailureClass::Internal),
+            (
+                ProviderError::Credential(CredentialError::refused("invalid_client")),
+                FailureClass::Auth,
+            ),
+            (
+                ProviderError::Credential(CredentialError::unavailable("vault: sealed")),
+                FailureClass::Internal,
+            ),
         ];
         for (err, class) in cases {
             assert_eq!(JobError::from(&err).class, class, "{err:?}");
         }
+        let refused = ProviderError::Credential(CredentialError::refused("invalid_client"));
+        assert_eq!(refused.code(), "auth_failed");
     }
 }

@@ -69,16 +69,16 @@ impl ConnectionCredentials {
         let tenant: TenantId = scope
             .tenant
             .parse()
-            .map_err(|_| CredentialError("not a tenant id".into()))?;
+            .map_err(|_| CredentialError::unavailable("not a tenant id"))?;
         let id: ConnectionId = connection
             .parse()
-            .map_err(|_| CredentialError("not a connection id".into()))?;
+            .map_err(|_| CredentialError::unavailable("not a connection id"))?;
         let row = self
             .connections
             .get(&tenant, &id)
             .await
-            .map_err(|e| CredentialError(format!("connection store: {}", e.code())))?
-            .ok_or_else(|| CredentialError("the connection is gone".into()))?;
+            .map_err(|e| CredentialError::unavailable(format!("connection store: {}", e.code())))?
+            .ok_or_else(|| CredentialError::unavailable("the connection is gone"))?;
         Ok(Some((tenant, row)))
     }
 
@@ -94,7 +94,7 @@ impl ConnectionCredentials {
             .registry()
             .manifest(&connection.provider)
             .ok_or_else(|| {
-                CredentialError(format!(
+                CredentialError::unavailable(format!(
                     "connector `{}` takes no stored credentials",
                     connection.provider
                 ))
@@ -103,12 +103,12 @@ impl ConnectionCredentials {
             .vault
             .resolve(&audit_context(), secret)
             .await
-            .map_err(|e| CredentialError(format!("vault: {}", e.code())))?;
+            .map_err(|e| CredentialError::unavailable(format!("vault: {}", e.code())))?;
         let fields: Map<String, Value> = plaintext
             .expose_str()
             .and_then(|text| serde_json::from_str(text).ok())
             .ok_or_else(|| {
-                CredentialError("the stored credential is not a JSON object".to_owned())
+                CredentialError::unavailable("the stored credential is not a JSON object")
             })?;
         let placed = async {
             let base_url = connection_base_url(
@@ -141,7 +141,7 @@ impl ConnectionCredentials {
                 %error,
                 "the connection's credential could not be placed"
             );
-            CredentialError(error.to_string())
+            CredentialError::from(error)
         })
     }
 }
@@ -158,7 +158,7 @@ impl CredentialSource for ConnectionCredentials {
             .catalogue
             .auth_mode(&row.provider, &reference.mode)
             .ok_or_else(|| {
-                CredentialError(format!(
+                CredentialError::unavailable(format!(
                     "connector `{}` has no auth mode `{}`",
                     row.provider, reference.mode
                 ))
@@ -183,15 +183,13 @@ pub struct ProbeCredentials {
 impl CredentialSource for ProbeCredentials {
     async fn credential(&self, scope: &CallScope) -> Result<Option<Credential>, CredentialError> {
         if self.secret.tenant != scope.tenant {
-            return Err(CredentialError(
-                "the secret belongs to another tenant".to_owned(),
+            return Err(CredentialError::unavailable(
+                "the secret belongs to another tenant",
             ));
         }
-        let (_, row) = self
-            .base
-            .connection(scope)
-            .await?
-            .ok_or_else(|| CredentialError("a credential check names no connection".into()))?;
+        let (_, row) = self.base.connection(scope).await?.ok_or_else(|| {
+            CredentialError::unavailable("a credential check names no connection")
+        })?;
         self.base
             .place(&row, &self.secret, &self.mode)
             .await

@@ -176,6 +176,8 @@ async fn client_secret_basic_and_post_against_oauth2_mock_server() {
         .await;
     let test = fx.check(&id, &mut leaks).await;
     assert_eq!(test["success"], false, "{test}");
+    // Refused by the token endpoint: the credential is wrong, not unavailable.
+    assert_eq!(test["error_code"], "auth_failed", "{test}");
     let message = test["error_message"].as_str().unwrap();
     assert!(message.contains("invalid_client"), "{message}");
     assert!(!message.contains("not-the-secret"), "{message}");
