@@ -22,6 +22,7 @@ mod dump;
 pub mod leaks;
 pub mod process;
 pub mod providers;
+pub mod serve;
 pub mod standin;
 pub mod store;
 

@@ -16,7 +16,7 @@ async fn only_a_sync_read_to_the_end_completes_its_stream() {
         stream: "accounts",
     };
     let completed = || {
-        harness.records.completed_at(
+        harness.store.records.completed_at(
             &harness.connection.tenant,
             &harness.connection.connection,
             "accounts",
@@ -32,7 +32,7 @@ async fn only_a_sync_read_to_the_end_completes_its_stream() {
     let error = sync::run_with(
         &connector,
         harness.cx(),
-        &harness.records,
+        &harness.store.records,
         target(),
         "run_first",
         one_page_at_a_time,
@@ -46,6 +46,7 @@ async fn only_a_sync_read_to_the_end_completes_its_stream() {
     .unwrap_err();
     assert_eq!(error.code(), "provider_error", "{error}");
     let stored = harness
+        .store
         .records
         .records(
             &harness.connection.tenant,
@@ -63,7 +64,7 @@ async fn only_a_sync_read_to_the_end_completes_its_stream() {
     let counts = sync::run(
         &connector,
         harness.cx(),
-        &harness.records,
+        &harness.store.records,
         target(),
         "run_second",
         |_| {},

@@ -157,7 +157,7 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
             let run = switchyard_connectors::sync::run_with(
                 &connector,
                 harness.cx(),
-                &harness.records,
+                &harness.store.records,
                 target,
                 // The resumed run below is the same run (a job retried after its worker
                 // died): it holds the same lease.
@@ -202,6 +202,7 @@ async fn a_sync_stopped_after_any_page_resumes_without_loss_or_duplicates() {
         );
         harness.assert_in_sync("after resuming").await;
         let changes = harness
+            .store
             .records
             .changes(
                 &harness.connection.tenant,
@@ -233,6 +234,7 @@ async fn a_second_sync_of_a_stream_waits_for_the_first() {
     let target = harness.target();
     assert!(
         harness
+            .store
             .records
             .acquire_sync_lease(
                 target.tenant,
@@ -247,7 +249,7 @@ async fn a_second_sync_of_a_stream_waits_for_the_first() {
     let error = switchyard_connectors::sync::run(
         &connector,
         harness.cx(),
-        &harness.records,
+        &harness.store.records,
         harness.target(),
         "run_test",
         |_| {},

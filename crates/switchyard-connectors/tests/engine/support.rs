@@ -4,16 +4,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use switchyard_connectors::store::{ConnectionStore, NewConnection, RecordStore};
-use switchyard_connectors::sync::{self, SyncCounts, SyncTarget};
+use switchyard_connectors::sync::{SyncCounts, SyncTarget};
 use switchyard_connectors::{
     CallContext, ConnectionContext, Connector, ManifestConnector, manifest,
 };
-use switchyard_core::TenantId;
 use switchyard_http::{InMemoryBackend, ProviderClient};
-use switchyard_store::{Database, DatabaseOptions};
-use switchyard_test_support::TestDatabase;
 use switchyard_test_support::standin::{BearerToken, StandIn, StandInOptions, provider_client};
+
+#[path = "../common/store.rs"]
+mod store;
+
+pub use store::Store;
 
 pub const TOKEN: &str = "standin-test-token";
 
@@ -47,8 +48,7 @@ pub struct Harness {
     pub standin: StandIn,
     pub calls: Calls,
     pub connection: ConnectionContext,
-    pub records: RecordStore,
-    pub _database: TestDatabase,
+    pub store: Store,
 }
 
 impl Harness {
@@ -61,28 +61,15 @@ impl Harness {
         .await
         .unwrap();
         standin.seed(items);
-        let database = TestDatabase::sqlite();
-        let pool = Database::connect(database.url(), &DatabaseOptions::default())
-            .await
-            .unwrap();
-        pool.migrate().await.unwrap();
-        // Records belong to a stored connection.
-        let tenant = TenantId::generate();
-        let connection = ConnectionStore::new(pool.clone())
-            .create(NewConnection::new(tenant, "standin", "test"))
-            .await
-            .unwrap();
+        let store = Store::start("standin").await;
         Self {
-            connection: ConnectionContext {
-                tenant,
-                connection: connection.id,
-                config: json!({"base_url": standin.url(), "installation_id": "42"}),
-                base_url: None,
-            },
+            connection: store.context(
+                json!({"base_url": standin.url(), "installation_id": "42"}),
+                None,
+            ),
             standin,
             calls: calls(),
-            records: RecordStore::new(pool),
-            _database: database,
+            store,
         }
     }
 
@@ -94,34 +81,14 @@ impl Harness {
     }
 
     pub async fn sync(&self, connector: &dyn Connector) -> SyncCounts {
-        sync::run(
-            connector,
-            self.cx(),
-            &self.records,
-            self.target(),
-            "run_test",
-            |_| {},
-        )
-        .await
-        .unwrap()
+        self.sync_stream(connector, "users").await
     }
 
     pub async fn sync_stream(&self, connector: &dyn Connector, stream: &str) -> SyncCounts {
-        let target = SyncTarget {
-            tenant: &self.connection.tenant,
-            connection: &self.connection.connection,
-            stream,
-        };
-        sync::run(
-            connector,
-            self.cx(),
-            &self.records,
-            target,
-            "run_test",
-            |_| {},
-        )
-        .await
-        .unwrap()
+        self.store
+            .sync(connector, &self.calls, &self.connection, stream)
+            .await
+            .unwrap()
     }
 
     pub fn target(&self) -> SyncTarget<'_> {
@@ -132,30 +99,9 @@ impl Harness {
         }
     }
 
-    /// The live records by primary key.
+    /// The live `users` records by primary key.
     pub async fn stored(&self) -> BTreeMap<String, Value> {
-        let mut all = BTreeMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .records
-                .records(
-                    &self.connection.tenant,
-                    &self.connection.connection,
-                    "users",
-                    after.as_deref(),
-                    500,
-                )
-                .await
-                .unwrap();
-            for record in page.items {
-                all.insert(record.primary_key, record.data);
-            }
-            match page.next_after {
-                Some(next) => after = Some(next),
-                None => return all,
-            }
-        }
+        self.store.stored("users").await
     }
 
     /// The stand-in's data set, as a complete sync must have stored it.

@@ -2,7 +2,6 @@
 //! read 2xx bodies (Slack), a cursor in the request body and `stop_path` (Jira), an empty
 //! page ending a log that always links onwards (Okta), and partition fields.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -14,32 +13,6 @@ use crate::support::{Harness, connector_at};
 
 fn vocabulary() -> ManifestConnector {
     connector_at("vocabulary/standin-vocabulary")
-}
-
-/// The stored records of `stream` by primary key.
-async fn stored(harness: &Harness, stream: &str) -> BTreeMap<String, Value> {
-    let mut all = BTreeMap::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = harness
-            .records
-            .records(
-                &harness.connection.tenant,
-                &harness.connection.connection,
-                stream,
-                after.as_deref(),
-                500,
-            )
-            .await
-            .unwrap();
-        for record in page.items {
-            all.insert(record.primary_key, record.data);
-        }
-        match page.next_after {
-            Some(next) => after = Some(next),
-            None => return all,
-        }
-    }
 }
 
 fn requests_to(harness: &Harness, path: &str) -> Vec<LoggedRequest> {
@@ -62,7 +35,7 @@ async fn a_body_cursor_walks_a_search_to_its_last_page() {
     let harness = Harness::start(250).await;
     let counts = harness.sync_stream(&vocabulary(), "issues").await;
     assert_eq!((counts.added, counts.pages), (250, 3), "{counts:?}");
-    assert_eq!(stored(&harness, "issues").await.len(), 250);
+    assert_eq!(harness.store.stored("issues").await.len(), 250);
     let searches = requests_to(&harness, "/search/items");
     assert_eq!(searches.len(), 3, "one POST per page");
     assert!(
@@ -132,7 +105,7 @@ async fn a_partition_field_keys_each_partitions_records() {
     let counts = harness.sync_stream(&vocabulary(), "assignments").await;
     // Every issue lists the same two items; with the issue in the key they are ten records.
     assert_eq!(counts.added, 10, "{counts:?}");
-    let records = stored(&harness, "assignments").await;
+    let records = harness.store.stored("assignments").await;
     assert_eq!(records.len(), 10);
     let record = &records["u00003/u00002"];
     assert_eq!(record["issue_id"], "u00003");

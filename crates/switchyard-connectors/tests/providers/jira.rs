@@ -7,28 +7,23 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
-use switchyard_connectors::conformance::{ActionSample, Conformance, Records, WebhookSample};
-use switchyard_connectors::store::{ConnectionStore, NewConnection, RecordStore};
-use switchyard_connectors::sync::{self, SyncTarget};
+use switchyard_connectors::conformance::{ActionSample, Records, WebhookSample};
 use switchyard_connectors::unified::{CompiledActionMapping, CompiledMapping, MappingSubject};
-use switchyard_connectors::{
-    CallContext, ConnectionContext, Connector, ManifestConnector, Registry, WebhookEvent, manifest,
-};
+use switchyard_connectors::{CallContext, ConnectionContext, Connector, Registry, WebhookEvent};
 use switchyard_core::TenantId;
 use switchyard_http::{
-    AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CallScope, CredentialSource,
-    GiveUpReason, GuardedClient, InMemoryBackend, ManualClock, ProviderClient, ProviderError,
-    ProviderRequest, Rate, RateLimitError, RateLimiter, SsrfPolicy,
+    AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CallScope, GiveUpReason,
+    GuardedClient, InMemoryBackend, ManualClock, ProviderClient, ProviderError, ProviderRequest,
+    Rate, RateLimitError, RateLimiter, SsrfPolicy,
 };
-use switchyard_store::{Database, DatabaseOptions};
-use switchyard_test_support::TestDatabase;
 use switchyard_test_support::providers::jira::{
     JiraBasic, JiraIssue, JiraOptions, JiraProject, JiraStandIn, Seed,
 };
 use switchyard_test_support::standin::{BearerToken, Failure, RateLimit, provider_client};
 use time::macros::offset;
 
-const MANIFEST: &str = include_str!("../../providers/jira.yaml");
+use crate::support::{Store, builtin_connector, conformance};
+
 /// The fields the manifest's search asks for.
 const FIELDS: &[&str] = &[
     "summary",
@@ -44,12 +39,6 @@ const SEED: Seed = Seed {
     projects: 60,
     issues: 240,
 };
-
-fn connector() -> ManifestConnector {
-    let manifest =
-        manifest::load(MANIFEST, "providers/jira.yaml").unwrap_or_else(|e| panic!("{e}"));
-    ManifestConnector::new(manifest).unwrap()
-}
 
 /// A user in a zone without daylight saving, so JQL times are read 10 hours ahead of UTC.
 fn brisbane() -> JiraOptions {
@@ -73,16 +62,19 @@ fn basic(standin: &JiraStandIn) -> ProviderClient<InMemoryBackend, JiraBasic> {
     })
 }
 
-fn site_connection(
-    standin: &JiraStandIn,
-    connection: switchyard_core::ConnectionId,
-    tenant: TenantId,
-) -> ConnectionContext {
-    ConnectionContext {
-        tenant,
-        connection,
-        config: json!({"site": "acme", "time_zone": standin.options().time_zone}),
-        base_url: Some(standin.url().to_owned()),
+/// The site's connection context: on `store`'s stored connection for a sync, or on fresh
+/// ids for calls that store nothing.
+fn site_connection(standin: &JiraStandIn, store: Option<&Store>) -> ConnectionContext {
+    let config = json!({"site": "acme", "time_zone": standin.options().time_zone});
+    let base_url = Some(standin.url().to_owned());
+    match store {
+        Some(store) => store.context(config, base_url),
+        None => ConnectionContext {
+            tenant: TenantId::generate(),
+            connection: switchyard_core::ConnectionId::generate(),
+            config,
+            base_url,
+        },
     }
 }
 
@@ -131,12 +123,8 @@ async fn the_manifest_is_built_in() {
 async fn conforms_across_a_change_with_an_api_token() {
     let standin = standin(brisbane()).await;
     let calls = basic(&standin);
-    let connection = site_connection(
-        &standin,
-        switchyard_core::ConnectionId::generate(),
-        TenantId::generate(),
-    );
-    let connector = connector();
+    let connection = site_connection(&standin, None);
+    let connector = builtin_connector("jira");
     let cx = CallContext {
         calls: &calls,
         connection: &connection,
@@ -147,10 +135,7 @@ async fn conforms_across_a_change_with_an_api_token() {
     let hook = |event: &str| standin.issue_webhook(1, event, &issue).body_json();
     let project = standin.projects()[0].clone();
     let user = standin.users()[0].clone();
-    let mut kit = Conformance::for_manifest(&connector, cx).between_reads(move || change(&changed));
-    for (stream, records) in first {
-        kit = kit.expect_records(&stream, records);
-    }
+    let kit = conformance(&connector, cx, first).between_reads(move || change(&changed));
     let created = json!({
         "project_key": "PRJ1",
         "issue_type": "Bug",
@@ -205,90 +190,13 @@ async fn conforms_across_a_change_with_an_api_token() {
     );
 }
 
-/// A record store with a stored connection, for syncs.
-struct Store {
-    records: RecordStore,
-    tenant: TenantId,
-    connection: switchyard_core::ConnectionId,
-    _database: TestDatabase,
-}
-
-impl Store {
-    async fn start() -> Self {
-        let database = TestDatabase::sqlite();
-        let pool = Database::connect(database.url(), &DatabaseOptions::default())
-            .await
-            .unwrap();
-        pool.migrate().await.unwrap();
-        let tenant = TenantId::generate();
-        let connection = ConnectionStore::new(pool.clone())
-            .create(NewConnection::new(tenant, "jira", "test"))
-            .await
-            .unwrap();
-        Self {
-            records: RecordStore::new(pool),
-            tenant,
-            connection: connection.id,
-            _database: database,
-        }
-    }
-
-    async fn sync<C: CredentialSource + 'static>(
-        &self,
-        connector: &dyn Connector,
-        calls: &ProviderClient<InMemoryBackend, C>,
-        connection: &ConnectionContext,
-        stream: &str,
-    ) -> Result<sync::SyncCounts, sync::SyncError> {
-        let target = SyncTarget {
-            tenant: &self.tenant,
-            connection: &self.connection,
-            stream,
-        };
-        sync::run(
-            connector,
-            CallContext { calls, connection },
-            &self.records,
-            target,
-            "run_test",
-            |_| {},
-        )
-        .await
-    }
-
-    async fn stored(&self, stream: &str) -> BTreeMap<String, Value> {
-        let mut all = BTreeMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .records
-                .records(
-                    &self.tenant,
-                    &self.connection,
-                    stream,
-                    after.as_deref(),
-                    500,
-                )
-                .await
-                .unwrap();
-            for record in page.items {
-                all.insert(record.primary_key, record.data);
-            }
-            match page.next_after {
-                Some(next) => after = Some(next),
-                None => return all,
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn syncs_store_the_site_and_a_second_issue_sync_stores_exactly_the_change() {
     let standin = standin(JiraOptions::default()).await;
     let calls = basic(&standin);
-    let store = Store::start().await;
-    let connection = site_connection(&standin, store.connection, store.tenant);
-    let connector = connector();
+    let store = Store::start("jira").await;
+    let connection = site_connection(&standin, Some(&store));
+    let connector = builtin_connector("jira");
     for stream in ["projects", "issues", "users"] {
         store
             .sync(&connector, &calls, &connection, stream)
@@ -318,14 +226,14 @@ async fn syncs_store_the_site_and_a_second_issue_sync_stores_exactly_the_change(
 async fn oauth_connections_go_through_the_gateway_by_cloud_id() {
     let standin = standin(JiraOptions::default()).await;
     let calls = provider_client(BearerToken(standin.options().access_token.clone()));
-    let store = Store::start().await;
+    let store = Store::start("jira").await;
     let connection = ConnectionContext {
         tenant: store.tenant,
         connection: store.connection,
         config: json!({"cloud_id": standin.options().cloud_id}),
         base_url: Some(standin.oauth_url()),
     };
-    let connector = connector();
+    let connector = builtin_connector("jira");
     let report = connector
         .test_connection(CallContext {
             calls: &calls,
@@ -356,7 +264,7 @@ async fn oauth_connections_go_through_the_gateway_by_cloud_id() {
 
 #[tokio::test]
 async fn the_default_base_url_picks_the_site_or_the_gateway() {
-    let connector = connector();
+    let connector = builtin_connector("jira");
     let render = |config: Value| {
         switchyard_connectors::template::render(
             &connector.manifest().base_url,
@@ -387,13 +295,13 @@ async fn the_default_base_url_picks_the_site_or_the_gateway() {
 #[tokio::test]
 async fn a_wrong_api_token_or_access_token_is_auth_failed() {
     let standin = standin(JiraOptions::default()).await;
-    let connector = connector();
+    let connector = builtin_connector("jira");
     let wrong = provider_client(JiraBasic {
         email: standin.options().email.clone(),
         api_token: "wrong".into(),
     });
-    let store = Store::start().await;
-    let connection = site_connection(&standin, store.connection, store.tenant);
+    let store = Store::start("jira").await;
+    let connection = site_connection(&standin, Some(&store));
     let report = connector
         .test_connection(CallContext {
             calls: &wrong,
@@ -428,12 +336,8 @@ async fn a_wrong_api_token_or_access_token_is_auth_failed() {
 async fn each_action_sends_jiras_request() {
     let standin = standin(JiraOptions::default()).await;
     let calls = basic(&standin);
-    let connection = site_connection(
-        &standin,
-        switchyard_core::ConnectionId::generate(),
-        TenantId::generate(),
-    );
-    let connector = connector();
+    let connection = site_connection(&standin, None);
+    let connector = builtin_connector("jira");
     let cx = CallContext {
         calls: &calls,
         connection: &connection,
@@ -523,12 +427,8 @@ async fn each_action_sends_jiras_request() {
 async fn a_created_issue_is_a_ticket_that_agrees_with_the_issues_stream() {
     let standin = standin(JiraOptions::default()).await;
     let calls = basic(&standin);
-    let connection = site_connection(
-        &standin,
-        switchyard_core::ConnectionId::generate(),
-        TenantId::generate(),
-    );
-    let connector = connector();
+    let connection = site_connection(&standin, None);
+    let connector = builtin_connector("jira");
     let input = json!({"project_key": "PRJ2", "issue_type": "Bug", "summary": "Rotate keys", "description": "Quarterly"});
     let created = connector
         .execute_action(
@@ -592,14 +492,10 @@ async fn a_created_issue_is_a_ticket_that_agrees_with_the_issues_stream() {
 
 #[tokio::test]
 async fn webhooks_sync_the_stream_they_concern() {
-    let connector = connector();
+    let connector = builtin_connector("jira");
     let standin = standin(JiraOptions::default()).await;
     let calls = basic(&standin);
-    let connection = site_connection(
-        &standin,
-        switchyard_core::ConnectionId::generate(),
-        TenantId::generate(),
-    );
+    let connection = site_connection(&standin, None);
     let cx = CallContext {
         calls: &calls,
         connection: &connection,
@@ -628,9 +524,9 @@ async fn webhooks_sync_the_stream_they_concern() {
 async fn a_429_or_503_with_retry_after_is_waited_out_and_retried() {
     let standin = standin(JiraOptions::default()).await;
     let calls = basic(&standin);
-    let store = Store::start().await;
-    let connection = site_connection(&standin, store.connection, store.tenant);
-    let connector = connector();
+    let store = Store::start("jira").await;
+    let connection = site_connection(&standin, Some(&store));
+    let connector = builtin_connector("jira");
     standin.throttle_next("/rest/api/3/project/search", 1, 1);
     standin.inject(
         Failure::new("/rest/api/3/users/search", 503)
@@ -666,11 +562,11 @@ async fn a_429_or_503_with_retry_after_is_waited_out_and_retried() {
 async fn a_429_on_the_issue_search_is_waited_out_and_retried() {
     let standin = standin(JiraOptions::default()).await;
     let calls = basic(&standin);
-    let store = Store::start().await;
-    let connection = site_connection(&standin, store.connection, store.tenant);
+    let store = Store::start("jira").await;
+    let connection = site_connection(&standin, Some(&store));
     standin.throttle_next("/rest/api/3/search/jql", 1, 1);
     store
-        .sync(&connector(), &calls, &connection, "issues")
+        .sync(&builtin_connector("jira"), &calls, &connection, "issues")
         .await
         .unwrap();
     assert_eq!(store.stored("issues").await, expected(&standin)["issues"]);
@@ -690,9 +586,9 @@ async fn a_429_on_the_issue_search_is_waited_out_and_retried() {
 async fn a_later_issue_search_starts_at_the_newest_update_less_the_lookback_in_the_users_zone() {
     let standin = standin(brisbane()).await;
     let calls = basic(&standin);
-    let store = Store::start().await;
-    let connection = site_connection(&standin, store.connection, store.tenant);
-    let connector = connector();
+    let store = Store::start("jira").await;
+    let connection = site_connection(&standin, Some(&store));
+    let connector = builtin_connector("jira");
     let sync = || store.sync(&connector, &calls, &connection, "issues");
     sync().await.unwrap();
     // The seed's newest update is 2023-12-31T23:59:59Z, 09:59:59 in Brisbane; every seeded
@@ -762,7 +658,7 @@ async fn a_spent_budget_holds_calls_until_the_minute_reset() {
             api_token: standin.options().api_token.clone(),
         },
     );
-    let mut policy = connector().policy().clone();
+    let mut policy = builtin_connector("jira").policy().clone();
     policy.signals.retry_after = false;
     let scope = CallScope {
         tenant: "tenant".into(),

@@ -7,3 +7,4 @@ mod github;
 mod jira;
 mod okta;
 mod slack;
+mod support;

@@ -3,45 +3,31 @@
 //! Events API routing.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchyard_connectors::conformance::{ActionSample, Conformance, Records, WebhookSample};
-use switchyard_connectors::store::{ConnectionStore, NewConnection, RecordStore};
-use switchyard_connectors::sync::{self, SyncCounts, SyncTarget};
-use switchyard_connectors::{
-    CallContext, ConnectionContext, Connector, ManifestConnector, WebhookEvent, manifest,
-};
-use switchyard_core::TenantId;
+use switchyard_connectors::sync::{self, SyncCounts};
+use switchyard_connectors::{CallContext, ConnectionContext, Connector, WebhookEvent};
 use switchyard_http::{InMemoryBackend, ProviderClient};
-use switchyard_store::{Database, DatabaseOptions};
-use switchyard_test_support::TestDatabase;
 use switchyard_test_support::providers::slack::{
     self, BOT_TOKEN, SlackChannel, SlackOptions, SlackStandIn, SlackUser, events, workspace,
 };
 use switchyard_test_support::standin::{BearerToken, provider_client};
+
+use crate::support::{Store, builtin_connector};
 
 const USERS: u32 = 45;
 const CHANNELS: u32 = 6;
 
 type Calls = ProviderClient<InMemoryBackend, BearerToken>;
 
-fn connector() -> ManifestConnector {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("providers/slack.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let manifest =
-        manifest::load(&text, &path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
-    ManifestConnector::new(manifest).unwrap()
-}
-
 /// The stand-in, a call stack presenting `token`, a stored connection and a record store.
 struct Slack {
     standin: SlackStandIn,
     calls: Calls,
     connection: ConnectionContext,
-    records: RecordStore,
-    _database: TestDatabase,
+    store: Store,
 }
 
 impl Slack {
@@ -52,27 +38,15 @@ impl Slack {
     async fn start_with(options: SlackOptions, token: &str) -> Self {
         let standin = SlackStandIn::start(options).await.unwrap();
         standin.seed(USERS, CHANNELS);
-        let database = TestDatabase::sqlite();
-        let pool = Database::connect(database.url(), &DatabaseOptions::default())
-            .await
-            .unwrap();
-        pool.migrate().await.unwrap();
-        let tenant = TenantId::generate();
-        let stored = ConnectionStore::new(pool.clone())
-            .create(NewConnection::new(tenant, "slack", "test"))
-            .await
-            .unwrap();
+        let store = Store::start("slack").await;
         Self {
-            connection: ConnectionContext {
-                tenant,
-                connection: stored.id,
-                config: json!({"team_id": workspace::TEAM_ID}),
-                base_url: Some(standin.api_url()),
-            },
+            connection: store.context(
+                json!({"team_id": workspace::TEAM_ID}),
+                Some(standin.api_url()),
+            ),
             calls: provider_client(BearerToken(token.to_owned())),
             standin,
-            records: RecordStore::new(pool),
-            _database: database,
+            store,
         }
     }
 
@@ -92,46 +66,14 @@ impl Slack {
         connector: &dyn Connector,
         stream: &str,
     ) -> Result<SyncCounts, sync::SyncError> {
-        let target = SyncTarget {
-            tenant: &self.connection.tenant,
-            connection: &self.connection.connection,
-            stream,
-        };
-        sync::run(
-            connector,
-            self.cx(),
-            &self.records,
-            target,
-            "run_test",
-            |_| {},
-        )
-        .await
+        self.store
+            .sync(connector, &self.calls, &self.connection, stream)
+            .await
     }
 
     /// The live records of `stream` by primary key.
-    async fn stored(&self, stream: &str) -> BTreeMap<String, Value> {
-        let mut all = BTreeMap::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .records
-                .records(
-                    &self.connection.tenant,
-                    &self.connection.connection,
-                    stream,
-                    after.as_deref(),
-                    500,
-                )
-                .await
-                .unwrap();
-            for record in page.items {
-                all.insert(record.primary_key, record.data);
-            }
-            match page.next_after {
-                Some(next) => after = Some(next),
-                None => return all,
-            }
-        }
+    async fn stored(&self, stream: &str) -> Records {
+        self.store.stored(stream).await
     }
 }
 
@@ -230,7 +172,7 @@ fn webhook_samples(standin: &SlackStandIn) -> Vec<WebhookSample> {
 #[tokio::test]
 async fn the_slack_connector_conforms() {
     let slack = Slack::start().await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
     let changed = slack.standin.clone();
     let samples = webhook_samples(&slack.standin);
     let mut kit = Conformance::for_manifest(&connector, slack.cx())
@@ -297,7 +239,7 @@ async fn the_slack_connector_conforms() {
 #[tokio::test]
 async fn a_first_sync_stores_the_workspace_and_a_second_sees_exactly_the_change() {
     let slack = Slack::start().await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
 
     let first = slack.sync(&connector, "users").await;
     assert_eq!(first.added, u64::from(USERS));
@@ -351,7 +293,7 @@ async fn a_first_sync_stores_the_workspace_and_a_second_sees_exactly_the_change(
 #[tokio::test]
 async fn conversation_members_are_one_record_per_channel_and_member() {
     let slack = Slack::start().await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
     // One person in two channels is two memberships.
     let user = slack::user_id(7);
     slack.standin.join(&slack::channel_id(1), &user);
@@ -400,7 +342,7 @@ async fn the_check_reports_the_scopes_the_token_lacks() {
     limited
         .standin
         .add_token("xoxb-limited", &["users:read", "channels:read"]);
-    let connector = connector();
+    let connector = builtin_connector("slack");
 
     let full = connector.test_connection(slack.cx()).await.unwrap();
     assert!(full.success, "{full:?}");
@@ -441,7 +383,7 @@ async fn the_check_reports_the_scopes_the_token_lacks() {
 
 #[tokio::test]
 async fn a_wrong_or_revoked_token_is_auth_failed_everywhere() {
-    let connector = connector();
+    let connector = builtin_connector("slack");
     let wrong = Slack::start_with(SlackOptions::default(), "xoxb-not-a-real-token").await;
     let report = connector.test_connection(wrong.cx()).await.unwrap();
     assert!(!report.success);
@@ -481,7 +423,7 @@ async fn an_oauth_access_token_is_sent_as_a_bearer_token() {
         ..SlackOptions::default()
     };
     let slack = Slack::start_with(options, access_token).await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
     let modes: Vec<_> = connector.manifest().auth.iter().map(|a| a.kind()).collect();
     assert_eq!(modes, ["bearer", "oauth2"]);
     assert!(connector.test_connection(slack.cx()).await.unwrap().success);
@@ -492,7 +434,7 @@ async fn an_oauth_access_token_is_sent_as_a_bearer_token() {
 #[tokio::test]
 async fn a_429_with_retry_after_is_waited_out_and_retried() {
     let slack = Slack::start().await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
     slack.standin.rate_limit_next("users.list", 1, 1);
     slack.sync(&connector, "users").await;
     // The stand-in saw the retry no sooner than its `Retry-After: 1` allowed, on its own clock.
@@ -553,7 +495,7 @@ async fn the_tier_budget_of_the_stand_in_answers_like_slack() {
 #[tokio::test]
 async fn post_message_sends_slacks_request_and_maps_its_errors() {
     let slack = Slack::start().await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
     let output = connector
         .execute_action(
             slack.cx(),
@@ -579,6 +521,11 @@ async fn post_message_sends_slacks_request_and_maps_its_errors() {
     assert!(output.get("warning").is_none(), "{output}");
     assert_eq!(call.args["channel"], slack::channel_id(2));
     assert_eq!(call.args["text"], "Hello from Switchyard");
+    // Inputs not given are left out of the body, not sent as null.
+    assert_eq!(
+        call.args.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["channel", "text"]
+    );
     let request = slack.standin.requests().pop().unwrap();
     assert_eq!(
         (request.method.as_str(), request.path.as_str()),
@@ -632,7 +579,7 @@ async fn post_message_sends_slacks_request_and_maps_its_errors() {
 async fn post_message_without_chat_write_is_permission_denied() {
     let slack = Slack::start_with(SlackOptions::default(), "xoxb-reader").await;
     slack.standin.add_token("xoxb-reader", &["users:read"]);
-    let error = connector()
+    let error = builtin_connector("slack")
         .execute_action(
             slack.cx(),
             "post_message",
@@ -648,7 +595,7 @@ async fn post_message_without_chat_write_is_permission_denied() {
 #[tokio::test]
 async fn open_conversation_opens_a_direct_message_once() {
     let slack = Slack::start().await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
     let input = json!({"users": [slack::user_id(8)]});
     let first = connector
         .execute_action(slack.cx(), "open_conversation", &input, None)
@@ -703,7 +650,7 @@ async fn open_conversation_opens_a_direct_message_once() {
 #[tokio::test]
 async fn events_trigger_the_matching_stream() {
     let slack = Slack::start().await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
     let cases = [
         ("team_join", vec!["users"]),
         ("user_change", vec!["users"]),
@@ -739,7 +686,7 @@ async fn a_rate_limited_post_fails_and_posts_nothing() {
     // call fails (the stack reports a 429 on such a POST as `provider_error`), Slack posted
     // nothing, and the caller may send it again.
     let slack = Slack::start().await;
-    let connector = connector();
+    let connector = builtin_connector("slack");
     slack.standin.rate_limit_next("chat.postMessage", 1, 1);
     let input = json!({"channel": slack::channel_id(1), "text": "Once"});
     let error = connector

@@ -3,19 +3,17 @@
 //! reading the change stream (raw and unified), actions with idempotency, credential
 //! rotation, schedules, deletion, bad input, and tenant isolation.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchyard_test_support::standin::{Item, StandIn, StandInOptions};
+use switchyard_test_support::standin::{Item, StandIn};
 use switchyard_test_support::{TestApp, backend_tests};
 
-const TOKEN: &str = "standin-connection-token";
+use crate::providers::support::{
+    finished_run, seeded_standin, spawn_app_with_manifests, stream_runs, sync, tenant_key,
+};
 
-/// The stand-in manifests of the connectors crate, served as the connector directory.
-fn manifests() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../switchyard-connectors/tests/manifests")
-}
+const TOKEN: &str = "standin-connection-token";
 
 /// The server allowed to call the stand-in on 127.0.0.1, with the stand-in manifests.
 pub struct ConnectorApp {
@@ -25,21 +23,8 @@ pub struct ConnectorApp {
 
 impl switchyard_test_support::BackendFixture for ConnectorApp {
     async fn start(backend: switchyard_test_support::TestBackend) -> Option<Self> {
-        let app = TestApp::spawn_with(backend, |figment| {
-            figment
-                .merge(("outbound.allow_http", true))
-                .merge(("outbound.allow_cidrs", vec!["127.0.0.1/32"]))
-                .merge(("connectors.directory", manifests().display().to_string()))
-        })
-        .await?;
-        let standin = StandIn::start(StandInOptions {
-            token: Some(TOKEN.into()),
-            rate_limit: None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        standin.seed(250);
+        let app = spawn_app_with_manifests(backend, "").await?;
+        let standin = seeded_standin(TOKEN, 250).await;
         Some(Self { app, standin })
     }
 }
@@ -62,36 +47,6 @@ impl ConnectorApp {
         assert_eq!(created.status, 201, "{}", created.text());
         created.json()
     }
-}
-
-/// Waits for a run to finish and returns it.
-pub async fn finished_run(app: &TestApp, key: &str, run: &str) -> Value {
-    for _ in 0..300 {
-        let response = app.get(&format!("/v1/runs/{run}"), key).await;
-        assert_eq!(response.status, 200, "{}", response.text());
-        let body = response.json();
-        if ["succeeded", "failed", "cancelled"]
-            .contains(&body["status"].as_str().unwrap_or_default())
-        {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("run {run} did not finish");
-}
-
-async fn sync(app: &TestApp, key: &str, connection: &str, stream: &str) -> Value {
-    let started = app
-        .post(
-            &format!("/v1/connections/{connection}/syncs/{stream}/run"),
-            key,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(started.status, 202, "{}", started.text());
-    let run = finished_run(app, key, started.json()["run_id"].as_str().unwrap()).await;
-    assert_eq!(run["status"], "succeeded", "{run}");
-    run
 }
 
 /// The types of the outbound events published with `webhook_id`.
@@ -143,8 +98,7 @@ async fn changes(
 backend_tests! { ConnectorApp;
     async fn a_connection_syncs_acts_and_goes(fx) {
         let app = &fx.app;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
 
         // The catalogue lists the stand-in connectors with their streams and actions.
         let providers = app.get("/v1/providers", &key).await.json();
@@ -246,8 +200,7 @@ backend_tests! { ConnectorApp;
 
     async fn credentials_rotate_only_once_the_new_one_works(fx) {
         let app = &fx.app;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
         let connection = fx.connect(&key, "standin-link", "Stand-in").await;
         let id = connection["id"].as_str().unwrap();
         let path = format!("/v1/connections/{id}/credentials/rotate");
@@ -368,23 +321,10 @@ backend_tests! { ConnectorApp;
     }
 }
 
-/// The runs of a connection's stream.
-async fn stream_runs(app: &TestApp, key: &str, connection: &str, stream: &str) -> Vec<Value> {
-    let runs = app
-        .get(
-            &format!("/v1/runs?subject=connection:{connection}:{stream}"),
-            key,
-        )
-        .await;
-    assert_eq!(runs.status, 200, "{}", runs.text());
-    runs.json()["data"].as_array().unwrap().clone()
-}
-
 backend_tests! { ConnectorApp;
     async fn webhooks_of_a_linked_source_trigger_the_streams_sync(fx) {
         let app = &fx.app;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
         let connection = fx.connect(&key, "standin-link", "Stand-in").await;
         let id = connection["id"].as_str().unwrap().to_owned();
         let secret = "it-connector-webhook-secret";

@@ -2,21 +2,15 @@
 //! (Slack's `{"ok": false, "error": …}`) fails the check, an action and a sync with the
 //! rule's typed error, through the API's problem envelope and the run's failure class.
 
-use std::path::PathBuf;
-
 use serde_json::json;
-use switchyard_test_support::standin::{Failure, StandIn, StandInOptions};
+use switchyard_test_support::standin::{Failure, StandIn};
 use switchyard_test_support::{TestApp, backend_tests};
 
-use crate::connections::finished_run;
+use crate::providers::support::{
+    finished_run, seeded_standin, spawn_app_with_manifests, tenant_key,
+};
 
 const TOKEN: &str = "standin-rules-token";
-
-/// The connectors crate's manifest that declares the rules.
-fn manifests() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../switchyard-connectors/tests/manifests/vocabulary")
-}
 
 pub struct RulesApp {
     app: TestApp,
@@ -25,21 +19,8 @@ pub struct RulesApp {
 
 impl switchyard_test_support::BackendFixture for RulesApp {
     async fn start(backend: switchyard_test_support::TestBackend) -> Option<Self> {
-        let app = TestApp::spawn_with(backend, |figment| {
-            figment
-                .merge(("outbound.allow_http", true))
-                .merge(("outbound.allow_cidrs", vec!["127.0.0.1/32"]))
-                .merge(("connectors.directory", manifests().display().to_string()))
-        })
-        .await?;
-        let standin = StandIn::start(StandInOptions {
-            token: Some(TOKEN.into()),
-            rate_limit: None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        standin.seed(10);
+        let app = spawn_app_with_manifests(backend, "vocabulary").await?;
+        let standin = seeded_standin(TOKEN, 10).await;
         Some(Self { app, standin })
     }
 }
@@ -51,8 +32,7 @@ fn slack_error(path: &str, body: serde_json::Value) -> Failure {
 backend_tests! { RulesApp;
     async fn a_2xx_refusal_is_typed_in_checks_actions_and_runs(fx) {
         let app = &fx.app;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
         let created = app
             .post(
                 "/v1/connections",

@@ -4,21 +4,17 @@
 //! primary key is the user's id) from the same connection's `accounts` stream.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use switchyard_test_support::standin::{ItemStatus, StandIn, StandInOptions};
+use switchyard_test_support::standin::{ItemStatus, StandIn};
 use switchyard_test_support::{TestApp, backend_tests};
 
-use crate::connections::finished_run;
+use crate::providers::support::{
+    finished_run, seeded_standin, spawn_app_with_manifests, sync, tenant_key,
+};
 
 const TOKEN: &str = "standin-related-token";
 const USERS: u64 = 120;
-
-fn manifests() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../switchyard-connectors/tests/manifests/related")
-}
 
 pub struct RelatedApp {
     app: TestApp,
@@ -29,24 +25,9 @@ pub struct RelatedApp {
 
 impl switchyard_test_support::BackendFixture for RelatedApp {
     async fn start(backend: switchyard_test_support::TestBackend) -> Option<Self> {
-        let app = TestApp::spawn_with(backend, |figment| {
-            figment
-                .merge(("outbound.allow_http", true))
-                .merge(("outbound.allow_cidrs", vec!["127.0.0.1/32"]))
-                .merge(("connectors.directory", manifests().display().to_string()))
-        })
-        .await?;
-        let start = || {
-            StandIn::start(StandInOptions {
-                token: Some(TOKEN.into()),
-                rate_limit: None,
-                ..Default::default()
-            })
-        };
-        let standin = start().await.unwrap();
-        standin.seed(USERS);
-        let other = start().await.unwrap();
-        other.seed(20);
+        let app = spawn_app_with_manifests(backend, "related").await?;
+        let standin = seeded_standin(TOKEN, USERS).await;
+        let other = seeded_standin(TOKEN, 20).await;
         Some(Self {
             app,
             standin,
@@ -75,17 +56,7 @@ impl RelatedApp {
     }
 
     async fn sync(&self, key: &str, connection: &str, stream: &str) {
-        let started = self
-            .app
-            .post(
-                &format!("/v1/connections/{connection}/syncs/{stream}/run"),
-                key,
-                &json!({}),
-            )
-            .await;
-        assert_eq!(started.status, 202, "{}", started.text());
-        let run = finished_run(&self.app, key, started.json()["run_id"].as_str().unwrap()).await;
-        assert_eq!(run["status"], "succeeded", "{run}");
+        sync(&self.app, key, connection, stream).await;
     }
 
     /// Every user's unified record by id (its latest change), read in pages of 50.
@@ -135,8 +106,7 @@ fn user(number: u64) -> String {
 backend_tests! { RelatedApp;
     async fn related_fields_read_the_same_connections_other_stream(fx) {
         let app = &fx.app;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
         let id = fx.connect(&key, "main", &fx.standin).await;
 
         // `accounts` has never been synced: the related fields are null, not guessed.
@@ -198,8 +168,7 @@ backend_tests! { RelatedApp;
 
     async fn actions_answer_their_output_in_its_unified_form(fx) {
         let app = &fx.app;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
         let id = fx.connect(&key, "main", &fx.standin).await;
 
         let created = app

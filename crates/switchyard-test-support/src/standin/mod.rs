@@ -153,7 +153,6 @@ use axum::{
     routing::{get, post},
 };
 use time::{OffsetDateTime, macros::datetime};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub use client::{BearerToken, provider_client};
 pub use faults::Failure;
@@ -163,6 +162,7 @@ pub use request_log::LoggedRequest;
 pub use search::CAPPED_PAGE;
 pub use webhook::{ItemChange, SignedWebhook, github_signature, github_webhook};
 
+use crate::serve::{Listener, Serving};
 use dataset::DataSet;
 use generated::Generated;
 use problem::{Dialect, Problem};
@@ -231,14 +231,14 @@ pub enum DataMode {
 #[derive(Clone)]
 pub struct StandIn {
     shared: Arc<Shared>,
-    _server: Arc<DropGuard>,
+    _server: Serving,
 }
 
 impl StandIn {
     /// Binds `127.0.0.1:0` and serves until the last handle is dropped.
     pub async fn start(options: StandInOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
+        let listener = Listener::bind().await?;
+        let base_url = listener.url().to_owned();
         let data = match options.data {
             DataMode::Stored => DataSet::Stored(Stored::default()),
             DataMode::Virtual { count } => {
@@ -246,18 +246,10 @@ impl StandIn {
             }
         };
         let shared = Arc::new(Shared::new(options, base_url, data));
-        let shutdown = CancellationToken::new();
-        let stopped = shutdown.clone();
-        let app = router(Arc::clone(&shared));
-        tokio::spawn(async move {
-            // A stand-in that fails mid-test shows up as refused connections in that test.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await;
-        });
+        let server = listener.serve(router(Arc::clone(&shared)));
         Ok(Self {
             shared,
-            _server: Arc::new(shutdown.drop_guard()),
+            _server: server,
         })
     }
 

@@ -43,10 +43,7 @@ async fn the_github_connector_conforms_across_a_change() {
         calls: &calls,
         connection: &connection,
     };
-    let mut kit = Conformance::for_manifest(&connector, cx);
-    for (stream, records) in expected(&github) {
-        kit = kit.expect_records(&stream, records);
-    }
+    let kit = conformance(&connector, cx, expected(&github));
     let changed = github.clone();
     let kit = every_webhook(kit)
         .between_reads(move || change(&changed))

@@ -12,28 +12,24 @@ mod syncs;
 mod webhooks;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use switchyard_connectors::conformance::{ActionSample, Conformance, Records, WebhookSample};
-use switchyard_connectors::credentials::{HeldCredential, TokenBroker};
-use switchyard_connectors::store::{ConnectionStore, NewConnection, RecordStore};
-use switchyard_connectors::sync::{self, SyncCounts, SyncTarget};
+use switchyard_connectors::credentials::HeldCredential;
+use switchyard_connectors::sync::SyncCounts;
 use switchyard_connectors::unified::CompiledMapping;
 use switchyard_connectors::{
-    CallContext, ConnectionContext, Connector, ManifestConnector, WebhookEvent, manifest,
+    CallContext, ConnectionContext, Connector, ManifestConnector, WebhookEvent,
 };
 use switchyard_core::TenantId;
-use switchyard_http::{
-    CredentialSource, GuardedClient, InMemoryBackend, ProviderClient, SsrfPolicy,
-};
-use switchyard_store::{Database, DatabaseOptions};
-use switchyard_test_support::TestDatabase;
+use switchyard_http::{CredentialSource, InMemoryBackend, ProviderClient};
 use switchyard_test_support::providers::github::{
     AppKey, Event, GitHub, GitHubApp, GitHubOptions, Protection, Seed, Visibility,
 };
 use switchyard_test_support::standin::{BearerToken, RateLimit, provider_client};
+
+use crate::support::{Store, builtin_connector, conformance, local_broker};
 
 const TOKEN: &str = "ghp_EngineTestToken0000000000000000000000";
 const ORG: &str = "acme";
@@ -52,9 +48,7 @@ const STREAMS: [&str; 8] = [
 ];
 
 fn connector() -> ManifestConnector {
-    let text = include_str!("../../../providers/github.yaml");
-    let manifest = manifest::load(text, "providers/github.yaml").unwrap_or_else(|e| panic!("{e}"));
-    ManifestConnector::new(manifest).unwrap()
+    builtin_connector("github")
 }
 
 async fn stand_in(options: GitHubOptions) -> GitHub {
@@ -149,8 +143,7 @@ struct Synced<C: CredentialSource + 'static> {
     connector: ManifestConnector,
     calls: ProviderClient<InMemoryBackend, C>,
     connection: ConnectionContext,
-    records: RecordStore,
-    _database: TestDatabase,
+    store: Store,
 }
 
 impl<C: CredentialSource + 'static> Synced<C> {
@@ -159,29 +152,14 @@ impl<C: CredentialSource + 'static> Synced<C> {
         config: Value,
         credential: impl FnOnce(&ConnectionContext) -> C,
     ) -> Self {
-        let database = TestDatabase::sqlite();
-        let pool = Database::connect(database.url(), &DatabaseOptions::default())
-            .await
-            .unwrap();
-        pool.migrate().await.unwrap();
-        let tenant = TenantId::generate();
-        let stored = ConnectionStore::new(pool.clone())
-            .create(NewConnection::new(tenant, "github", "test"))
-            .await
-            .unwrap();
-        let connection = ConnectionContext {
-            tenant,
-            connection: stored.id,
-            config,
-            base_url: Some(github.url().to_owned()),
-        };
+        let store = Store::start("github").await;
+        let connection = store.context(config, Some(github.url().to_owned()));
         Self {
             calls: provider_client(credential(&connection)),
             connector: connector(),
             connection,
-            records: RecordStore::new(pool),
+            store,
             github,
-            _database: database,
         }
     }
 
@@ -193,46 +171,14 @@ impl<C: CredentialSource + 'static> Synced<C> {
     }
 
     async fn sync(&self, stream: &str) -> SyncCounts {
-        let target = SyncTarget {
-            tenant: &self.connection.tenant,
-            connection: &self.connection.connection,
-            stream,
-        };
-        sync::run(
-            &self.connector,
-            self.cx(),
-            &self.records,
-            target,
-            "run_test",
-            |_| {},
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{stream}: {e}"))
+        self.store
+            .sync(&self.connector, &self.calls, &self.connection, stream)
+            .await
+            .unwrap_or_else(|e| panic!("{stream}: {e}"))
     }
 
     async fn stored(&self, stream: &str) -> Records {
-        let mut all = Records::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .records
-                .records(
-                    &self.connection.tenant,
-                    &self.connection.connection,
-                    stream,
-                    after.as_deref(),
-                    500,
-                )
-                .await
-                .unwrap();
-            for record in page.items {
-                all.insert(record.primary_key, record.data);
-            }
-            match page.next_after {
-                Some(next) => after = Some(next),
-                None => return all,
-            }
-        }
+        self.store.stored(stream).await
     }
 
     async fn assert_in_sync(&self, when: &str) {
@@ -263,15 +209,6 @@ impl<C: CredentialSource + 'static> Synced<C> {
     }
 }
 
-fn broker() -> Arc<TokenBroker> {
-    let policy = SsrfPolicy::strict()
-        .with_allow_http(true)
-        .with_allow_cidrs(["127.0.0.1/32".parse().unwrap()]);
-    Arc::new(TokenBroker::new(
-        GuardedClient::builder(policy).build().unwrap(),
-    ))
-}
-
 async fn with_app(key: &AppKey, private_key: String) -> Synced<HeldCredential> {
     let github = stand_in(GitHubOptions {
         token: None,
@@ -285,7 +222,7 @@ async fn with_app(key: &AppKey, private_key: String) -> Synced<HeldCredential> {
         "app_id": APP_ID.to_string(),
         "installation_id": INSTALLATION.to_string(),
     });
-    let broker = broker();
+    let broker = local_broker();
     Synced::start(github, config, move |connection| {
         let manifest = connector().manifest().clone();
         let mut fields = Map::new();

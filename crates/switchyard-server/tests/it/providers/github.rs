@@ -11,8 +11,11 @@ use serde_json::{Value, json};
 use switchyard_test_support::providers::github::{
     AppKey, Event, GitHub, GitHubApp, GitHubOptions, Seed,
 };
-use switchyard_test_support::{
-    LeakScanner, TestApp, TestBackend, backend_tests, required_test_server,
+use switchyard_test_support::{TestApp, TestBackend, backend_tests, required_test_server};
+
+use super::support::{
+    Seen, create_connection, create_source, names, record_pages, spawn_app, stream_runs, sync,
+    tenant_key, test_connection, webhook_run,
 };
 
 const TOKEN: &str = "ghp_EndToEndToken000000000000000000000000";
@@ -30,12 +33,7 @@ struct GitHubFixture {
 
 impl switchyard_test_support::BackendFixture for GitHubFixture {
     async fn start(backend: TestBackend) -> Option<Self> {
-        let app = TestApp::spawn_with(backend, |figment| {
-            figment
-                .merge(("outbound.allow_http", true))
-                .merge(("outbound.allow_cidrs", vec!["127.0.0.1/32"]))
-        })
-        .await?;
+        let app = spawn_app(backend).await?;
         let key = AppKey::generate();
         let github = GitHub::start(GitHubOptions {
             token: Some(TOKEN.into()),
@@ -50,139 +48,50 @@ impl switchyard_test_support::BackendFixture for GitHubFixture {
     }
 }
 
-/// Every response body the test saw, for the leak scan.
-#[derive(Default)]
-struct Seen(Vec<(String, String)>);
-
-impl Seen {
-    fn keep(&mut self, place: &str, body: &Value) -> Value {
-        self.0.push((place.to_owned(), body.to_string()));
-        body.clone()
-    }
-
-    fn assert_no_leaks(&self, secrets: &[(&str, &str)]) {
-        let mut scanner = LeakScanner::new();
-        for (label, secret) in secrets {
-            scanner.watch(label, secret);
-        }
-        for (place, body) in &self.0 {
-            scanner.add(place.clone(), body.clone().into_bytes());
-        }
-        scanner.assert_no_leaks();
-    }
+/// A connection to the stand-in's organization with the personal token.
+fn token_connection(fx: &GitHubFixture) -> Value {
+    json!({
+        "provider": "github",
+        "name": "Acme on GitHub",
+        "config": {"organization": "acme", "installation_id": INSTALLATION.to_string()},
+        "credentials": {"token": TOKEN},
+        "auth_mode": "bearer",
+        "base_url": fx.github.url(),
+    })
 }
 
 async fn connect(fx: &GitHubFixture, key: &str, body: Value, seen: &mut Seen) -> String {
-    let created = fx.app.post("/v1/connections", key, &body).await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let connection = seen.keep("create connection", &created.json());
+    let connection = seen.keep(
+        "create connection",
+        &create_connection(&fx.app, key, &body).await,
+    );
     connection["id"].as_str().unwrap().to_owned()
-}
-
-async fn finished_run(app: &TestApp, key: &str, run: &str) -> Value {
-    for _ in 0..600 {
-        let response = app.get(&format!("/v1/runs/{run}"), key).await;
-        assert_eq!(response.status, 200, "{}", response.text());
-        let body = response.json();
-        if ["succeeded", "failed", "cancelled"]
-            .contains(&body["status"].as_str().unwrap_or_default())
-        {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("run {run} did not finish");
-}
-
-async fn sync(app: &TestApp, key: &str, connection: &str, stream: &str, seen: &mut Seen) -> Value {
-    let started = app
-        .post(
-            &format!("/v1/connections/{connection}/syncs/{stream}/run"),
-            key,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(started.status, 202, "{}", started.text());
-    let run = finished_run(app, key, started.json()["run_id"].as_str().unwrap()).await;
-    assert_eq!(run["status"], "succeeded", "{stream}: {run}");
-    seen.keep("run", &run)
-}
-
-/// Every record of a stream (in `model`'s form when given), following `next_cursor`.
-async fn records(
-    app: &TestApp,
-    key: &str,
-    connection: &str,
-    stream: &str,
-    model: &str,
-    seen: &mut Seen,
-) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/connections/{connection}/records/{stream}?limit=100");
-        if !model.is_empty() {
-            path.push_str(&format!("&model={model}"));
-        }
-        if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={cursor}"));
-        }
-        let page = app.get(&path, key).await;
-        assert_eq!(page.status, 200, "{}", page.text());
-        let body = seen.keep("records", &page.json());
-        all.extend(body["data"].as_array().unwrap().iter().cloned());
-        cursor = Some(body["next_cursor"].as_str().unwrap().to_owned());
-        if body["has_more"] == false {
-            return all;
-        }
-    }
-}
-
-async fn runs_of(app: &TestApp, key: &str, connection: &str, stream: &str) -> Vec<Value> {
-    let runs = app
-        .get(
-            &format!("/v1/runs?subject=connection:{connection}:{stream}"),
-            key,
-        )
-        .await;
-    assert_eq!(runs.status, 200, "{}", runs.text());
-    runs.json()["data"].as_array().unwrap().clone()
 }
 
 backend_tests! { GitHubFixture;
     async fn a_token_connection_syncs_maps_acts_and_never_shows_its_token(fx) {
         let app = &fx.app;
         let mut seen = Seen::default();
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
 
         let providers = seen.keep("providers", &app.get("/v1/providers", &key).await.json());
         let github = providers.as_array().unwrap().iter().find(|p| p["id"] == "github").expect("github is built in").clone();
-        let modes: Vec<&str> = github["auth_modes"].as_array().unwrap().iter().map(|m| m["type"].as_str().unwrap()).collect();
-        assert_eq!(modes, ["bearer", "jwt_bearer"]);
-        let streams: Vec<&str> = github["streams"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-        assert_eq!(streams, ["members", "members_2fa_disabled", "outside_collaborators", "teams", "team_members", "repositories", "repository_settings", "branch_protection"]);
+        assert_eq!(names(&github, "auth_modes", "type"), ["bearer", "jwt_bearer"]);
+        assert_eq!(names(&github, "streams", "name"), ["members", "members_2fa_disabled", "outside_collaborators", "teams", "team_members", "repositories", "repository_settings", "branch_protection"]);
 
-        let id = connect(&fx, &key, json!({
-            "provider": "github",
-            "name": "Acme on GitHub",
-            "config": {"organization": "acme", "installation_id": INSTALLATION.to_string()},
-            "credentials": {"token": TOKEN},
-            "auth_mode": "bearer",
-            "base_url": fx.github.url(),
-        }), &mut seen).await;
+        let id = connect(&fx, &key, token_connection(&fx), &mut seen).await;
 
-        let test = seen.keep("test", &app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await.json());
+        let test = seen.keep("test", &test_connection(app, &key, &id).await);
         assert_eq!(test["success"], true, "{test}");
         assert_eq!(test["permissions_verified"], json!(["read:org", "repo"]));
         assert_eq!(test["permissions_missing"], json!([]));
 
         // The 2FA list first: members' mfa_enabled is read from it.
-        sync(app, &key, &id, "members_2fa_disabled", &mut seen).await;
-        let run = sync(app, &key, &id, "members", &mut seen).await;
+        seen.keep("run", &sync(app, &key, &id, "members_2fa_disabled").await);
+        let run = seen.keep("run", &sync(app, &key, &id, "members").await);
         assert_eq!(run["counters"]["records_added"], 130, "{run}");
         assert_eq!(run["counters"]["pages"], 2, "{run}");
-        let identities = records(app, &key, &id, "members", "identity", &mut seen).await;
+        let identities = seen.keep_pages(record_pages(app, &key, &id, "members", "identity").await);
         assert_eq!(identities.len(), 130);
         let member = |login: &str| identities.iter().find(|c| c["record"]["name"] == login).unwrap_or_else(|| panic!("{login}"))["record"].clone();
         let first = member("member-0001");
@@ -192,19 +101,19 @@ backend_tests! { GitHubFixture;
         assert_eq!(member("member-0004")["mfa_enabled"], false, "in the 2FA-disabled list");
         assert!(identities.iter().all(|c| c["mapping_error"].is_null()));
 
-        sync(app, &key, &id, "teams", &mut seen).await;
-        let groups = records(app, &key, &id, "teams", "group", &mut seen).await;
+        seen.keep("run", &sync(app, &key, &id, "teams").await);
+        let groups = seen.keep_pages(record_pages(app, &key, &id, "teams", "group").await);
         assert_eq!(groups.len(), 4);
         assert_eq!(groups[0]["record"]["name"], "Team 01");
         assert_eq!(groups[0]["record"]["description"], "The Team 01 team");
 
-        sync(app, &key, &id, "team_members", &mut seen).await;
-        let memberships = records(app, &key, &id, "team_members", "", &mut seen).await;
+        seen.keep("run", &sync(app, &key, &id, "team_members").await);
+        let memberships = seen.keep_pages(record_pages(app, &key, &id, "team_members", "").await);
         assert_eq!(memberships.len(), 130 + 3, "member-0001 is in all four teams");
         assert!(memberships.iter().all(|c| c["record"]["team_slug"].as_str().is_some_and(|s| s.starts_with("team-"))));
 
-        sync(app, &key, &id, "repositories", &mut seen).await;
-        let repositories = records(app, &key, &id, "repositories", "repository", &mut seen).await;
+        seen.keep("run", &sync(app, &key, &id, "repositories").await);
+        let repositories = seen.keep_pages(record_pages(app, &key, &id, "repositories", "repository").await);
         assert_eq!(repositories.len(), 6);
         let third = repositories.iter().find(|c| c["record"]["name"] == "repo-003").unwrap()["record"].clone();
         assert_eq!(third["full_name"], "acme/repo-003");
@@ -213,8 +122,8 @@ backend_tests! { GitHubFixture;
         assert_eq!(third["private"], true);
         assert_eq!(third["url"], "https://github.com/acme/repo-003");
 
-        sync(app, &key, &id, "branch_protection", &mut seen).await;
-        let protection = records(app, &key, &id, "branch_protection", "", &mut seen).await;
+        seen.keep("run", &sync(app, &key, &id, "branch_protection").await);
+        let protection = seen.keep_pages(record_pages(app, &key, &id, "branch_protection", "").await);
         let keys: Vec<&str> = protection.iter().map(|c| c["primary_key"].as_str().unwrap()).collect();
         assert_eq!(keys.len(), 3);
         assert!(keys.contains(&"repo-003"), "{keys:?}");
@@ -247,8 +156,7 @@ backend_tests! { GitHubFixture;
     async fn a_github_app_connection_mints_installation_tokens_and_keeps_its_key(fx) {
         let app = &fx.app;
         let mut seen = Seen::default();
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
         let private_key = fx.key.private_key_pem();
         let id = connect(&fx, &key, json!({
             "provider": "github",
@@ -258,12 +166,12 @@ backend_tests! { GitHubFixture;
             "auth_mode": "jwt_bearer",
             "base_url": fx.github.url(),
         }), &mut seen).await;
-        let test = seen.keep("test", &app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await.json());
+        let test = seen.keep("test", &test_connection(app, &key, &id).await);
         assert_eq!(test["success"], true, "{test}");
-        let run = sync(app, &key, &id, "repositories", &mut seen).await;
+        let run = seen.keep("run", &sync(app, &key, &id, "repositories").await);
         assert_eq!(run["counters"]["records_added"], 6, "{run}");
-        sync(app, &key, &id, "repository_settings", &mut seen).await;
-        assert_eq!(records(app, &key, &id, "repository_settings", "", &mut seen).await.len(), 6);
+        seen.keep("run", &sync(app, &key, &id, "repository_settings").await);
+        assert_eq!(seen.keep_pages(record_pages(app, &key, &id, "repository_settings", "").await).len(), 6);
         assert_eq!(fx.github.installation_tokens_issued(), 1, "one token for the check and both syncs");
         let jwt = &fx.github.accepted_jwts()[0];
         assert_eq!(jwt.iss, APP_ID.to_string());
@@ -313,21 +221,10 @@ backend_tests! { GitHubFixture;
         };
         let app = &fx.app;
         let mut seen = Seen::default();
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
-        let id = connect(&fx, &key, json!({
-            "provider": "github",
-            "name": "Acme on GitHub",
-            "config": {"organization": "acme", "installation_id": INSTALLATION.to_string()},
-            "credentials": {"token": TOKEN},
-                "auth_mode": "bearer",
-            "base_url": fx.github.url(),
-        }), &mut seen).await;
-        let source = app
-            .post("/v1/sources", &key, &json!({"name": "github", "scheme": "github", "secret": WEBHOOK_SECRET, "connection_id": id}))
-            .await;
-        assert_eq!(source.status, 201, "{}", source.text());
-        let ingest = source.json()["ingest_url"].as_str().unwrap().to_owned();
+        let key = tenant_key(app).await;
+        let id = connect(&fx, &key, token_connection(&fx), &mut seen).await;
+        let source = create_source(app, &key, "github", "github", WEBHOOK_SECRET, &id).await;
+        let ingest = source["ingest_url"].as_str().unwrap().to_owned();
         let deliver = |installation: u64, event: Event| {
             let delivery = fx.github.delivery(Some(installation), &event);
             let signed = delivery.with_signature(&octokit_sign(&node_modules, WEBHOOK_SECRET, &delivery.body));
@@ -347,25 +244,16 @@ backend_tests! { GitHubFixture;
         });
         deliver(INSTALLATION, Event::BranchProtectionRule { action: "created".into(), repository: "repo-002".into() }).await;
 
-        let mut synced = false;
-        for _ in 0..300 {
-            let runs = runs_of(app, &key, &id, "branch_protection").await;
-            if runs.iter().any(|r| r["status"] == "succeeded") {
-                synced = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(synced, "the webhook's sync never succeeded");
-        let runs = runs_of(app, &key, &id, "branch_protection").await;
+        let run = webhook_run(app, &key, &id, "branch_protection").await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let runs = stream_runs(app, &key, &id, "branch_protection").await;
         assert_eq!(runs.len(), 1, "{runs:?}");
-        assert_eq!(runs[0]["trigger"], "webhook");
-        let protection = records(app, &key, &id, "branch_protection", "", &mut seen).await;
+        let protection = seen.keep_pages(record_pages(app, &key, &id, "branch_protection", "").await);
         assert!(protection.iter().any(|c| c["primary_key"] == "repo-002"));
         // The other installation's `repository` event and the ping started nothing.
         tokio::time::sleep(Duration::from_millis(300)).await;
         for stream in ["repositories", "repository_settings"] {
-            assert!(runs_of(app, &key, &id, stream).await.is_empty(), "{stream}");
+            assert!(stream_runs(app, &key, &id, stream).await.is_empty(), "{stream}");
         }
         seen.assert_no_leaks(&[("personal access token", TOKEN), ("webhook secret", WEBHOOK_SECRET)]);
     }

@@ -5,13 +5,15 @@
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use switchyard_test_support::providers::jira::{JiraOptions, JiraStandIn, JiraWebhook, Seed};
 use switchyard_test_support::{LeakScanner, TestApp, backend_tests, required_test_server};
 
-use crate::connections::finished_run;
+use super::support::{
+    create_connection, create_source, names, records, spawn_app, sync, tenant_key, test_connection,
+    webhook_run,
+};
 
 pub struct JiraApp {
     app: TestApp,
@@ -22,12 +24,7 @@ pub struct JiraApp {
 
 impl switchyard_test_support::BackendFixture for JiraApp {
     async fn start(backend: switchyard_test_support::TestBackend) -> Option<Self> {
-        let app = TestApp::spawn_with(backend, |figment| {
-            figment
-                .merge(("outbound.allow_http", true))
-                .merge(("outbound.allow_cidrs", vec!["127.0.0.1/32"]))
-        })
-        .await?;
+        let app = spawn_app(backend).await?;
         let mut leaks = LeakScanner::new();
         let standin = JiraStandIn::start(JiraOptions {
             api_token: leaks.canary("jira-api-token"),
@@ -67,91 +64,30 @@ fn python_signature(python: &str, secret: &str, body: &[u8]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
-async fn sync(app: &TestApp, key: &str, connection: &str, stream: &str) -> Value {
-    let started = app
-        .post(
-            &format!("/v1/connections/{connection}/syncs/{stream}/run"),
-            key,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(started.status, 202, "{}", started.text());
-    let run = finished_run(app, key, started.json()["run_id"].as_str().unwrap()).await;
-    assert_eq!(run["status"], "succeeded", "{run}");
-    run
-}
-
-/// Every record change of a stream, optionally in a unified model's form.
-async fn records(
-    app: &TestApp,
-    key: &str,
-    connection: &str,
-    stream: &str,
-    model: &str,
-) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut path = format!("/v1/connections/{connection}/records/{stream}?limit=100{model}");
-        if let Some(cursor) = &cursor {
-            path.push_str(&format!("&cursor={cursor}"));
-        }
-        let page = app.get(&path, key).await;
-        assert_eq!(page.status, 200, "{}", page.text());
-        let body = page.json();
-        all.extend(body["data"].as_array().unwrap().iter().cloned());
-        cursor = body["next_cursor"].as_str().map(str::to_owned);
-        if body["has_more"] == false {
-            return all;
-        }
-    }
-}
-
-async fn runs(app: &TestApp, key: &str, connection: &str, stream: &str) -> Vec<Value> {
-    let runs = app
-        .get(
-            &format!("/v1/runs?subject=connection:{connection}:{stream}"),
-            key,
-        )
-        .await;
-    assert_eq!(runs.status, 200, "{}", runs.text());
-    runs.json()["data"].as_array().unwrap().clone()
-}
-
 backend_tests! { JiraApp;
     async fn a_jira_site_connects_syncs_acts_and_takes_webhooks(fx) {
         let Some(python) = required_test_server("SWITCHYARD_TEST_PEERS_PYTHON") else { return };
         let JiraApp { app, standin, mut leaks, webhook_secret } = fx;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(&app).await;
         let mut answers = Vec::new();
 
         let providers = app.get("/v1/providers", &key).await;
         let jira = providers.json().as_array().unwrap().iter().find(|p| p["id"] == "jira").cloned().expect("jira is built in");
-        let streams: Vec<&str> = jira["streams"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-        assert_eq!(streams, ["projects", "issues", "users"]);
+        assert_eq!(names(&jira, "streams", "name"), ["projects", "issues", "users"]);
 
-        let created = app
-            .post(
-                "/v1/connections",
-                &key,
-                &json!({
+        let created = create_connection(&app, &key, &json!({
                     "provider": "jira",
                     "name": "Acme Jira",
                     "config": {"site": "acme"},
                     "auth_mode": "basic",
                     "credentials": {"username": standin.options().email, "password": standin.options().api_token},
                     "base_url": standin.url(),
-                }),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text());
-        answers.push(created.text());
-        let id = created.json()["id"].as_str().unwrap().to_owned();
+                })).await;
+        answers.push(created.to_string());
+        let id = created["id"].as_str().unwrap().to_owned();
 
-        let test = app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await;
-        answers.push(test.text());
-        let test = test.json();
+        let test = test_connection(&app, &key, &id).await;
+        answers.push(test.to_string());
         assert_eq!(test["success"], true, "{test}");
         // Jira does not report granted scopes: nothing verified, nothing missing.
         assert_eq!((&test["permissions_verified"], &test["permissions_missing"]), (&json!([]), &json!([])));
@@ -159,7 +95,7 @@ backend_tests! { JiraApp;
         for stream in ["projects", "issues", "users"] {
             answers.push(sync(&app, &key, &id, stream).await.to_string());
         }
-        let tickets = records(&app, &key, &id, "issues", "&model=ticket").await;
+        let tickets = records(&app, &key, &id, "issues", "ticket").await;
         assert_eq!(tickets.len(), 120);
         assert!(tickets.iter().all(|c| c["mapping_error"].is_null()), "{:?}", tickets[0]);
         let first = standin.issues()[0].clone();
@@ -174,7 +110,7 @@ backend_tests! { JiraApp;
                 "source": "jira"
             })
         );
-        let identities = records(&app, &key, &id, "users", "&model=identity").await;
+        let identities = records(&app, &key, &id, "users", "identity").await;
         assert_eq!(identities.len(), standin.users().len());
         let inactive = identities.iter().find(|c| c["primary_key"] == "5f0c00000000000000000007").unwrap();
         assert_eq!(inactive["record"]["status"], "deprovisioned");
@@ -204,13 +140,9 @@ backend_tests! { JiraApp;
         );
 
         // An admin webhook for the new issue, signed by Python's hmac, syncs `issues`.
-        let source = app
-            .post("/v1/sources", &key, &json!({"name": "jira", "scheme": "jira", "secret": webhook_secret, "connection_id": id}))
-            .await;
-        assert_eq!(source.status, 201, "{}", source.text());
-        answers.push(source.text());
-        let ingest = source.json()["ingest_url"].as_str().unwrap().to_owned();
-        let before = runs(&app, &key, &id, "issues").await.len();
+        let source = create_source(&app, &key, "jira", "jira", &webhook_secret, &id).await;
+        answers.push(source.to_string());
+        let ingest = source["ingest_url"].as_str().unwrap().to_owned();
         let issue = standin.issue(&new_key).unwrap();
         let delivery: JiraWebhook = standin.issue_webhook(9001, "jira:issue_created", &issue);
         let signature = python_signature(&python, &webhook_secret, &delivery.body);
@@ -226,17 +158,9 @@ backend_tests! { JiraApp;
         assert_eq!(post("sha256=00".into()).await.unwrap().status(), 401, "a wrong signature is refused");
         let answer = post(signature).await.unwrap();
         assert!(answer.status().is_success(), "{}", answer.status());
-        let mut synced = false;
-        for _ in 0..200 {
-            let runs = runs(&app, &key, &id, "issues").await;
-            if runs.len() > before && runs.iter().any(|r| r["trigger"] == "webhook" && r["status"] == "succeeded") {
-                synced = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(synced, "the webhook's issues sync never succeeded");
-        let tickets = records(&app, &key, &id, "issues", "&model=ticket").await;
+        let run = webhook_run(&app, &key, &id, "issues").await;
+        assert_eq!(run["status"], "succeeded", "the webhook's issues sync: {run}");
+        let tickets = records(&app, &key, &id, "issues", "ticket").await;
         let stored = tickets.iter().find(|c| c["record"]["externalId"] == new_key.as_str()).expect("the new issue synced");
         // The synced ticket agrees with the action's on every field the action maps.
         for (field, value) in created_ticket.as_object().unwrap() {
@@ -244,23 +168,16 @@ backend_tests! { JiraApp;
         }
 
         // The same site over OAuth 2.0 (3LO): the gateway path and the cloud id.
-        let oauth = app
-            .post(
-                "/v1/connections",
-                &key,
-                &json!({
+        let oauth = create_connection(&app, &key, &json!({
                     "provider": "jira",
                     "name": "Acme Jira (OAuth)",
                     "config": {"cloud_id": standin.options().cloud_id},
                     "auth_mode": "oauth2",
                     "credentials": {"access_token": standin.options().access_token},
                     "base_url": standin.oauth_url(),
-                }),
-            )
-            .await;
-        assert_eq!(oauth.status, 201, "{}", oauth.text());
-        answers.push(oauth.text());
-        let oauth_id = oauth.json()["id"].as_str().unwrap().to_owned();
+                })).await;
+        answers.push(oauth.to_string());
+        let oauth_id = oauth["id"].as_str().unwrap().to_owned();
         let test = app.post(&format!("/v1/connections/{oauth_id}/test"), &key, &json!({})).await;
         answers.push(test.text());
         assert_eq!(test.json()["success"], true, "{}", test.text());

@@ -5,3 +5,4 @@ mod github;
 mod jira;
 mod okta;
 mod slack;
+pub mod support;

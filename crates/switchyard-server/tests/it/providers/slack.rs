@@ -13,7 +13,10 @@ use switchyard_test_support::providers::slack::{
 };
 use switchyard_test_support::{LeakScanner, TestApp, backend_tests, required_test_server};
 
-use crate::connections::finished_run;
+use super::support::{
+    create_connection, create_source, names, records, spawn_app, stream_runs, sync, tenant_key,
+    test_connection, webhook_run,
+};
 
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
@@ -24,12 +27,7 @@ pub struct SlackApp {
 
 impl switchyard_test_support::BackendFixture for SlackApp {
     async fn start(backend: switchyard_test_support::TestBackend) -> Option<Self> {
-        let app = TestApp::spawn_with(backend, |figment| {
-            figment
-                .merge(("outbound.allow_http", true))
-                .merge(("outbound.allow_cidrs", vec!["127.0.0.1/32"]))
-        })
-        .await?;
+        let app = spawn_app(backend).await?;
         let slack = SlackStandIn::start(SlackOptions::default()).await.unwrap();
         slack.seed(30, 4);
         Some(Self { app, slack })
@@ -74,61 +72,6 @@ async fn deliver(python: &str, ingest: &str, body: &Value, retry: Option<u32>) -
     (status, answer.json().await.unwrap_or(Value::Null))
 }
 
-async fn run_sync(app: &TestApp, key: &str, connection: &str, stream: &str) -> Value {
-    let started = app
-        .post(
-            &format!("/v1/connections/{connection}/syncs/{stream}/run"),
-            key,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(started.status, 202, "{}", started.text());
-    let run = finished_run(app, key, started.json()["run_id"].as_str().unwrap()).await;
-    assert_eq!(run["status"], "succeeded", "{run}");
-    run
-}
-
-/// Every stored change of `stream`, optionally in a unified `model`.
-async fn records(
-    app: &TestApp,
-    key: &str,
-    connection: &str,
-    stream: &str,
-    model: &str,
-) -> Vec<Value> {
-    let mut all = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let mut path = format!("/v1/connections/{connection}/records/{stream}?limit=100");
-        if !model.is_empty() {
-            path.push_str(&format!("&model={model}"));
-        }
-        if !cursor.is_empty() {
-            path.push_str(&format!("&cursor={cursor}"));
-        }
-        let page = app.get(&path, key).await;
-        assert_eq!(page.status, 200, "{}", page.text());
-        let body = page.json();
-        all.extend(body["data"].as_array().unwrap().iter().cloned());
-        cursor = body["next_cursor"].as_str().unwrap().to_owned();
-        if body["has_more"] == false {
-            return all;
-        }
-    }
-}
-
-/// The runs of a connection's stream.
-async fn stream_runs(app: &TestApp, key: &str, connection: &str, stream: &str) -> Vec<Value> {
-    let runs = app
-        .get(
-            &format!("/v1/runs?subject=connection:{connection}:{stream}"),
-            key,
-        )
-        .await;
-    assert_eq!(runs.status, 200, "{}", runs.text());
-    runs.json()["data"].as_array().unwrap().clone()
-}
-
 /// Waits until the inbound event has been processed (handed to the connector).
 async fn processed(app: &TestApp, key: &str, event: &str) -> Value {
     for _ in 0..400 {
@@ -144,24 +87,11 @@ async fn processed(app: &TestApp, key: &str, event: &str) -> Value {
     panic!("inbound event {event} was never processed");
 }
 
-/// Waits for a webhook-triggered run of `stream` to finish.
-async fn webhook_run(app: &TestApp, key: &str, connection: &str, stream: &str) -> Value {
-    for _ in 0..400 {
-        let runs = stream_runs(app, key, connection, stream).await;
-        if let Some(run) = runs.iter().find(|r| r["trigger"] == "webhook") {
-            return finished_run(app, key, run["id"].as_str().unwrap()).await;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no webhook-triggered sync of `{stream}`");
-}
-
 backend_tests! { SlackApp;
     async fn slack_connects_syncs_acts_and_takes_events(fx) {
         let python = required_test_server("SWITCHYARD_TEST_PEERS_PYTHON");
         let app = &fx.app;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
         let mut leaks = LeakScanner::new();
         leaks.watch("slack bot token", BOT_TOKEN);
         leaks.watch("slack signing secret", SIGNING_SECRET);
@@ -171,39 +101,29 @@ backend_tests! { SlackApp;
         leaks.add("GET /v1/providers", providers.text());
         let listed = providers.json();
         let slack_provider = listed.as_array().unwrap().iter().find(|p| p["id"] == "slack").expect("slack is built in").clone();
-        let streams: Vec<&str> = slack_provider["streams"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-        assert_eq!(streams, ["users", "conversations", "conversation_members"]);
-        let modes: Vec<&str> = slack_provider["auth_modes"].as_array().unwrap().iter().map(|m| m["type"].as_str().unwrap()).collect();
-        assert_eq!(modes, ["bearer", "oauth2"]);
+        assert_eq!(names(&slack_provider, "streams", "name"), ["users", "conversations", "conversation_members"]);
+        assert_eq!(names(&slack_provider, "auth_modes", "type"), ["bearer", "oauth2"]);
 
         // A connection to the stand-in.
-        let created = app
-            .post(
-                "/v1/connections",
-                &key,
-                &json!({
+        let created = create_connection(app, &key, &json!({
                     "provider": "slack",
                     "name": "Acme Slack",
                     "auth_mode": "bearer",
                     "config": {"team_id": workspace::TEAM_ID},
                     "credentials": {"token": BOT_TOKEN},
                     "base_url": fx.slack.api_url(),
-                }),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text());
-        leaks.add("POST /v1/connections", created.text());
-        let id = created.json()["id"].as_str().unwrap().to_owned();
+                })).await;
+        leaks.add("POST /v1/connections", created.to_string());
+        let id = created["id"].as_str().unwrap().to_owned();
 
-        let test = app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await;
-        leaks.add("POST test", test.text());
-        let test = test.json();
+        let test = test_connection(app, &key, &id).await;
+        leaks.add("POST test", test.to_string());
         assert_eq!(test["success"], true, "{test}");
         assert_eq!(test["permissions_verified"], json!(slack::ALL_SCOPES));
         assert_eq!(test["permissions_missing"], json!([]));
 
         // A sync, and its records in the unified form.
-        let run = run_sync(app, &key, &id, "users").await;
+        let run = sync(app, &key, &id, "users").await;
         assert_eq!(run["counters"]["records_added"], 30, "{run}");
         let identities = records(app, &key, &id, "users", "identity").await;
         assert_eq!(identities.len(), 30);
@@ -215,12 +135,12 @@ backend_tests! { SlackApp;
         );
         assert_eq!(by_id(7)["status"], "deprovisioned");
         assert_eq!(by_id(8)["mfa_enabled"], true);
-        run_sync(app, &key, &id, "conversations").await;
+        sync(app, &key, &id, "conversations").await;
         assert_eq!(records(app, &key, &id, "conversations", "").await.len(), 4);
         // Memberships: one record per listed conversation and member, the bare user ids
         // Slack lists wrapped with their channel.
         let memberships: usize = fx.slack.listed_channels(false).iter().map(|c| fx.slack.members(c["id"].as_str().unwrap()).len()).sum();
-        let run = run_sync(app, &key, &id, "conversation_members").await;
+        let run = sync(app, &key, &id, "conversation_members").await;
         assert_eq!(run["counters"]["records_added"], memberships, "{run}");
         let stored = records(app, &key, &id, "conversation_members", "").await;
         assert_eq!(stored.len(), memberships);
@@ -242,12 +162,9 @@ backend_tests! { SlackApp;
 
         // Events API deliveries, signed by slack_sdk, to a source linked to the connection.
         if let Some(python) = python {
-            let source = app
-                .post("/v1/sources", &key, &json!({"name": "slack events", "scheme": "slack", "secret": SIGNING_SECRET, "connection_id": id}))
-                .await;
-            assert_eq!(source.status, 201, "{}", source.text());
-            leaks.add("POST /v1/sources", source.text());
-            let ingest = source.json()["ingest_url"].as_str().unwrap().to_owned();
+            let source = create_source(app, &key, "slack events", "slack", SIGNING_SECRET, &id).await;
+            leaks.add("POST /v1/sources", source.to_string());
+            let ingest = source["ingest_url"].as_str().unwrap().to_owned();
 
             // The Request URL's one-time verification is answered with the challenge.
             let (status, answer) = deliver(&python, &ingest, &events::url_verification("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"), None).await;
@@ -316,33 +233,25 @@ backend_tests! { SlackApp;
 
     async fn an_oauth_access_token_connection_and_a_revoked_token(fx) {
         let app = &fx.app;
-        let tenant = app.create_tenant("Acme").await;
-        let (_, key) = app.create_api_key(&tenant, "write").await;
+        let key = tenant_key(app).await;
         let access_token = "xoxb-oauth-v2-issued-access-token";
         fx.slack.add_token(access_token, slack::ALL_SCOPES);
-        let created = app
-            .post(
-                "/v1/connections",
-                &key,
-                &json!({
-                    "provider": "slack",
-                    "name": "Acme Slack (OAuth)",
-                    "auth_mode": "oauth2",
-                    "config": {"team_id": workspace::TEAM_ID},
-                    "credentials": {"access_token": access_token},
-                    "base_url": fx.slack.api_url(),
-                }),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text());
-        assert_eq!(created.json()["auth_mode"], "oauth2");
-        let id = created.json()["id"].as_str().unwrap().to_owned();
-        let test = app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await.json();
+        let created = create_connection(app, &key, &json!({
+            "provider": "slack",
+            "name": "Acme Slack (OAuth)",
+            "auth_mode": "oauth2",
+            "config": {"team_id": workspace::TEAM_ID},
+            "credentials": {"access_token": access_token},
+            "base_url": fx.slack.api_url(),
+        })).await;
+        assert_eq!(created["auth_mode"], "oauth2");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let test = test_connection(app, &key, &id).await;
         assert_eq!(test["success"], true, "{test}");
 
         // Revoked at Slack: the test says so with Slack's own code.
         fx.slack.revoke_token(access_token);
-        let test = app.post(&format!("/v1/connections/{id}/test"), &key, &json!({})).await.json();
+        let test = test_connection(app, &key, &id).await;
         assert_eq!(test["success"], false);
         assert_eq!(test["error_code"], "auth_failed");
         assert!(test["error_message"].as_str().unwrap().contains("token_revoked"), "{test}");

@@ -221,30 +221,6 @@ fn members(shared: &Shared, id: u64, query: Option<&str>, headers: &HeaderMap) -
     )
 }
 
-pub(crate) async fn org_members(
-    State(shared): State<Arc<Shared>>,
-    Path(org): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    match org_id(&shared, &org) {
-        Some(id) => members(&shared, id, query.as_deref(), &headers),
-        None => errors::not_found(),
-    }
-}
-
-pub(crate) async fn org_members_by_id(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    match by_id(&shared, &id) {
-        Some(id) => members(&shared, id, query.as_deref(), &headers),
-        None => errors::not_found(),
-    }
-}
-
 fn simple_list(
     shared: &Shared,
     id: u64,
@@ -267,8 +243,16 @@ fn simple_list(
     )
 }
 
+/// The two routes of an organization's list, by login (`/orgs/{org}/…`) and by id
+/// (`/organizations/{id}/…`, where GitHub's `next` links point), answered by `$list`
+/// (`fn(&Shared, org id, query, headers) -> Response`), or by [`simple_list`] of `$what`.
 macro_rules! org_list {
     ($by_login:ident, $by_id:ident, $what:literal) => {
+        org_list!($by_login, $by_id, |shared, id, query, headers| {
+            simple_list(shared, id, $what, query, headers)
+        });
+    };
+    ($by_login:ident, $by_id:ident, $list:expr) => {
         pub(crate) async fn $by_login(
             State(shared): State<Arc<Shared>>,
             Path(org): Path<String>,
@@ -276,7 +260,7 @@ macro_rules! org_list {
             headers: HeaderMap,
         ) -> Response {
             match org_id(&shared, &org) {
-                Some(id) => simple_list(&shared, id, $what, query.as_deref(), &headers),
+                Some(id) => ($list)(&shared, id, query.as_deref(), &headers),
                 None => errors::not_found(),
             }
         }
@@ -288,13 +272,14 @@ macro_rules! org_list {
             headers: HeaderMap,
         ) -> Response {
             match by_id(&shared, &id) {
-                Some(id) => simple_list(&shared, id, $what, query.as_deref(), &headers),
+                Some(id) => ($list)(&shared, id, query.as_deref(), &headers),
                 None => errors::not_found(),
             }
         }
     };
 }
 
+org_list!(org_members, org_members_by_id, members);
 org_list!(
     outside_collaborators,
     outside_collaborators_by_id,

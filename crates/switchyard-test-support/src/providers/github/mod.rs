@@ -93,8 +93,8 @@ use axum::{
 };
 use serde_json::Value;
 use time::{OffsetDateTime, macros::datetime};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::serve::{Listener, Serving};
 use crate::standin::{
     Failure, LoggedRequest, RateLimit, clock::Clock, faults::Faults, request_log::RequestLog,
 };
@@ -182,19 +182,19 @@ impl Shared {
 #[derive(Clone)]
 pub struct GitHub {
     shared: Arc<Shared>,
-    _server: Arc<DropGuard>,
+    _server: Serving,
 }
 
 impl GitHub {
     /// Binds `127.0.0.1:0` and serves until the last handle is dropped.
     pub async fn start(options: GitHubOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = Listener::bind().await?;
         let prefix = if options.enterprise_server {
             ENTERPRISE_PREFIX
         } else {
             ""
         };
-        let base_url = format!("http://{}{prefix}", listener.local_addr()?);
+        let base_url = format!("{}{prefix}", listener.url());
         let shared = Arc::new(Shared {
             clock: Clock::starting_at(options.clock_start),
             org: Mutex::new(Org::new(&options.organization, &base_url)),
@@ -205,21 +205,13 @@ impl GitHub {
             base_url,
             options,
         });
-        let shutdown = CancellationToken::new();
-        let stopped = shutdown.clone();
-        let app = match prefix {
+        let server = listener.serve(match prefix {
             "" => router(Arc::clone(&shared)),
             prefix => Router::new().nest(prefix, router(Arc::clone(&shared))),
-        };
-        tokio::spawn(async move {
-            // A stand-in that fails mid-test shows up as refused connections in that test.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await;
         });
         Ok(Self {
             shared,
-            _server: Arc::new(shutdown.drop_guard()),
+            _server: server,
         })
     }
 

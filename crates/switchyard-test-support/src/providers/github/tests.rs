@@ -285,3 +285,144 @@ fn the_pkcs1_key_is_the_one_inside_the_pkcs8_key() {
         "PKCS#8 wraps the PKCS#1 key as its last element"
     );
 }
+
+/// One answer to dump: its file name, method, path, JSON body, bearer token and expected status.
+type ShapeCall<'a> = (&'a str, &'a str, &'a str, Option<Value>, &'a str, u16);
+
+/// Writes the stand-in's answers, one file per endpoint, into `SWITCHYARD_GITHUB_SHAPES_DIR`
+/// for `scripts/dev/github-shapes.py` to compare with GitHub's OpenAPI description; without
+/// that variable it only checks that each endpoint answers.
+#[tokio::test]
+async fn answers_for_the_shape_check() {
+    let key = AppKey::generate();
+    let github = github(GitHubOptions {
+        token: Some(TOKEN.into()),
+        app: Some(GitHubApp::new(99, 5, &key)),
+        ..Default::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let base = github.url();
+    let now = now();
+    let app_jwt = jwt(
+        &key,
+        &json!({"iss": "99", "iat": now - 60, "exp": now + 540}),
+    );
+    let calls: Vec<ShapeCall<'_>> = vec![
+        ("user", "GET", "/user", None, TOKEN, 200),
+        ("org", "GET", "/orgs/acme", None, TOKEN, 200),
+        ("members", "GET", "/orgs/acme/members", None, TOKEN, 200),
+        (
+            "outside_collaborators",
+            "GET",
+            "/orgs/acme/outside_collaborators",
+            None,
+            TOKEN,
+            200,
+        ),
+        ("teams", "GET", "/orgs/acme/teams", None, TOKEN, 200),
+        (
+            "team_members",
+            "GET",
+            "/orgs/acme/teams/team-01/members",
+            None,
+            TOKEN,
+            200,
+        ),
+        ("repos", "GET", "/orgs/acme/repos", None, TOKEN, 200),
+        ("repo", "GET", "/repos/acme/repo-001", None, TOKEN, 200),
+        (
+            "protection",
+            "GET",
+            "/repos/acme/repo-001/branches/main/protection",
+            None,
+            TOKEN,
+            200,
+        ),
+        (
+            "issue",
+            "POST",
+            "/repos/acme/repo-001/issues",
+            Some(
+                json!({"title": "Hi", "body": "Text", "labels": ["bug"], "assignees": ["member-0001"]}),
+            ),
+            TOKEN,
+            201,
+        ),
+        (
+            "comment",
+            "POST",
+            "/repos/acme/repo-001/issues/1/comments",
+            Some(json!({"body": "Me too"})),
+            TOKEN,
+            201,
+        ),
+        (
+            "access_token",
+            "POST",
+            "/app/installations/5/access_tokens",
+            None,
+            &app_jwt,
+            201,
+        ),
+        (
+            "installation",
+            "GET",
+            "/app/installations/5",
+            None,
+            &app_jwt,
+            200,
+        ),
+        ("error_404", "GET", "/orgs/other", None, TOKEN, 404),
+        ("error_401", "GET", "/orgs/acme", None, "ghp_wrong", 401),
+        (
+            "error_403",
+            "GET",
+            "/installation/repositories",
+            None,
+            TOKEN,
+            403,
+        ),
+        (
+            "error_422",
+            "POST",
+            "/repos/acme/repo-001/issues",
+            Some(json!({"body": "no title"})),
+            TOKEN,
+            422,
+        ),
+        (
+            "error_400",
+            "POST",
+            "/repos/acme/repo-001/issues",
+            None,
+            TOKEN,
+            400,
+        ),
+    ];
+    let dir = std::env::var_os("SWITCHYARD_GITHUB_SHAPES_DIR").map(std::path::PathBuf::from);
+    for (name, method, path, body, token, status) in calls {
+        let url = format!("{base}{path}");
+        let request = if method == "POST" {
+            let request = client.post(url).bearer_auth(token);
+            match body {
+                Some(body) => request.json(&body),
+                None if status == 400 => request.body("{not json"),
+                None => request,
+            }
+        } else {
+            client.get(url).bearer_auth(token)
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        let answer: Value = response.json().await.unwrap();
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(
+                dir.join(format!("{name}.json")),
+                serde_json::to_string_pretty(&answer).unwrap(),
+            )
+            .unwrap();
+        }
+    }
+}

@@ -68,13 +68,13 @@ use secrecy::SecretString;
 use serde_json::Value;
 use switchyard_http::{CallScope, Credential, CredentialError, CredentialSource};
 use time::{OffsetDateTime, UtcOffset, macros::datetime};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub use data::{
     ISSUE_TYPES, JiraIssue, JiraProject, JiraUser, TRANSITIONS, adf_paragraph, jira_time,
 };
 pub use webhook::JiraWebhook;
 
+use crate::serve::{Listener, Serving};
 use crate::standin::{
     Failure, LoggedRequest, RateLimit, clock::Clock, faults::Faults, request_log::RequestLog,
 };
@@ -163,7 +163,7 @@ impl Shared {
 #[derive(Clone)]
 pub struct JiraStandIn {
     shared: Arc<Shared>,
-    _server: Arc<DropGuard>,
+    _server: Serving,
 }
 
 /// How much [`JiraStandIn::seed`] creates.
@@ -176,8 +176,8 @@ pub struct Seed {
 
 impl JiraStandIn {
     pub async fn start(options: JiraOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
+        let listener = Listener::bind().await?;
+        let base_url = listener.url().to_owned();
         let shared = Arc::new(Shared {
             clock: Clock::starting_at(options.clock_start),
             budget: options.rate_limit.map(guard::Budget::new),
@@ -199,18 +199,10 @@ impl JiraStandIn {
                 active: true,
             },
         );
-        let shutdown = CancellationToken::new();
-        let stopped = shutdown.clone();
-        let app = router(Arc::clone(&shared));
-        tokio::spawn(async move {
-            // A stand-in that fails mid-test shows up as refused connections in that test.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await;
-        });
+        let server = listener.serve(router(Arc::clone(&shared)));
         Ok(Self {
             shared,
-            _server: Arc::new(shutdown.drop_guard()),
+            _server: server,
         })
     }
 

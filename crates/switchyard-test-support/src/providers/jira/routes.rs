@@ -61,6 +61,15 @@ fn number(query: &HashMap<String, String>, name: &str, default: u64) -> Result<u
     }
 }
 
+/// `startAt` (default 0) and the asked `maxResults` (default 50) of an offset-paged list,
+/// or the message of Jira's 400 for a value that is not a number.
+fn offset(query: &HashMap<String, String>) -> Result<(u64, u64), String> {
+    Ok((
+        number(query, "startAt", 0)?,
+        number(query, "maxResults", 50)?,
+    ))
+}
+
 pub(crate) async fn myself(State(shared): App, uri: OriginalUri) -> Response {
     let base = base(&shared, &uri);
     let me = shared
@@ -79,12 +88,9 @@ pub(crate) async fn project_search(
     uri: OriginalUri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (start, max) = match (
-        number(&query, "startAt", 0),
-        number(&query, "maxResults", 50),
-    ) {
-        (Ok(start), Ok(max)) => (start, max.clamp(1, 100)),
-        (Err(message), _) | (_, Err(message)) => return bad_request(&message),
+    let (start, max) = match offset(&query) {
+        Ok((start, max)) => (start, max.clamp(1, 100)),
+        Err(message) => return bad_request(&message),
     };
     let base = base(&shared, &uri);
     let site = shared.site();
@@ -117,12 +123,9 @@ pub(crate) async fn users_search(
     uri: OriginalUri,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (start, max) = match (
-        number(&query, "startAt", 0),
-        number(&query, "maxResults", 50),
-    ) {
-        (Ok(start), Ok(max)) => (start, max.min(1000)),
-        (Err(message), _) | (_, Err(message)) => return bad_request(&message),
+    let (start, max) = match offset(&query) {
+        Ok((start, max)) => (start, max.min(1000)),
+        Err(message) => return bad_request(&message),
     };
     let base = base(&shared, &uri);
     let site = shared.site();

@@ -67,13 +67,13 @@ use axum::{
 };
 use serde_json::Value;
 use time::{OffsetDateTime, macros::datetime};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub use data::{LogEvent, OktaApp, OktaFactor, OktaGroup, OktaUser, UserStatus};
 pub use hook::EventHookDelivery;
 pub use oauth::{ServiceApp, ServiceAppKey};
 pub use wire::DEFAULT_LIMITS;
 
+use crate::serve::{Listener, Serving};
 use crate::standin::{LoggedRequest, clock::Clock, request_log::RequestLog};
 use data::{Org, Render};
 
@@ -135,20 +135,27 @@ impl Shared {
     pub(crate) fn org(&self) -> MutexGuard<'_, Org> {
         self.org.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Renders records as this org's API answers them (its links on its own base URL).
+    pub(crate) fn render(&self) -> Render<'_> {
+        Render {
+            base: &self.base_url,
+        }
+    }
 }
 
 /// A running Okta stand-in. Clones share the server; it stops with the last clone.
 #[derive(Clone)]
 pub struct OktaStandIn {
     shared: Arc<Shared>,
-    _server: Arc<DropGuard>,
+    _server: Serving,
 }
 
 impl OktaStandIn {
     /// Binds `127.0.0.1:0` and serves until the last handle is dropped.
     pub async fn start(options: OktaOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
+        let listener = Listener::bind().await?;
+        let base_url = listener.url().to_owned();
         let shared = Arc::new(Shared {
             clock: Clock::starting_at(options.clock_start),
             budgets: wire::Budgets::new(options.rate_limits.clone(), options.rate_window),
@@ -158,17 +165,10 @@ impl OktaStandIn {
             options,
             base_url,
         });
-        let shutdown = CancellationToken::new();
-        let stopped = shutdown.clone();
-        let app = router(Arc::clone(&shared));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await;
-        });
+        let server = listener.serve(router(Arc::clone(&shared)));
         Ok(Self {
             shared,
-            _server: Arc::new(shutdown.drop_guard()),
+            _server: server,
         })
     }
 
@@ -256,9 +256,7 @@ impl OktaStandIn {
 
     /// Every user as `GET /api/v1/users` (no filter) lists it, by id.
     pub fn users_json(&self) -> Vec<Value> {
-        let render = Render {
-            base: &self.shared.base_url,
-        };
+        let render = self.shared.render();
         let org = self.shared.org();
         org.users
             .values()
@@ -268,9 +266,7 @@ impl OktaStandIn {
     }
 
     pub fn groups_json(&self) -> Vec<Value> {
-        let render = Render {
-            base: &self.shared.base_url,
-        };
+        let render = self.shared.render();
         self.shared
             .org()
             .groups
@@ -281,9 +277,7 @@ impl OktaStandIn {
 
     /// Every membership as `(group id, the member as GET /groups/{id}/users lists it)`.
     pub fn members_json(&self) -> Vec<(String, Value)> {
-        let render = Render {
-            base: &self.shared.base_url,
-        };
+        let render = self.shared.render();
         let org = self.shared.org();
         org.members
             .iter()
@@ -299,9 +293,7 @@ impl OktaStandIn {
     /// Every factor as `(user id, the factor as GET /users/{id}/factors lists it)`, for the
     /// users `GET /api/v1/users` lists.
     pub fn factors_json(&self) -> Vec<(String, Value)> {
-        let render = Render {
-            base: &self.shared.base_url,
-        };
+        let render = self.shared.render();
         let org = self.shared.org();
         org.factors
             .iter()
@@ -319,9 +311,7 @@ impl OktaStandIn {
     }
 
     pub fn apps_json(&self) -> Vec<Value> {
-        let render = Render {
-            base: &self.shared.base_url,
-        };
+        let render = self.shared.render();
         self.shared
             .org()
             .apps
@@ -336,9 +326,7 @@ impl OktaStandIn {
     }
 
     pub fn log_json(&self) -> Vec<Value> {
-        let render = Render {
-            base: &self.shared.base_url,
-        };
+        let render = self.shared.render();
         self.shared
             .org()
             .log
@@ -350,9 +338,7 @@ impl OktaStandIn {
     /// An event hook delivery carrying `events` (the newest log events, for instance), as
     /// Okta POSTs it to the hook's URL.
     pub fn event_hook(&self, events: &[LogEvent]) -> EventHookDelivery {
-        let render = Render {
-            base: &self.shared.base_url,
-        };
+        let render = self.shared.render();
         hook::delivery(
             &render,
             &self.shared.base_url,

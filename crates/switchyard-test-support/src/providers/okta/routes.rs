@@ -17,7 +17,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{
     Shared,
-    data::{ADMIN_ID, OktaUser, Org, Render, UserStatus},
+    data::{ADMIN_ID, OktaUser, Org, UserStatus},
     wire::{Caller, OktaError},
 };
 
@@ -95,14 +95,18 @@ fn page(
     response
 }
 
-/// The next link of a list page that ends after `next_after`.
-fn next_link(
+/// The page of `items` (keyed, in key order) after the query's `after`, at most `limit`,
+/// with a next link when more follow.
+fn keyed_page(
     shared: &Shared,
     path: &str,
     pairs: &[(String, String)],
-    next_after: Option<String>,
-) -> Option<String> {
-    next_after.map(|after| link(&shared.base_url, path, pairs, Some(&after)))
+    items: Vec<(String, Value)>,
+    limit: usize,
+) -> Response {
+    let (items, next_after) = window(items, param(pairs, "after"), limit);
+    let next = next_after.map(|after| link(&shared.base_url, path, pairs, Some(&after)));
+    page(shared, path, pairs, items, next)
 }
 
 /// The items after `after` (by key), at most `limit`, and the key to continue after.
@@ -181,9 +185,7 @@ pub(crate) async fn list_users(
 ) -> Result<Response, OktaError> {
     let pairs = pairs(query.as_deref());
     let limit = limit(&pairs, 200, 200)?;
-    let render = Render {
-        base: &shared.base_url,
-    };
+    let render = shared.render();
     let org = shared.org();
     let mut items = Vec::new();
     for user in org.users.values() {
@@ -196,9 +198,7 @@ pub(crate) async fn list_users(
         }
     }
     drop(org);
-    let (items, next) = window(items, param(&pairs, "after"), limit);
-    let next = next_link(&shared, "/api/v1/users", &pairs, next);
-    Ok(page(&shared, "/api/v1/users", &pairs, items, next))
+    Ok(keyed_page(&shared, "/api/v1/users", &pairs, items, limit))
 }
 
 /// `GET /api/v1/users/{id}`: only `me` is served, the API token's admin. A service app's
@@ -208,9 +208,7 @@ pub(crate) async fn get_user(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, OktaError> {
-    let render = Render {
-        base: &shared.base_url,
-    };
+    let render = shared.render();
     if id == "me" && caller == Caller::ApiToken {
         let at = shared.options.clock_start;
         let admin = OktaUser {
@@ -237,9 +235,7 @@ pub(crate) async fn list_factors(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Response, OktaError> {
-    let render = Render {
-        base: &shared.base_url,
-    };
+    let render = shared.render();
     let org = shared.org();
     if !org.users.contains_key(&id) {
         return Err(OktaError::NotFound { id, kind: "User" });
@@ -261,18 +257,14 @@ pub(crate) async fn list_groups(
 ) -> Result<Response, OktaError> {
     let pairs = pairs(query.as_deref());
     let limit = limit(&pairs, 10_000, 10_000)?;
-    let render = Render {
-        base: &shared.base_url,
-    };
+    let render = shared.render();
     let items: Vec<(String, Value)> = shared
         .org()
         .groups
         .values()
         .map(|group| (group.id.clone(), render.group(group)))
         .collect();
-    let (items, next) = window(items, param(&pairs, "after"), limit);
-    let next = next_link(&shared, "/api/v1/groups", &pairs, next);
-    Ok(page(&shared, "/api/v1/groups", &pairs, items, next))
+    Ok(keyed_page(&shared, "/api/v1/groups", &pairs, items, limit))
 }
 
 /// `GET /api/v1/groups/{id}/users?limit=(1000, max 1000)&after=`: the members as users.
@@ -283,9 +275,7 @@ pub(crate) async fn list_members(
 ) -> Result<Response, OktaError> {
     let pairs = pairs(query.as_deref());
     let limit = limit(&pairs, 1_000, 1_000)?;
-    let render = Render {
-        base: &shared.base_url,
-    };
+    let render = shared.render();
     let org = shared.org();
     let Some(members) = org.members.get(&group) else {
         return Err(OktaError::NotFound {
@@ -299,10 +289,8 @@ pub(crate) async fn list_members(
         .map(|user| (user.id.clone(), render.user(user)))
         .collect();
     drop(org);
-    let (items, next) = window(items, param(&pairs, "after"), limit);
     let path = format!("/api/v1/groups/{group}/users");
-    let next = next_link(&shared, &path, &pairs, next);
-    Ok(page(&shared, &path, &pairs, items, next))
+    Ok(keyed_page(&shared, &path, &pairs, items, limit))
 }
 
 /// `GET /api/v1/apps?limit=(20, max 200)&after=`.
@@ -312,18 +300,14 @@ pub(crate) async fn list_apps(
 ) -> Result<Response, OktaError> {
     let pairs = pairs(query.as_deref());
     let limit = limit(&pairs, 20, 200)?;
-    let render = Render {
-        base: &shared.base_url,
-    };
+    let render = shared.render();
     let items: Vec<(String, Value)> = shared
         .org()
         .apps
         .values()
         .map(|app| (app.id.clone(), render.app(app)))
         .collect();
-    let (items, next) = window(items, param(&pairs, "after"), limit);
-    let next = next_link(&shared, "/api/v1/apps", &pairs, next);
-    Ok(page(&shared, "/api/v1/apps", &pairs, items, next))
+    Ok(keyed_page(&shared, "/api/v1/apps", &pairs, items, limit))
 }
 
 fn parse_time(pairs: &[(String, String)], name: &str) -> Result<Option<OffsetDateTime>, OktaError> {
@@ -353,9 +337,7 @@ pub(crate) async fn list_logs(
         .unwrap_or_else(|| shared.clock.now() - time::Duration::days(7));
     let until = parse_time(&pairs, "until")?;
     let after = param(&pairs, "after");
-    let render = Render {
-        base: &shared.base_url,
-    };
+    let render = shared.render();
     let org = shared.org();
     let start = match after {
         Some(after) => org

@@ -70,8 +70,8 @@ use std::sync::{
 
 use serde_json::{Value, json};
 use time::{OffsetDateTime, macros::datetime};
-use tokio_util::sync::{CancellationToken, DropGuard};
 
+use crate::serve::{Listener, Serving};
 use crate::standin::{Failure, LoggedRequest};
 
 pub use events::Delivery;
@@ -139,29 +139,21 @@ pub struct SlackStandIn {
     shared: Arc<SlackShared>,
     base_url: Arc<str>,
     events: Arc<AtomicU64>,
-    _server: Arc<DropGuard>,
+    _server: Serving,
 }
 
 impl SlackStandIn {
     /// Binds `127.0.0.1:0` and serves until the last handle is dropped.
     pub async fn start(options: SlackOptions) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
+        let listener = Listener::bind().await?;
+        let base_url = listener.url().to_owned();
         let shared = Arc::new(SlackShared::new(options));
-        let shutdown = CancellationToken::new();
-        let stopped = shutdown.clone();
-        let app = server::router(Arc::clone(&shared));
-        tokio::spawn(async move {
-            // A stand-in that fails mid-test shows up as refused connections in that test.
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped.cancelled_owned())
-                .await;
-        });
+        let server = listener.serve(server::router(Arc::clone(&shared)));
         Ok(Self {
             shared,
             base_url: base_url.into(),
             events: Arc::new(AtomicU64::new(0)),
-            _server: Arc::new(shutdown.drop_guard()),
+            _server: server,
         })
     }
 

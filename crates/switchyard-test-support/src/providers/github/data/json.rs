@@ -55,7 +55,7 @@ impl Org {
     /// `organization-full`, as a member sees it.
     pub(crate) fn organization_json(&self) -> Value {
         let url = self.api(&format!("/orgs/{}", self.login));
-        json!({
+        let mut value = json!({
             "login": self.login,
             "id": self.id,
             "node_id": Self::node_id("Organization", self.id),
@@ -69,10 +69,10 @@ impl Org {
             "avatar_url": format!("https://avatars.githubusercontent.com/u/{}?v=4", self.id),
             "description": "A stand-in organization",
             "name": self.login,
-            "company": null,
+            "company": "Acme",
             "blog": "",
-            "location": null,
-            "email": null,
+            "location": "Internet",
+            "email": format!("security@{}.example", self.login),
             "twitter_username": null,
             "is_verified": false,
             "has_organization_projects": true,
@@ -90,7 +90,47 @@ impl Org {
             "default_repository_permission": "read",
             "members_can_create_repositories": true,
             "web_commit_signoff_required": false,
-        })
+        });
+        // What only the organization's owners and admins see.
+        let owners = json!({
+            "total_private_repos": self.repositories.values().filter(|r| r.visibility != Visibility::Public).count(),
+            "owned_private_repos": self.repositories.values().filter(|r| r.visibility != Visibility::Public).count(),
+            "private_gists": 0,
+            "disk_usage": 10_000,
+            "collaborators": self.outside_collaborators.len(),
+            "billing_email": format!("billing@{}.example", self.login),
+            "plan": {"name": "enterprise", "space": 976_562_499, "private_repos": 999_999, "filled_seats": self.members.len(), "seats": 1_000},
+            "default_repository_branch": "main",
+            "members_allowed_repository_creation_type": "all",
+            "members_can_create_public_repositories": true,
+            "members_can_create_private_repositories": true,
+            "members_can_create_internal_repositories": true,
+            "members_can_create_pages": true,
+            "members_can_create_public_pages": true,
+            "members_can_create_private_pages": true,
+            "members_can_delete_repositories": false,
+            "members_can_change_repo_visibility": false,
+            "members_can_invite_outside_collaborators": true,
+            "members_can_delete_issues": false,
+            "display_commenter_full_name_setting_enabled": false,
+            "readers_can_create_discussions": true,
+            "members_can_create_teams": true,
+            "members_can_view_dependency_insights": true,
+            "members_can_fork_private_repositories": false,
+            "deploy_keys_enabled_for_repositories": true,
+            "dependency_graph_enabled_for_new_repositories": false,
+            "dependabot_alerts_enabled_for_new_repositories": false,
+            "dependabot_security_updates_enabled_for_new_repositories": false,
+            "advanced_security_enabled_for_new_repositories": false,
+            "secret_scanning_enabled_for_new_repositories": false,
+            "secret_scanning_push_protection_enabled_for_new_repositories": false,
+            "secret_scanning_push_protection_custom_link": "",
+            "secret_scanning_push_protection_custom_link_enabled": false,
+        });
+        if let (Some(object), Value::Object(owners)) = (value.as_object_mut(), owners) {
+            object.extend(owners);
+        }
+        value
     }
 
     fn owner_json(&self) -> Value {
@@ -133,13 +173,11 @@ impl Org {
             "description": repository.description,
             "fork": false,
             "url": url,
-            "branches_url": format!("{url}/branches{{/branch}}"),
-            "issues_url": format!("{url}/issues{{/number}}"),
-            "pulls_url": format!("{url}/pulls{{/number}}"),
-            "hooks_url": format!("{url}/hooks"),
             "git_url": format!("git://github.com/{full_name}.git"),
             "ssh_url": format!("git@github.com:{full_name}.git"),
             "clone_url": format!("https://github.com/{full_name}.git"),
+            "mirror_url": null,
+            "svn_url": format!("https://github.com/{full_name}"),
             "homepage": null,
             "language": "Rust",
             "forks_count": 0,
@@ -147,6 +185,52 @@ impl Org {
             "watchers_count": 0,
             "size": 108,
         });
+        // The API's URL templates, as GitHub lists them.
+        let urls: serde_json::Map<String, Value> = [
+            ("archive_url", "/{archive_format}{/ref}"),
+            ("assignees_url", "/assignees{/user}"),
+            ("blobs_url", "/git/blobs{/sha}"),
+            ("branches_url", "/branches{/branch}"),
+            ("collaborators_url", "/collaborators{/collaborator}"),
+            ("comments_url", "/comments{/number}"),
+            ("commits_url", "/commits{/sha}"),
+            ("compare_url", "/compare/{base}...{head}"),
+            ("contents_url", "/contents/{+path}"),
+            ("contributors_url", "/contributors"),
+            ("deployments_url", "/deployments"),
+            ("downloads_url", "/downloads"),
+            ("events_url", "/events"),
+            ("forks_url", "/forks"),
+            ("git_commits_url", "/git/commits{/sha}"),
+            ("git_refs_url", "/git/refs{/sha}"),
+            ("git_tags_url", "/git/tags{/sha}"),
+            ("issue_comment_url", "/issues/comments{/number}"),
+            ("issue_events_url", "/issues/events{/number}"),
+            ("issues_url", "/issues{/number}"),
+            ("keys_url", "/keys{/key_id}"),
+            ("labels_url", "/labels{/name}"),
+            ("languages_url", "/languages"),
+            ("merges_url", "/merges"),
+            ("milestones_url", "/milestones{/number}"),
+            (
+                "notifications_url",
+                "/notifications{?since,all,participating}",
+            ),
+            ("pulls_url", "/pulls{/number}"),
+            ("releases_url", "/releases{/id}"),
+            ("stargazers_url", "/stargazers"),
+            ("statuses_url", "/statuses/{sha}"),
+            ("subscribers_url", "/subscribers"),
+            ("subscription_url", "/subscription"),
+            ("tags_url", "/tags"),
+            ("teams_url", "/teams"),
+            ("trees_url", "/git/trees{/sha}"),
+            ("hooks_url", "/hooks"),
+        ]
+        .into_iter()
+        .map(|(key, path)| (key.to_owned(), Value::from(format!("{url}{path}"))))
+        .collect();
+        let urls = Value::Object(urls);
         let more = json!({
             "default_branch": repository.default_branch,
             "open_issues_count": repository.issues.len(),
@@ -176,10 +260,14 @@ impl Org {
                 "secret_scanning": status(repository.secret_scanning),
                 "secret_scanning_push_protection": status(repository.secret_scanning_push_protection),
                 "dependabot_security_updates": status(repository.dependabot_security_updates),
+                "secret_scanning_non_provider_patterns": status(false),
+                "secret_scanning_delegated_alert_dismissal": status(false),
             },
         });
-        if let (Some(object), Value::Object(more)) = (value.as_object_mut(), more) {
-            object.extend(more);
+        for more in [urls, more] {
+            if let (Some(object), Value::Object(more)) = (value.as_object_mut(), more) {
+                object.extend(more);
+            }
         }
         if full && let Some(object) = value.as_object_mut() {
             for (key, field) in [
@@ -201,6 +289,8 @@ impl Org {
                 ("network_count", json!(0)),
                 ("subscribers_count", json!(1)),
                 ("custom_properties", json!({})),
+                ("template_repository", Value::Null),
+                ("temp_clone_token", json!("")),
             ] {
                 object.insert(key.to_owned(), field);
             }
@@ -244,6 +334,7 @@ impl Org {
                 "required_status_checks".into(),
                 json!({
                     "url": format!("{url}/required_status_checks"),
+                    "enforcement_level": if protection.enforce_admins { "everyone" } else { "non_admins" },
                     "strict": protection.strict_status_checks,
                     "contexts": protection.required_status_checks,
                     "contexts_url": format!("{url}/required_status_checks/contexts"),
@@ -302,7 +393,15 @@ impl Org {
 
     pub(crate) fn team_members_json(&self, slug: &str) -> Option<Vec<Value>> {
         let team = self.teams.values().find(|t| t.slug == slug)?;
-        Some(self.users_json(team.members.iter().copied()))
+        // `team-member`: a `simple-user` with its role on the team.
+        let mut members = self.users_json(team.members.iter().copied());
+        for member in &mut members {
+            if let Some(object) = member.as_object_mut() {
+                object.insert("role".into(), json!("member"));
+                object.insert("inherited".into(), json!(false));
+            }
+        }
+        Some(members)
     }
 
     pub(crate) fn team_id(&self, slug: &str) -> Option<u64> {
@@ -367,6 +466,7 @@ impl Org {
             "updated_at": Self::stamp(issue.comments.last().map_or(issue.created_at, |c| c.created_at)),
             "closed_by": null,
             "author_association": "MEMBER",
+            "pinned_comment": null,
         })
     }
 
@@ -383,6 +483,8 @@ impl Org {
             "updated_at": Self::stamp(comment.created_at),
             "issue_url": format!("{repo_url}/issues/{number}"),
             "author_association": "MEMBER",
+            "pin": null,
+            "minimized": null,
         })
     }
 
