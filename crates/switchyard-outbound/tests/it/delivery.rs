@@ -21,7 +21,10 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn settled(fx: &Fixture, tenant: TenantId, id: DeliveryId, attempts: u32) -> DeliveryDetail {
     eventually(WAIT, "the delivery's attempts to be recorded", || async {
         let detail = get_delivery(&fx.database, tenant, id).await.unwrap();
+        // The delivery row and its attempts are two reads: on PostgreSQL the outcome's commit
+        // can fall between them, so wait until both tell the same number of attempts.
         (detail.attempts.len() as u32 >= attempts
+            && detail.delivery.attempts == detail.attempts.len() as u32
             && detail.delivery.status != DeliveryStatus::Sending)
             .then_some(detail)
     })
