@@ -1288,6 +1288,7 @@ fn the_loader_checks_related_streams_and_action_mappings() {
             .unified
             .as_ref()
             .unwrap()
+            .spec
             .model,
         UnifiedModel::Ticket
     );

@@ -466,7 +466,7 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
             if let Err(error) = crate::unified::CompiledActionMapping::new(mapping) {
                 problems.add(format!("{at}.unified"), error.to_string());
             }
-            for (field, _) in related_fields(mapping) {
+            for (field, _) in related_fields(&mapping.spec) {
                 problems.add(
                     format!("{at}.unified.fields.{field}"),
                     "`related` reads a connection's stored records; an action's output maps without them",

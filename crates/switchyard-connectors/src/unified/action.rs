@@ -14,8 +14,6 @@
 //!     title: "$.input.summary"
 //! ```
 
-use std::ops::Deref;
-
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -48,7 +46,6 @@ impl MappingSubject {
 
 /// How an action's output maps to a unified model: a stream mapping's `model` and `fields`,
 /// and `from`, what the paths read.
-// Derefs to the `MappingSpec` so code written for a stream's mapping takes it as well.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(from = "ActionMappingForm")]
 pub struct ActionMapping {
@@ -79,14 +76,6 @@ impl From<ActionMappingForm> for ActionMapping {
                 fields: form.fields,
             },
         }
-    }
-}
-
-impl Deref for ActionMapping {
-    type Target = MappingSpec;
-
-    fn deref(&self) -> &MappingSpec {
-        &self.spec
     }
 }
 

@@ -33,7 +33,7 @@ async fn actions_send_githubs_requests_and_map_the_issue_to_a_ticket() {
         .unified
         .clone()
         .unwrap();
-    let ticket = CompiledMapping::new(&spec)
+    let ticket = CompiledMapping::new(&spec.spec)
         .unwrap()
         .apply("github", &issue)
         .unwrap();
