@@ -51,6 +51,8 @@ error_codes! {
     // 401, 403
     Unauthenticated => ("unauthenticated", 401, "Missing or invalid credentials"),
     WebhookVerificationFailed => ("webhook_verification_failed", 401, "The webhook request could not be verified; `reason` says why"),
+    OAuthStateInvalid => ("oauth_state_invalid", 400, "The OAuth `state` is unknown, used, expired or not this browser's; start the connection again"),
+    ConnectSessionExpired => ("connect_session_expired", 410, "The connect session is expired or finished; ask for a new one"),
     InsufficientRole => ("insufficient_role", 403, "The API key's role does not allow this operation"),
     // 404, 405
     NotFound => ("not_found", 404, "The resource was not found"),
@@ -67,6 +69,7 @@ error_codes! {
     RateLimited => ("rate_limited", 429, "The provider's rate budget has no room before the deadline"),
     // 5xx
     Internal => ("internal", 500, "Internal error"),
+    ReauthorizationRequired => ("reauthorization_required", 409, "The provider refused the connection's refresh token; connect it again through a connect session"),
     ProviderError => ("provider_error", 502, "The provider answered with an error"),
     Unavailable => ("unavailable", 503, "A dependency is unavailable"),
     ProviderUnavailable => ("provider_unavailable", 503, "The provider is failing; calls to it are paused"),

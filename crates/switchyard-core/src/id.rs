@@ -161,6 +161,16 @@ prefixed_id!(
     ConnectionId,
     "conn"
 );
+prefixed_id!(
+    /// Identifies a tenant's OAuth client registration at a provider.
+    OAuthClientId,
+    "oac"
+);
+prefixed_id!(
+    /// Identifies a connect session: one end user's attempt to connect (or repair) an account.
+    ConnectSessionId,
+    "cse"
+);
 
 #[cfg(test)]
 mod tests {

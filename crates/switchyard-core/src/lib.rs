@@ -12,7 +12,7 @@ pub mod role;
 
 pub use error_code::ErrorCode;
 pub use id::{
-    ApiKeyId, ConnectionId, DeliveryId, EndpointId, IdParseError, InboundEventId, JobId, MessageId,
-    RunId, ScheduleId, SourceId, TenantId,
+    ApiKeyId, ConnectSessionId, ConnectionId, DeliveryId, EndpointId, IdParseError, InboundEventId,
+    JobId, MessageId, OAuthClientId, RunId, ScheduleId, SourceId, TenantId,
 };
 pub use role::Role;

@@ -3,6 +3,11 @@
 //! A connection row holds only what is not secret: the connector, settings, an optional base
 //! URL and a [`CredentialRef`] naming the vault secret. Deleting a connection removes its
 //! streams, records and changes in the same transaction.
+//!
+//! A connection's `status` is the operator's switch; its `credential_status` says whether the
+//! credential still works (an OAuth grant the provider revoked needs the end user to
+//! reauthorize). Token refreshes replace the credential with [`ConnectionStore::swap_credential`],
+//! a compare-and-swap, so two refreshers cannot overwrite each other's newer token.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,7 +20,7 @@ use super::hash::canonical_json;
 
 const TABLE: &str = "connections";
 const COLUMNS: &str = "tenant_id, id, provider, name, config, base_url, credential, status, \
-                       version, created_at, updated_at";
+                       credential_status, version, created_at, updated_at";
 
 /// A reference to the vault secret that authenticates a connection: never the secret itself.
 /// The secret belongs to the connection's tenant.
@@ -29,6 +34,21 @@ pub struct CredentialRef {
     /// The connector auth mode the secret is for (`bearer`, `api_key`…): where it goes on a
     /// request.
     pub mode: String,
+    /// When an OAuth access token in the secret expires. Not secret: the scheduled refresh
+    /// decides from it without decrypting anything.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When the OAuth tokens were last obtained (connected or refreshed).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub refreshed_at: Option<OffsetDateTime>,
 }
 
 /// Whether syncs and actions may use a connection.
@@ -56,6 +76,33 @@ impl ConnectionStatus {
     }
 }
 
+/// Whether a connection's credential still authenticates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialStatus {
+    Valid,
+    /// The provider refused the grant (revoked, expired refresh token): the end user must
+    /// go through a connect session again.
+    ReauthorizationRequired,
+}
+
+impl CredentialStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::ReauthorizationRequired => "reauthorization_required",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "valid" => Some(Self::Valid),
+            "reauthorization_required" => Some(Self::ReauthorizationRequired),
+            _ => None,
+        }
+    }
+}
+
 /// A connection as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
@@ -72,6 +119,7 @@ pub struct Connection {
     /// `None` for providers that need no credential.
     pub credential: Option<CredentialRef>,
     pub status: ConnectionStatus,
+    pub credential_status: CredentialStatus,
     /// Starts at 1, bumped by every update.
     pub version: i64,
     pub created_at: OffsetDateTime,
@@ -116,6 +164,8 @@ pub struct ConnectionUpdate {
     /// `Some(None)` removes the credential reference.
     pub credential: Option<Option<CredentialRef>>,
     pub status: Option<ConnectionStatus>,
+    /// A repair through a connect session sets `Valid` together with the new credential.
+    pub credential_status: Option<CredentialStatus>,
     /// Update only if the connection is still at this version.
     pub expected_version: Option<i64>,
 }
@@ -128,6 +178,7 @@ type ConnectionRow = (
     String,
     Option<String>,
     Option<String>,
+    String,
     String,
     i64,
     DbTime,
@@ -144,6 +195,7 @@ fn from_row(row: ConnectionRow) -> Result<Connection> {
         base_url,
         credential,
         status,
+        credential_status,
         version,
         created,
         updated,
@@ -161,6 +213,8 @@ fn from_row(row: ConnectionRow) -> Result<Connection> {
             .transpose()
             .map_err(|e| corrupt(&e))?,
         status: ConnectionStatus::parse(&status).ok_or_else(|| corrupt(&"unknown status"))?,
+        credential_status: CredentialStatus::parse(&credential_status)
+            .ok_or_else(|| corrupt(&"unknown credential status"))?,
         version,
         created_at: created.get(),
         updated_at: updated.get(),
@@ -231,7 +285,8 @@ impl ConnectionStore {
         let credential = credential_text(new.credential.as_ref())?;
         let now = DbTime::now();
         let sql = format!(
-            "INSERT INTO connections ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) \
+            "INSERT INTO connections ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) \
              RETURNING {COLUMNS}"
         );
         let row: ConnectionRow = with_conn!(&self.database, |conn| {
@@ -244,6 +299,7 @@ impl ConnectionStore {
                 .bind(new.base_url.as_deref())
                 .bind(credential.as_deref())
                 .bind(ConnectionStatus::Active.as_str())
+                .bind(CredentialStatus::Valid.as_str())
                 .bind(now)
                 .fetch_one(&mut *conn)
                 .await
@@ -263,6 +319,51 @@ impl ConnectionStore {
                 .await?
         });
         row.map(from_row).transpose()
+    }
+
+    /// The tenant's connection named `name`.
+    pub async fn by_name(&self, tenant: &TenantId, name: &str) -> Result<Option<Connection>> {
+        let sql = format!("SELECT {COLUMNS} FROM connections WHERE tenant_id = $1 AND name = $2");
+        let row: Option<ConnectionRow> = with_conn!(&self.database, |conn| {
+            sqlx::query_as(&sql)
+                .bind(tenant.to_string())
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        row.map(from_row).transpose()
+    }
+
+    /// Every tenant's connections whose credential is of auth mode `mode`, in (tenant, id)
+    /// order after `after`: what the scheduled token refresh walks. The mode is matched on the
+    /// reference's JSON text, which [`credential_text`] writes with `mode` as a plain string.
+    pub async fn with_credential_mode(
+        &self,
+        mode: &str,
+        after: Option<&(TenantId, ConnectionId)>,
+        limit: u32,
+    ) -> Result<Vec<Connection>> {
+        let pattern = format!("%\"mode\":{}%", serde_json::Value::String(mode.to_owned()));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM connections \
+             WHERE credential LIKE $1 \
+               AND ($2 IS NULL OR tenant_id > $2 OR (tenant_id = $2 AND id > $3)) \
+             ORDER BY tenant_id, id LIMIT $4"
+        );
+        let (tenant, id) = match after {
+            Some((tenant, id)) => (Some(tenant.to_string()), Some(id.to_string())),
+            None => (None, None),
+        };
+        let rows: Vec<ConnectionRow> = with_conn!(&self.database, |conn| {
+            sqlx::query_as(&sql)
+                .bind(&pattern)
+                .bind(tenant.as_deref())
+                .bind(id.as_deref())
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?
+        });
+        rows.into_iter().map(from_row).collect()
     }
 
     /// The tenant's connections in id (creation) order, starting after `after`.
@@ -311,7 +412,8 @@ impl ConnectionStore {
             "UPDATE connections SET name = COALESCE($3, name), config = COALESCE($4, config), \
                 base_url = CASE WHEN $5 THEN $6 ELSE base_url END, \
                 credential = CASE WHEN $7 THEN $8 ELSE credential END, \
-                status = COALESCE($9, status), version = version + 1, updated_at = $10 \
+                status = COALESCE($9, status), credential_status = COALESCE($12, credential_status), \
+                version = version + 1, updated_at = $10 \
              WHERE tenant_id = $1 AND id = $2 AND ($11 IS NULL OR version = $11) \
              RETURNING {COLUMNS}"
         );
@@ -330,6 +432,7 @@ impl ConnectionStore {
                 .bind(update.status.map(ConnectionStatus::as_str))
                 .bind(DbTime::now())
                 .bind(update.expected_version)
+                .bind(update.credential_status.map(CredentialStatus::as_str))
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(name_conflict(name))?
@@ -353,6 +456,83 @@ impl ConnectionStore {
             Some(current) => Err(StoreError::VersionMismatch { expected, current }),
             None => Ok(None),
         }
+    }
+
+    /// Sets whether the connection's credential still works; bumps the version. `None` when
+    /// the tenant has no such connection.
+    pub async fn set_credential_status(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        status: CredentialStatus,
+    ) -> Result<Option<Connection>> {
+        let sql = format!(
+            "UPDATE connections SET credential_status = $3, version = version + 1, updated_at = $4 \
+             WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        );
+        let row: Option<ConnectionRow> = with_conn!(&self.database, |conn| {
+            sqlx::query_as(&sql)
+                .bind(tenant.to_string())
+                .bind(id.to_string())
+                .bind(status.as_str())
+                .bind(DbTime::now())
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        row.map(from_row).transpose()
+    }
+
+    /// Compare-and-swap of the credential reference: writes `new`, sets the credential status
+    /// to valid and bumps the version, only if the stored credential is still at
+    /// `expected_version`. `None` when the credential moved on (another refresher won, an
+    /// operator replaced it), was removed, or the connection is gone.
+    pub async fn swap_credential(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        expected_version: u32,
+        new: CredentialRef,
+    ) -> Result<Option<Connection>> {
+        let tenant = tenant.to_string();
+        let id = id.to_string();
+        let current: Option<Option<String>> = with_conn!(&self.database, |conn| {
+            sqlx::query_scalar(
+                "SELECT credential FROM connections WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(&tenant)
+            .bind(&id)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        let Some(Some(current)) = current else {
+            return Ok(None);
+        };
+        let stored: CredentialRef =
+            serde_json::from_str(&current).map_err(|e| StoreError::corrupt(TABLE, e))?;
+        if stored.version != expected_version {
+            return Ok(None);
+        }
+        let new = credential_text(Some(&new))?;
+        // The swap happens only if the column still holds the exact text read above: a
+        // concurrent writer in between makes it match nothing (on PostgreSQL the condition is
+        // re-checked on the row that writer committed).
+        let sql = format!(
+            "UPDATE connections SET credential = $3, credential_status = $4, \
+                version = version + 1, updated_at = $5 \
+             WHERE tenant_id = $1 AND id = $2 AND credential = $6 RETURNING {COLUMNS}"
+        );
+        let row: Option<ConnectionRow> = with_conn!(&self.database, |conn| {
+            sqlx::query_as(&sql)
+                .bind(&tenant)
+                .bind(&id)
+                .bind(new.as_deref())
+                .bind(CredentialStatus::Valid.as_str())
+                .bind(DbTime::now())
+                .bind(&current)
+                .fetch_optional(&mut *conn)
+                .await?
+        });
+        row.map(from_row).transpose()
     }
 
     /// Deletes the connection with its streams (checkpoints), records and changes, in one
@@ -391,14 +571,25 @@ impl ConnectionStore {
     }
 
     /// Deletes every connection of a tenant being deleted, with their streams, records and
-    /// changes (synced provider data is not kept for a tenant that is gone). Returns how many
-    /// connections there were.
+    /// changes (synced provider data is not kept for a tenant that is gone), and the tenant's
+    /// OAuth client registrations, connect sessions and states. Returns how many connections
+    /// there were.
     pub async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64> {
         let tenant = tenant.to_string();
         let mut tx = self.database.begin().await?;
         // Connections first, as in `delete`: their rows' removal stops page writes.
         let mut connections = 0;
-        for table in ["connections", "sync_streams", "records", "record_changes"] {
+        let tables = [
+            "connections",
+            "sync_streams",
+            "records",
+            "record_changes",
+            // The OAuth connect flow's rows: registrations, sessions and pending states.
+            "oauth_clients",
+            "connect_sessions",
+            "oauth_states",
+        ];
+        for table in tables {
             let sql = format!("DELETE FROM {table} WHERE tenant_id = $1");
             let deleted = with_tx!(tx, |conn| {
                 sqlx::query(&sql)

@@ -1,4 +1,5 @@
-//! [`StoreError`]: why reading or writing connections, checkpoints or records failed.
+//! [`StoreError`]: why reading or writing connections, checkpoints, records or the OAuth
+//! tables (client registrations, connect sessions, states) failed.
 
 /// Why a store operation failed. No variant carries record data, configuration or credential
 /// material: errors end up in logs and API responses.
@@ -7,6 +8,10 @@ pub enum StoreError {
     /// Another connection of the tenant already has this name.
     #[error("a connection named `{name}` already exists")]
     NameTaken { name: String },
+
+    /// The tenant already has an OAuth client registration for this provider.
+    #[error("an OAuth client for provider `{provider}` already exists")]
+    ProviderTaken { provider: String },
 
     /// The connection changed since the caller read it (optimistic concurrency).
     #[error("the connection is at version {current}, not the expected {expected}")]
@@ -52,6 +57,7 @@ impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NameTaken { .. } => "connection_name_taken",
+            Self::ProviderTaken { .. } => "conflict",
             Self::VersionMismatch { .. } => "version_conflict",
             Self::ConnectionNotFound => "connection_not_found",
             Self::Invalid { .. } => "invalid_request",
@@ -63,7 +69,10 @@ impl StoreError {
 
     /// Whether the request conflicts with the current state (HTTP 409).
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::NameTaken { .. } | Self::VersionMismatch { .. })
+        matches!(
+            self,
+            Self::NameTaken { .. } | Self::ProviderTaken { .. } | Self::VersionMismatch { .. }
+        )
     }
 }
 

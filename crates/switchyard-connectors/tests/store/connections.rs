@@ -16,6 +16,8 @@ fn credential(version: u32) -> CredentialRef {
         version,
         fingerprint: format!("sha256:{version:04}"),
         mode: "bearer".to_owned(),
+        expires_at: None,
+        refreshed_at: None,
     }
 }
 
@@ -48,6 +50,7 @@ backend_tests! { Fixture;
                 base_url: Some(None),
                 credential: Some(Some(credential(2))),
                 status: Some(ConnectionStatus::Disabled),
+                credential_status: None,
                 expected_version: Some(1),
             })
             .await

@@ -4,6 +4,8 @@
 
 mod connections;
 mod lease;
+mod oauth;
 mod records;
+mod refresh_lock;
 mod related;
 mod support;
