@@ -1,6 +1,8 @@
 //! The token broker: places any mode's credential, minting tokens for the modes that need
 //! one (`jwt_bearer`, OAuth client credentials) and keeping them in its [`TokenCache`].
-//! One broker per process, shared by every connection.
+//! It also runs the authorization-code flow's token requests (code exchange, refresh), which
+//! it does not cache: their tokens go to the vault. One broker per process, shared by every
+//! connection.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,10 +16,11 @@ use switchyard_http::{Clock, Credential, GuardedClient};
 use url::Url;
 
 use super::cache::{CacheKey, TokenCache};
-use super::endpoint::{ClientAuth, Minted, TokenEndpoint};
+use super::endpoint::{ClientAuth, FormGrant, Minted, TokenEndpoint};
 use super::fields::{secret, text};
 use super::jwt::{self, SigningKey};
-use super::{TokenError, fixed};
+use super::oauth::{ClientRegistration, TokenSet};
+use super::{CredentialFieldsError, TokenError, fixed};
 use crate::manifest::{AuthMode, JwtBearerSpec, OAuth2Spec, OAuthGrant, TokenAuthMethod};
 use crate::template;
 
@@ -164,11 +167,7 @@ impl TokenBroker {
         spec: &OAuth2Spec,
         placement: &Placement<'_>,
     ) -> Result<Credential, TokenError> {
-        let context = json!({"config": placement.config});
-        let token_url = resolve(
-            placement.base_url,
-            &template::render(&spec.token_url, &context)?,
-        )?;
+        let token_url = oauth_token_url(spec, placement.config, placement.base_url)?;
         let scope = spec.scopes.join(&spec.scope_separator);
         let client_id = text(placement.fields, "client_id")?;
         let purpose = json!({
@@ -180,47 +179,142 @@ impl TokenBroker {
         });
         let key = self.key(placement, &purpose);
         let mint = async {
-            let auth = match spec.token_auth_method {
-                TokenAuthMethod::ClientSecretBasic => ClientAuth::Basic {
-                    client_id: client_id.to_owned(),
-                    secret: secret(placement.fields, "client_secret")?,
-                },
-                TokenAuthMethod::ClientSecretPost => ClientAuth::Form(vec![
-                    ("client_id", SecretString::from(client_id.to_owned())),
-                    ("client_secret", secret(placement.fields, "client_secret")?),
-                ]),
-                TokenAuthMethod::PrivateKeyJwt => {
-                    let signer = SigningKey::detect(&secret(placement.fields, "private_key")?)?;
-                    let key_id = placement.fields.get("key_id").and_then(Value::as_str);
-                    let claims =
-                        jwt::assertion_claims(client_id, token_url.as_str(), SystemTime::now());
-                    ClientAuth::Form(vec![
-                        (
-                            "client_assertion_type",
-                            SecretString::from(
-                                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                            ),
-                        ),
-                        ("client_assertion", signer.sign(key_id, &claims)?),
-                    ])
-                }
+            let optional = |name| placement.fields.get(name).and_then(Value::as_str);
+            let registration = ClientRegistration {
+                client_id: client_id.to_owned(),
+                client_secret: optional("client_secret").map(|s| SecretString::from(s.to_owned())),
+                private_key: optional("private_key").map(|s| SecretString::from(s.to_owned())),
+                key_id: optional("key_id").map(str::to_owned),
             };
+            let auth = client_auth(spec.token_auth_method, &registration, &token_url, false)?;
             let mut form = vec![("grant_type", "client_credentials")];
             if !scope.is_empty() {
                 form.push(("scope", scope.as_str()));
             }
+            let grant = FormGrant {
+                url: token_url.clone(),
+                form,
+                secrets: Vec::new(),
+                auth,
+            };
             self.endpoint()
-                .client_credentials(
-                    token_url.clone(),
-                    &form,
-                    auth,
-                    spec.default_token_lifetime.map(|d| d.0),
-                )
+                .client_credentials(grant, spec.default_token_lifetime.map(|d| d.0))
                 .await
         };
         let token = self.cache.get_or_mint(key, mint).await?;
         Ok(Credential::Bearer(token))
     }
+
+    /// authorization_code grant (RFC 6749 §4.1.3): code, redirect_uri, code_verifier (when
+    /// given), client authentication per spec.token_auth_method (client_secret_basic,
+    /// client_secret_post — the secret in the form, private_key_jwt — a signed assertion as the
+    /// client-credentials grant already builds). For client_secret_* without a secret, send
+    /// client_id in the form only (public client).
+    pub async fn exchange_code(
+        &self,
+        spec: &OAuth2Spec,
+        token_url: Url,
+        client: &ClientRegistration,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&SecretString>,
+    ) -> Result<TokenSet, TokenError> {
+        let auth = client_auth(spec.token_auth_method, client, &token_url, true)?;
+        let code = SecretString::from(code.to_owned());
+        let mut secrets = vec![("code", &code)];
+        if let Some(verifier) = verifier {
+            secrets.push(("code_verifier", verifier));
+        }
+        let grant = FormGrant {
+            url: token_url,
+            form: vec![
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", redirect_uri),
+            ],
+            secrets,
+            auth,
+        };
+        self.endpoint()
+            .token_set(grant, spec.default_token_lifetime.map(|d| d.0))
+            .await
+    }
+
+    /// refresh_token grant (RFC 6749 §6), same client authentication. No retry here: the caller
+    /// decides (it holds a lock and must re-read before retrying).
+    pub async fn refresh(
+        &self,
+        spec: &OAuth2Spec,
+        token_url: Url,
+        client: &ClientRegistration,
+        refresh_token: &SecretString,
+    ) -> Result<TokenSet, TokenError> {
+        let auth = client_auth(spec.token_auth_method, client, &token_url, true)?;
+        let grant = FormGrant {
+            url: token_url,
+            form: vec![("grant_type", "refresh_token")],
+            secrets: vec![("refresh_token", refresh_token)],
+            auth,
+        };
+        self.endpoint()
+            .token_set(grant, spec.default_token_lifetime.map(|d| d.0))
+            .await
+    }
+}
+
+/// How `client` authenticates to `token_url` by `method`. A public client (no secret) is
+/// allowed only where the flow has one (`public_allowed`: the authorization-code flows); it
+/// sends its `client_id` in the form.
+fn client_auth(
+    method: TokenAuthMethod,
+    client: &ClientRegistration,
+    token_url: &Url,
+    public_allowed: bool,
+) -> Result<ClientAuth, TokenError> {
+    let client_id = client.client_id.clone();
+    let missing = |name: &str| TokenError::Fields(CredentialFieldsError::Missing(name.into()));
+    Ok(match (method, &client.client_secret) {
+        (TokenAuthMethod::PrivateKeyJwt, _) => {
+            let pem = client
+                .private_key
+                .as_ref()
+                .ok_or_else(|| missing("private_key"))?;
+            let signer = SigningKey::detect(pem)?;
+            let claims = jwt::assertion_claims(&client_id, token_url.as_str(), SystemTime::now());
+            ClientAuth::Form(vec![
+                ("client_id", SecretString::from(client_id)),
+                (
+                    "client_assertion_type",
+                    SecretString::from("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ),
+                (
+                    "client_assertion",
+                    signer.sign(client.key_id.as_deref(), &claims)?,
+                ),
+            ])
+        }
+        (TokenAuthMethod::ClientSecretBasic, Some(secret)) => ClientAuth::Basic {
+            client_id,
+            secret: secret.clone(),
+        },
+        (TokenAuthMethod::ClientSecretPost, Some(secret)) => ClientAuth::Form(vec![
+            ("client_id", SecretString::from(client_id)),
+            ("client_secret", secret.clone()),
+        ]),
+        (_, None) if public_allowed => {
+            ClientAuth::Form(vec![("client_id", SecretString::from(client_id))])
+        }
+        (_, None) => return Err(missing("client_secret")),
+    })
+}
+
+/// The spec's token URL for a connection (template over config; a path is on base_url).
+pub fn oauth_token_url(
+    spec: &OAuth2Spec,
+    config: &Value,
+    base_url: &Url,
+) -> Result<Url, TokenError> {
+    let context = json!({"config": config});
+    resolve(base_url, &template::render(&spec.token_url, &context)?)
 }
 
 /// The connection's base URL: its own override, or the manifest's template over its config.
@@ -278,7 +372,446 @@ fn manifest_headers(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use axum::Router;
+    use axum::http::{HeaderMap as Headers, StatusCode};
+    use axum::routing::post;
+    use base64::Engine as _;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use secrecy::ExposeSecret as _;
+    use switchyard_http::SsrfPolicy;
+    use time::OffsetDateTime;
+
+    use super::super::jwt::test_keys;
     use super::*;
+    use crate::manifest::AuthMode;
+
+    const CODE: &str = "code-4f1c2a9e";
+    const VERIFIER: &str = "verifier-9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8";
+    const SECRET: &str = "client-secret-77aa";
+    const REFRESH: &str = "refresh-1b2c3d4e";
+
+    /// What the token endpoint received on one request.
+    #[derive(Debug, Clone)]
+    struct Received {
+        authorization: Option<String>,
+        form: HashMap<String, String>,
+    }
+
+    /// A token endpoint answering `status` and `answer` to every request, keeping what it
+    /// received; a status of 0 never answers.
+    async fn token_endpoint(status: u16, answer: Value) -> (Url, Arc<Mutex<Vec<Received>>>) {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/oauth/token", listener.local_addr().unwrap());
+        let router = Router::new().route(
+            "/oauth/token",
+            post(move |headers: Headers, body: String| async move {
+                log.lock().unwrap().push(Received {
+                    authorization: headers
+                        .get("authorization")
+                        .map(|v| v.to_str().unwrap().to_owned()),
+                    form: url::form_urlencoded::parse(body.as_bytes())
+                        .into_owned()
+                        .collect(),
+                });
+                if status == 0 {
+                    std::future::pending::<()>().await;
+                }
+                (StatusCode::from_u16(status).unwrap(), axum::Json(answer))
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (Url::parse(&url).unwrap(), received)
+    }
+
+    fn broker() -> TokenBroker {
+        let policy = SsrfPolicy::strict()
+            .with_allow_http(true)
+            .with_allow_cidrs(["127.0.0.1/32".parse().unwrap()]);
+        TokenBroker::new(GuardedClient::builder(policy).build().unwrap())
+            .with_timeout(Duration::from_millis(500))
+    }
+
+    fn spec(yaml: &str) -> OAuth2Spec {
+        match serde_norway::from_str::<AuthMode>(yaml).unwrap() {
+            AuthMode::OAuth2(spec) => spec,
+            other => panic!("not oauth2: {other:?}"),
+        }
+    }
+
+    fn registration(secret: Option<&str>) -> ClientRegistration {
+        ClientRegistration {
+            client_id: "client-1".into(),
+            client_secret: secret.map(SecretString::from),
+            private_key: None,
+            key_id: None,
+        }
+    }
+
+    fn issued() -> Value {
+        json!({"access_token": "access-new", "refresh_token": "refresh-new",
+               "expires_in": 3600, "token_type": "Bearer", "scope": "read write"})
+    }
+
+    async fn exchange(
+        spec: &OAuth2Spec,
+        client: &ClientRegistration,
+        status: u16,
+        answer: Value,
+    ) -> (Result<TokenSet, TokenError>, Vec<Received>) {
+        let (url, received) = token_endpoint(status, answer).await;
+        let verifier = SecretString::from(VERIFIER);
+        let result = broker()
+            .exchange_code(
+                spec,
+                url,
+                client,
+                CODE,
+                "https://switchyard.example.com/cb",
+                Some(&verifier),
+            )
+            .await;
+        let received = received.lock().unwrap().clone();
+        (result, received)
+    }
+
+    fn assert_code_grant(form: &HashMap<String, String>) {
+        assert_eq!(form["grant_type"], "authorization_code");
+        assert_eq!(form["code"], CODE);
+        assert_eq!(form["redirect_uri"], "https://switchyard.example.com/cb");
+        assert_eq!(form["code_verifier"], VERIFIER);
+    }
+
+    #[tokio::test]
+    async fn a_code_exchange_authenticates_with_client_secret_basic() {
+        let spec = spec("{type: oauth2, token_url: /t}");
+        let (set, received) = exchange(&spec, &registration(Some(SECRET)), 200, issued()).await;
+        let set = set.unwrap();
+        let [request] = received.as_slice() else {
+            panic!("{received:?}")
+        };
+        assert_code_grant(&request.form);
+        assert!(!request.form.contains_key("client_secret"));
+        let basic = request.authorization.as_deref().unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.strip_prefix("Basic ").unwrap())
+            .unwrap();
+        assert_eq!(decoded, format!("client-1:{SECRET}").as_bytes());
+
+        assert_eq!(set.access_token.expose_secret(), "access-new");
+        assert_eq!(
+            set.refresh_token.as_ref().map(|t| t.expose_secret()),
+            Some("refresh-new")
+        );
+        assert_eq!(set.scope.as_deref(), Some("read write"));
+        assert_eq!(set.token_type.as_deref(), Some("Bearer"));
+        let left = set.expires_at.unwrap() - OffsetDateTime::now_utc();
+        assert!(left > time::Duration::minutes(59) && left <= time::Duration::hours(1));
+    }
+
+    #[tokio::test]
+    async fn a_code_exchange_authenticates_with_client_secret_post() {
+        let spec = spec("{type: oauth2, token_url: /t, token_auth_method: client_secret_post}");
+        let (set, received) = exchange(&spec, &registration(Some(SECRET)), 200, issued()).await;
+        set.unwrap();
+        let request = &received[0];
+        assert_code_grant(&request.form);
+        assert_eq!(request.form["client_id"], "client-1");
+        assert_eq!(request.form["client_secret"], SECRET);
+        assert_eq!(request.authorization, None);
+    }
+
+    #[tokio::test]
+    async fn a_public_client_sends_only_its_id() {
+        for method in ["client_secret_basic", "client_secret_post"] {
+            let spec = spec(&format!(
+                "{{type: oauth2, token_url: /t, token_auth_method: {method}}}"
+            ));
+            let (set, received) = exchange(&spec, &registration(None), 200, issued()).await;
+            set.unwrap();
+            let request = &received[0];
+            assert_code_grant(&request.form);
+            assert_eq!(request.form["client_id"], "client-1");
+            assert!(!request.form.contains_key("client_secret"));
+            assert_eq!(request.authorization, None, "{method}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_exchange_authenticates_with_private_key_jwt() {
+        let key = test_keys::rsa();
+        let spec = spec("{type: oauth2, token_url: /t, token_auth_method: private_key_jwt}");
+        let client = ClientRegistration {
+            private_key: Some(SecretString::from(key.private_pem.clone())),
+            key_id: Some("kid-9".into()),
+            ..registration(None)
+        };
+        let (url, received) = token_endpoint(200, issued()).await;
+        broker()
+            .exchange_code(
+                &spec,
+                url.clone(),
+                &client,
+                CODE,
+                "https://s.example.com/cb",
+                None,
+            )
+            .await
+            .unwrap();
+        let request = received.lock().unwrap()[0].clone();
+        assert!(!request.form.contains_key("code_verifier"));
+        assert_eq!(request.authorization, None);
+        assert_eq!(
+            request.form["client_assertion_type"],
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+        );
+        let assertion = &request.form["client_assertion"];
+        let header = jsonwebtoken::decode_header(assertion).unwrap();
+        assert_eq!(header.kid.as_deref(), Some("kid-9"));
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[url.as_str()]);
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(
+            assertion,
+            &DecodingKey::from_rsa_pem(key.public_pem.as_bytes()).unwrap(),
+            &validation,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(claims["iss"], "client-1");
+        assert_eq!(claims["sub"], "client-1");
+
+        // Without a key there is nothing to sign with.
+        let error = broker()
+            .exchange_code(
+                &spec,
+                url,
+                &registration(None),
+                CODE,
+                "https://s.example.com/cb",
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            TokenError::Fields(CredentialFieldsError::Missing(ref f)) if f == "private_key"
+        ));
+    }
+
+    async fn refresh(answer: Value) -> (TokenSet, Received) {
+        let spec = spec("{type: oauth2, token_url: /t, token_auth_method: client_secret_post}");
+        let (url, received) = token_endpoint(200, answer).await;
+        let set = broker()
+            .refresh(
+                &spec,
+                url,
+                &registration(Some(SECRET)),
+                &SecretString::from(REFRESH),
+            )
+            .await
+            .unwrap();
+        let request = received.lock().unwrap()[0].clone();
+        (set, request)
+    }
+
+    #[tokio::test]
+    async fn a_refresh_takes_a_rotated_refresh_token_or_keeps_the_old_one() {
+        let (rotated, request) = refresh(issued()).await;
+        assert_eq!(request.form["grant_type"], "refresh_token");
+        assert_eq!(request.form["refresh_token"], REFRESH);
+        assert_eq!(request.form["client_secret"], SECRET);
+        assert!(!request.form.contains_key("code"));
+        let rotated = rotated.keep_refresh_token(Some(SecretString::from(REFRESH)));
+        assert_eq!(
+            rotated.refresh_token.as_ref().map(|t| t.expose_secret()),
+            Some("refresh-new")
+        );
+
+        let (kept, _) = refresh(json!({"access_token": "access-2", "expires_in": "60"})).await;
+        assert!(kept.refresh_token.is_none());
+        let kept = kept.keep_refresh_token(Some(SecretString::from(REFRESH)));
+        assert_eq!(kept.access_token.expose_secret(), "access-2");
+        assert_eq!(
+            kept.refresh_token.as_ref().map(|t| t.expose_secret()),
+            Some(REFRESH)
+        );
+        let left = kept.expires_at.unwrap() - OffsetDateTime::now_utc();
+        assert!(left > time::Duration::seconds(50) && left <= time::Duration::seconds(60));
+    }
+
+    #[tokio::test]
+    async fn without_expires_in_the_default_lifetime_or_none_applies() {
+        let answer = json!({"access_token": "a"});
+        let with_default = spec("{type: oauth2, token_url: /t, default_token_lifetime: 2h}");
+        let (set, _) = exchange(
+            &with_default,
+            &registration(Some(SECRET)),
+            200,
+            answer.clone(),
+        )
+        .await;
+        let left = set.unwrap().expires_at.unwrap() - OffsetDateTime::now_utc();
+        assert!(left > time::Duration::minutes(119) && left <= time::Duration::hours(2));
+        let without = spec("{type: oauth2, token_url: /t}");
+        let (set, _) = exchange(&without, &registration(Some(SECRET)), 200, answer).await;
+        assert_eq!(set.unwrap().expires_at, None);
+    }
+
+    #[tokio::test]
+    async fn slack_answers_are_read_and_proof_of_possession_types_refused() {
+        let spec = spec("{type: oauth2, token_url: /t}");
+        let slack = json!({"ok": true, "access_token": "xoxb-1", "token_type": "bot",
+                           "scope": "chat:write,users:read", "bot_user_id": "U1"});
+        let (set, _) = exchange(&spec, &registration(Some(SECRET)), 200, slack).await;
+        let set = set.unwrap();
+        assert_eq!(set.token_type.as_deref(), Some("bot"));
+        assert_eq!(set.scope.as_deref(), Some("chat:write,users:read"));
+        assert_eq!(set.expires_at, None);
+
+        let (refused, _) = exchange(
+            &spec,
+            &registration(Some(SECRET)),
+            200,
+            json!({"ok": false, "error": "invalid_code"}),
+        )
+        .await;
+        let refused = refused.unwrap_err();
+        assert!(
+            refused.is_invalid_grant() && !refused.is_transient(),
+            "{refused}"
+        );
+
+        for kind in ["DPoP", "mac"] {
+            let (set, _) = exchange(
+                &spec,
+                &registration(Some(SECRET)),
+                200,
+                json!({"access_token": "a", "token_type": kind}),
+            )
+            .await;
+            assert!(matches!(set, Err(TokenError::TokenType(k)) if k == kind));
+        }
+        let (set, _) = exchange(
+            &spec,
+            &registration(Some(SECRET)),
+            200,
+            json!({"token_type": "bearer"}),
+        )
+        .await;
+        assert!(matches!(set, Err(TokenError::MissingToken(_))));
+    }
+
+    #[tokio::test]
+    async fn refusals_say_whether_to_retry_or_reconnect() {
+        let spec = spec("{type: oauth2, token_url: /t}");
+        let client = registration(Some(SECRET));
+        let cases = [
+            (400, json!({"error": "invalid_grant"}), true, false),
+            (400, json!({"error": "invalid_client"}), false, false),
+            (
+                503,
+                json!({"error": "temporarily_unavailable"}),
+                false,
+                true,
+            ),
+            (429, json!({}), false, true),
+            (0, json!({}), false, true),
+        ];
+        for (status, answer, invalid_grant, transient) in cases {
+            let (result, _) = exchange(&spec, &client, status, answer.clone()).await;
+            let error = result.unwrap_err();
+            assert_eq!(
+                error.is_invalid_grant(),
+                invalid_grant,
+                "{status} {answer}: {error}"
+            );
+            assert_eq!(
+                error.is_transient(),
+                transient,
+                "{status} {answer}: {error}"
+            );
+        }
+        let (url, _) = token_endpoint(400, json!({"error": "invalid_grant"})).await;
+        let error = broker()
+            .refresh(&spec, url, &client, &SecretString::from(REFRESH))
+            .await
+            .unwrap_err();
+        assert!(error.is_invalid_grant());
+        assert_eq!(error.code(), "token_refused");
+    }
+
+    #[tokio::test]
+    async fn no_error_shows_what_was_sent() {
+        let spec = spec("{type: oauth2, token_url: /t, token_auth_method: client_secret_post}");
+        let client = registration(Some(SECRET));
+        let shows_nothing_sent = |error: TokenError, sent: &[&str]| {
+            let shown = format!("{error} {error:?}");
+            for secret in sent {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+            assert!(
+                matches!(error, TokenError::Refused { error: None, .. }),
+                "{shown}"
+            );
+        };
+        // An endpoint that echoes what it received gets no word in the error.
+        for echoed in [CODE, VERIFIER, SECRET] {
+            let answer = json!({"error": format!("bad_{echoed}")});
+            let (result, _) = exchange(&spec, &client, 400, answer).await;
+            shows_nothing_sent(result.unwrap_err(), &[CODE, VERIFIER, SECRET]);
+        }
+        for echoed in [REFRESH, SECRET] {
+            let (url, _) = token_endpoint(401, json!({"error": format!("bad_{echoed}")})).await;
+            let error = broker()
+                .refresh(&spec, url, &client, &SecretString::from(REFRESH))
+                .await
+                .unwrap_err();
+            shows_nothing_sent(error, &[REFRESH, SECRET]);
+        }
+    }
+
+    #[test]
+    fn the_client_credentials_grant_has_no_public_client() {
+        let url = Url::parse("https://login.example.com/token").unwrap();
+        let error = client_auth(
+            TokenAuthMethod::ClientSecretPost,
+            &registration(None),
+            &url,
+            false,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(
+            error,
+            TokenError::Fields(CredentialFieldsError::Missing(ref f)) if f == "client_secret"
+        ));
+    }
+
+    #[test]
+    fn oauth_token_urls_render_over_the_config() {
+        let base = Url::parse("https://acme.example.com/api/").unwrap();
+        let config = json!({"domain": "login.example.com"});
+        let absolute =
+            spec("{type: oauth2, token_url: 'https://{{ config.domain }}/oauth2/token'}");
+        assert_eq!(
+            oauth_token_url(&absolute, &config, &base).unwrap().as_str(),
+            "https://login.example.com/oauth2/token"
+        );
+        let path = spec("{type: oauth2, token_url: /oauth/token}");
+        assert_eq!(
+            oauth_token_url(&path, &config, &base).unwrap().as_str(),
+            "https://acme.example.com/api/oauth/token"
+        );
+        let bad = spec("{type: oauth2, token_url: 'ftp://{{ config.domain }}/t'}");
+        assert!(matches!(
+            oauth_token_url(&bad, &config, &base),
+            Err(TokenError::Url(_))
+        ));
+    }
 
     #[test]
     fn token_urls_are_paths_on_the_base_or_absolute() {

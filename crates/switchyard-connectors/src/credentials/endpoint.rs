@@ -1,5 +1,6 @@
 //! Calls to token endpoints: a `jwt_bearer` mode's exchange (GitHub's installation
-//! tokens) and OAuth's client-credentials grant (RFC 6749 §4.4). They go through the
+//! tokens) and OAuth's form grants (RFC 6749: client credentials §4.4, authorization code
+//! §4.1.3, refresh token §6), which share one sender ([`FormGrant`]). They go through the
 //! SSRF-guarded client under a deadline, read at most [`MAX_ANSWER`] bytes, and turn a
 //! refusal into a [`TokenError`] that names the provider's error code, never what was sent.
 
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 use switchyard_http::{GuardedClient, OutboundError};
 use time::OffsetDateTime;
@@ -16,6 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 use super::TokenError;
+use super::oauth::{TokenSet, expiry};
 use crate::manifest::TokenExchange;
 
 /// Token answers are small; a larger one is not a token endpoint's.
@@ -119,20 +121,73 @@ impl TokenEndpoint<'_> {
         })
     }
 
-    /// The client-credentials grant: `form` (grant type, scope) with the client's
-    /// authentication, answered with an access token (RFC 6749 §5.1) or an error (§5.2).
+    /// The client-credentials grant (RFC 6749 §4.4): a bearer token and its lifetime.
     pub async fn client_credentials(
         &self,
-        url: Url,
-        form: &[(&str, &str)],
-        auth: ClientAuth,
+        grant: FormGrant<'_>,
         default_lifetime: Option<Duration>,
     ) -> Result<Minted, TokenError> {
-        let mut pairs: Vec<(&str, &str)> = form.to_vec();
+        let answer = self.form_grant(grant).await?;
+        if let Some(kind) = answer.get("token_type").and_then(Value::as_str)
+            && !kind.eq_ignore_ascii_case("bearer")
+        {
+            let kind = provider_words(kind, &[]).unwrap_or_default();
+            return Err(TokenError::TokenType(kind));
+        }
+        Ok(Minted {
+            token: access_token(&answer)?,
+            lifetime: lifetime(&answer)?.or(default_lifetime),
+        })
+    }
+
+    /// The authorization-code (§4.1.3) and refresh-token (§6) grants: the token set issued.
+    pub async fn token_set(
+        &self,
+        grant: FormGrant<'_>,
+        default_lifetime: Option<Duration>,
+    ) -> Result<TokenSet, TokenError> {
+        let answer = self.form_grant(grant).await?;
+        let token_type = answer.get("token_type").and_then(Value::as_str);
+        // Proof-of-possession tokens need a key we do not hold on each request; any other
+        // type (Slack's `bot`) is sent as a bearer token.
+        if let Some(kind) = token_type
+            && (kind.eq_ignore_ascii_case("mac") || kind.eq_ignore_ascii_case("dpop"))
+        {
+            let kind = provider_words(kind, &[]).unwrap_or_default();
+            return Err(TokenError::TokenType(kind));
+        }
+        let text = |name: &str| {
+            answer
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|text| !text.is_empty())
+        };
+        let now = OffsetDateTime::now_utc();
+        Ok(TokenSet {
+            access_token: access_token(&answer)?,
+            refresh_token: text("refresh_token").map(|t| SecretString::from(t.to_owned())),
+            expires_at: lifetime(&answer)?
+                .or(default_lifetime)
+                .and_then(|lifetime| expiry(now, lifetime)),
+            scope: text("scope").map(str::to_owned),
+            token_type: token_type.map(str::to_owned),
+        })
+    }
+
+    /// Sends a grant's form with the client's authentication and reads a successful answer
+    /// (RFC 6749 §5.1) or the refusal (§5.2). Besides an HTTP error status, a refusal is a 2xx
+    /// answer with `"ok": false` (Slack) or with an `error` and no token (GitHub).
+    async fn form_grant(&self, grant: FormGrant<'_>) -> Result<Map<String, Value>, TokenError> {
+        let FormGrant {
+            url,
+            form,
+            secrets,
+            auth,
+        } = grant;
         let mut request = self.request(Method::POST, url)?;
         // What was sent that must not come back in an error message.
-        let mut sent: Vec<SecretString> = Vec::new();
-        let mut form_fields = Vec::new();
+        let mut sent: Vec<SecretString> = secrets.iter().map(|(_, v)| (*v).clone()).collect();
+        let mut auth_fields = Vec::new();
         match auth {
             ClientAuth::Basic { client_id, secret } => {
                 use base64::Engine as _;
@@ -148,20 +203,21 @@ impl TokenEndpoint<'_> {
                 request = request.header(AUTHORIZATION, sensitive(&format!("Basic {encoded}"))?);
                 sent.push(secret);
             }
-            ClientAuth::Form(fields) => form_fields = fields,
+            ClientAuth::Form(fields) => auth_fields = fields,
         }
-        pairs.extend(
-            form_fields
-                .iter()
-                .map(|(name, value)| (*name, value.expose_secret())),
-        );
         let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
+            .extend_pairs(form.iter().copied())
+            .extend_pairs(secrets.iter().map(|(name, v)| (*name, v.expose_secret())))
+            .extend_pairs(
+                auth_fields
+                    .iter()
+                    .map(|(name, value)| (*name, value.expose_secret())),
+            )
             .finish();
         // The client id and assertion type are no secrets (and a short client id could be
         // part of an error code).
         sent.extend(
-            form_fields
+            auth_fields
                 .into_iter()
                 .filter(|(name, _)| matches!(*name, "client_secret" | "client_assertion"))
                 .map(|(_, value)| value),
@@ -171,8 +227,17 @@ impl TokenEndpoint<'_> {
             .header(ACCEPT, "application/json")
             .body(body);
         let (status, body) = self.send(request).await?;
-        let answer: Option<Value> = serde_json::from_slice(&body).ok();
-        if !status.is_success() {
+        let answer = match serde_json::from_slice(&body) {
+            Ok(Value::Object(answer)) => Some(answer),
+            _ => None,
+        };
+        let refused = !status.is_success()
+            || answer.as_ref().is_some_and(|answer| {
+                answer.get("ok") == Some(&Value::Bool(false))
+                    || (answer.get("error").is_some_and(Value::is_string)
+                        && !answer.contains_key("access_token"))
+            });
+        if refused {
             let sent: Vec<&str> = sent.iter().map(|s| s.expose_secret()).collect();
             let error = answer
                 .as_ref()
@@ -184,34 +249,45 @@ impl TokenEndpoint<'_> {
                 error,
             });
         }
-        let answer = answer.ok_or(TokenError::InvalidResponse("the answer is not JSON"))?;
-        let token = answer
-            .get("access_token")
-            .and_then(Value::as_str)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| TokenError::MissingToken("access_token".into()))?;
-        if let Some(kind) = answer.get("token_type").and_then(Value::as_str)
-            && !kind.eq_ignore_ascii_case("bearer")
-        {
-            let kind = provider_words(kind, &[]).unwrap_or_default();
-            return Err(TokenError::TokenType(kind));
-        }
-        let lifetime = match answer.get("expires_in") {
-            None | Some(Value::Null) => default_lifetime,
-            // Some endpoints send the number as a string.
-            Some(seconds) => seconds
-                .as_u64()
-                .or_else(|| seconds.as_str()?.parse().ok())
-                .map(Duration::from_secs)
-                .map(Some)
-                .ok_or(TokenError::InvalidResponse(
-                    "`expires_in` is not a number of seconds",
-                ))?,
-        };
-        Ok(Minted {
-            token: SecretString::from(token.to_owned()),
-            lifetime,
-        })
+        answer.ok_or(TokenError::InvalidResponse(
+            "the answer is not a JSON object",
+        ))
+    }
+}
+
+/// One form grant: its fields and the client's authentication.
+pub struct FormGrant<'a> {
+    pub url: Url,
+    /// Fields that are no secrets (`grant_type`, `scope`, `redirect_uri`).
+    pub form: Vec<(&'static str, &'a str)>,
+    /// Fields that must never come back in an error (`code`, `code_verifier`,
+    /// `refresh_token`).
+    pub secrets: Vec<(&'static str, &'a SecretString)>,
+    pub auth: ClientAuth,
+}
+
+/// The answer's `access_token`, required and not empty.
+fn access_token(answer: &Map<String, Value>) -> Result<SecretString, TokenError> {
+    answer
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|token| !token.is_empty())
+        .map(|token| SecretString::from(token.to_owned()))
+        .ok_or_else(|| TokenError::MissingToken("access_token".into()))
+}
+
+/// The answer's `expires_in`, when it has one.
+fn lifetime(answer: &Map<String, Value>) -> Result<Option<Duration>, TokenError> {
+    match answer.get("expires_in") {
+        None | Some(Value::Null) => Ok(None),
+        // Some endpoints send the number as a string.
+        Some(seconds) => seconds
+            .as_u64()
+            .or_else(|| seconds.as_str()?.parse().ok())
+            .map(|seconds| Some(Duration::from_secs(seconds)))
+            .ok_or(TokenError::InvalidResponse(
+                "`expires_in` is not a number of seconds",
+            )),
     }
 }
 
@@ -320,8 +396,13 @@ mod tests {
             ("client_secret", SecretString::from("s3cret-value")),
         ]);
         let url = token_endpoint(status, answer).await;
-        let form = [("grant_type", "client_credentials")];
-        endpoint.client_credentials(url, &form, auth, None).await
+        let grant = FormGrant {
+            url,
+            form: vec![("grant_type", "client_credentials")],
+            secrets: Vec::new(),
+            auth,
+        };
+        endpoint.client_credentials(grant, None).await
     }
 
     #[tokio::test]
@@ -362,6 +443,32 @@ mod tests {
         assert!(matches!(
             grant(0, json!({})).await,
             Err(TokenError::Timeout(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_successful_status_can_still_carry_a_refusal() {
+        // Slack: HTTP 200 with `"ok": false`.
+        let slack = grant(200, json!({"ok": false, "error": "invalid_client_id"}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&slack, TokenError::Refused { status: 200, error: Some(code) } if code == "invalid_client_id"),
+            "{slack}"
+        );
+        // GitHub: HTTP 200 with an `error` and no token.
+        let github = grant(200, json!({"error": "incorrect_client_credentials"}))
+            .await
+            .unwrap_err();
+        assert!(matches!(github, TokenError::Refused { status: 200, .. }));
+        // `ok: true` with a token is an answer.
+        let minted = grant(200, json!({"ok": true, "access_token": "t"}))
+            .await
+            .unwrap();
+        assert_eq!(minted.token.expose_secret(), "t");
+        assert!(matches!(
+            grant(200, json!(["access_token"])).await,
+            Err(TokenError::InvalidResponse(_))
         ));
     }
 

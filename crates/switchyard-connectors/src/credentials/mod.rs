@@ -8,6 +8,8 @@
 //! calls the token endpoint ([`endpoint`]) and keeps minted tokens in memory only
 //! ([`cache`]) until shortly before they expire.
 //!
+//! - [`oauth`]: the authorization-code flow's pieces (PKCE, `state`, the authorization URL,
+//!   the issued [`oauth::TokenSet`]); the broker exchanges codes and refreshes tokens.
 //! - [`fields`]: which fields a mode takes ([`check_fields`]).
 //! - [`held`]: a credential held in memory as a call-stack credential source (engine tests,
 //!   tools without a vault).
@@ -19,8 +21,9 @@ mod fields;
 mod fixed;
 mod held;
 pub mod jwt;
+pub mod oauth;
 
-pub use broker::{Placement, SecretIdentity, TokenBroker, connection_base_url};
+pub use broker::{Placement, SecretIdentity, TokenBroker, connection_base_url, oauth_token_url};
 pub use fields::{CredentialFieldsError, check_fields};
 pub use fixed::credential;
 pub use held::HeldCredential;
@@ -45,6 +48,10 @@ pub enum TokenError {
     Signing,
     #[error("`{0}` is not an http(s) URL for the token endpoint")]
     Url(String),
+    #[error("the auth mode has no `authorization_url`")]
+    NoAuthorizationUrl,
+    #[error("`authorization_params` cannot set `{0}`: the flow sets it")]
+    ReservedParameter(String),
     #[error("the manifest has no auth mode `{0}`")]
     NoMode(String),
     #[error("`{0}` is not an HTTP method")]
@@ -88,6 +95,8 @@ impl TokenError {
             Self::Fields(_) | Self::PrivateKey { .. } => "credential_invalid",
             Self::Template(_)
             | Self::Url(_)
+            | Self::NoAuthorizationUrl
+            | Self::ReservedParameter(_)
             | Self::NoMode(_)
             | Self::Method(_)
             | Self::Header(_) => "auth_config_invalid",
@@ -97,6 +106,33 @@ impl TokenError {
             Self::MissingToken(_) | Self::InvalidResponse(_) | Self::TokenType(_) => {
                 "token_response_invalid"
             }
+        }
+    }
+
+    /// The endpoint answered `invalid_grant` (the refresh token or code is dead). GitHub's and
+    /// Slack's names for the same refusal count too.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused { error: Some(code), .. } if matches!(
+                code.as_str(),
+                "invalid_grant"
+                    | "bad_verification_code"
+                    | "bad_refresh_token"
+                    | "invalid_code"
+                    | "invalid_refresh_token"
+            )
+        )
+    }
+
+    /// Worth retrying: unreachable, timeout, or a refusal with HTTP 5xx / 429. An SSRF denial
+    /// or an oversized answer is not: the same request meets the same fate.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unreachable(error) => matches!(error, OutboundError::Request(_)),
+            Self::Timeout(_) => true,
+            Self::Refused { status, .. } => *status == 429 || (500..600).contains(status),
+            _ => false,
         }
     }
 }

@@ -113,6 +113,10 @@ pub struct OAuth2Spec {
     pub token_url: String,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Extra query parameters of the authorization request, templates over the connection
+    /// config (Google's `access_type: offline`, Atlassian's `audience: api.atlassian.com`).
+    #[serde(default)]
+    pub authorization_params: BTreeMap<String, String>,
     #[serde(default = "space")]
     pub scope_separator: String,
     #[serde(default = "yes")]
