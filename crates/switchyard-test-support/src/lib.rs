@@ -17,9 +17,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 pub mod app;
+pub mod browser;
 pub mod database;
 mod dump;
 pub mod leaks;
+pub mod oauth_server;
 pub mod process;
 pub mod providers;
 pub mod serve;
