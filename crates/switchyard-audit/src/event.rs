@@ -246,6 +246,17 @@ impl Action {
         Action::known("connection.rotate_credentials");
     /// An action run through a connection (it writes to the provider).
     pub const CONNECTION_ACTION: Action = Action::known("connection.action");
+    /// An end user connected (or repaired) a connection through a connect session.
+    pub const CONNECTION_CONNECT: Action = Action::known("connection.connect");
+    /// The provider refused the connection's refresh token: a person must authorize again.
+    pub const CONNECTION_REAUTHORIZATION_REQUIRED: Action =
+        Action::known("connection.reauthorization_required");
+    pub const OAUTH_CLIENT_CREATE: Action = Action::known("oauth_client.create");
+    pub const OAUTH_CLIENT_UPDATE: Action = Action::known("oauth_client.update");
+    pub const OAUTH_CLIENT_DELETE: Action = Action::known("oauth_client.delete");
+    pub const CONNECT_SESSION_CREATE: Action = Action::known("connect_session.create");
+    /// A connection's OAuth access token refreshed (or the attempt, with its failure reason).
+    pub const OAUTH_TOKEN_REFRESH: Action = Action::known("oauth_token.refresh");
 
     /// Every action named by a constant above.
     pub const KNOWN: &'static [Action] = &[
@@ -280,6 +291,13 @@ impl Action {
         Self::CONNECTION_DELETE,
         Self::CONNECTION_ROTATE_CREDENTIALS,
         Self::CONNECTION_ACTION,
+        Self::CONNECTION_CONNECT,
+        Self::CONNECTION_REAUTHORIZATION_REQUIRED,
+        Self::OAUTH_CLIENT_CREATE,
+        Self::OAUTH_CLIENT_UPDATE,
+        Self::OAUTH_CLIENT_DELETE,
+        Self::CONNECT_SESSION_CREATE,
+        Self::OAUTH_TOKEN_REFRESH,
     ];
 
     /// For the constants; a unit test checks they are all valid.

@@ -58,6 +58,7 @@ pub struct Config {
     pub inbound: InboundConfig,
     pub outbound: OutboundConfig,
     pub connectors: ConnectorsConfig,
+    pub oauth: OAuthConfig,
 }
 
 /// Connectors: where manifests come from beyond the built-in ones, and provider calls.
@@ -75,6 +76,32 @@ pub struct ConnectorsConfig {
     /// Largest action output returned in a response; a larger one fails the action with
     /// `output_too_large` (the provider call happened: its run says so).
     pub max_action_output_bytes: usize,
+}
+
+/// OAuth connect flows and token refresh (`docs/oauth.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// The redirect URI registered at providers. Unset: `{inbound.public_url}/oauth/callback`.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// An access token is refreshed this long before it expires, on use and by the scheduled
+    /// refresh.
+    #[serde(with = "humantime_serde")]
+    pub refresh_margin: Duration,
+    /// A token not refreshed for this long is refreshed by the scheduled job even if unused,
+    /// so providers that revoke idle refresh tokens do not.
+    #[serde(with = "humantime_serde")]
+    pub idle_refresh_after: Duration,
+    /// How often the scheduled job looks for tokens to refresh.
+    #[serde(with = "humantime_serde")]
+    pub refresh_check_interval: Duration,
+    /// Lifetime of a connect session unless its request says otherwise.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// How long an authorization request may take, from the redirect to the callback.
+    #[serde(with = "humantime_serde")]
+    pub state_ttl: Duration,
 }
 
 /// The inbound webhook gateway.
@@ -460,6 +487,23 @@ impl Config {
                 // The URL may hold a password: name only what is wrong with it.
                 problems
                     .push("database_url: must start with `sqlite:` or `postgres://`".to_owned());
+            }
+        }
+        if let Some(url) = &self.oauth.callback_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            problems.push("oauth.callback_url: must be an http(s) URL".to_owned());
+        }
+        for (name, value) in [
+            ("oauth.session_ttl", self.oauth.session_ttl),
+            ("oauth.state_ttl", self.oauth.state_ttl),
+            (
+                "oauth.refresh_check_interval",
+                self.oauth.refresh_check_interval,
+            ),
+        ] {
+            if value.is_zero() {
+                problems.push(format!("{name}: must be longer than zero"));
             }
         }
         if let Some(token) = &self.admin_token {

@@ -95,6 +95,8 @@ pub struct App {
     ingest_writers: Vec<tokio::task::JoinHandle<()>>,
     /// How often the connector directory is checked for changed manifests.
     connectors_reload: std::time::Duration,
+    /// How often the scheduled token refresh runs (set when its schedule is first created).
+    oauth_refresh_interval: std::time::Duration,
 }
 
 impl App {
@@ -235,6 +237,14 @@ impl App {
             connectors = catalogue.registry().len(),
             "connector catalogue loaded"
         );
+        let oauth = build_oauth(
+            config,
+            &catalogue,
+            &runs_database,
+            &audited_vault,
+            &audit,
+            &gateway,
+        );
         let connectors = crate::connectors::ConnectorService::new(
             catalogue,
             runs_database.clone(),
@@ -242,9 +252,12 @@ impl App {
             gateway.http.clone(),
             health.clone(),
             config.connectors.max_action_output_bytes,
+            Arc::clone(&oauth.flows.broker),
+            Arc::clone(&oauth.refresher),
         );
         let state = AppState {
             connectors,
+            oauth,
             health,
             rotation,
             inbound: Arc::new(gateway),
@@ -281,6 +294,7 @@ impl App {
             ingest_shutdown,
             ingest_writers,
             connectors_reload: config.connectors.reload_interval,
+            oauth_refresh_interval: config.oauth.refresh_check_interval,
         })
     }
 
@@ -336,6 +350,15 @@ impl App {
                 background::ensure_retention_schedule(self.state.store.as_ref(), &schedules).await
             {
                 tracing::error!(%error, "could not create the retention schedule");
+            }
+            if let Err(error) = background::ensure_oauth_refresh_schedule(
+                self.state.store.as_ref(),
+                &schedules,
+                self.oauth_refresh_interval,
+            )
+            .await
+            {
+                tracing::error!(%error, "could not create the token refresh schedule");
             }
             let sink = Arc::new(background::QueueTickSink {
                 database: database.clone(),
@@ -404,6 +427,63 @@ impl App {
         tracing::info!("stopped");
         result
     }
+}
+
+/// The OAuth parts: client registrations, connect flows and the token refresher, sharing
+/// one token broker (the process's minted-token cache) with the connectors.
+fn build_oauth(
+    config: &Config,
+    catalogue: &crate::connectors::Catalogue,
+    database: &Database,
+    vault: &AuditedVault,
+    audit: &AuditLog,
+    gateway: &inbound::InboundGateway,
+) -> crate::oauth::OAuthService {
+    use crate::oauth::{clients::OAuthClients, connect, refresh};
+    use switchyard_connectors::store;
+    // Token endpoints are called through the same SSRF-guarded client as providers.
+    let broker = Arc::new(switchyard_connectors::credentials::TokenBroker::new(
+        gateway.http.clone(),
+    ));
+    let clients = OAuthClients::new(
+        store::OAuthClientStore::new(database.clone()),
+        vault.clone(),
+        catalogue.clone(),
+    );
+    let refresher = Arc::new(refresh::Refresher {
+        connections: store::ConnectionStore::new(database.clone()),
+        clients: clients.clone(),
+        vault: vault.clone(),
+        locks: store::RefreshLocks::new(database.clone()),
+        broker: Arc::clone(&broker),
+        catalogue: catalogue.clone(),
+        database: database.clone(),
+        audit: audit.clone(),
+        margin: config.oauth.refresh_margin,
+        schedule: refresh::SchedulePolicy {
+            ahead: config.oauth.refresh_margin + config.oauth.refresh_check_interval,
+            idle_after: config.oauth.idle_refresh_after,
+        },
+    });
+    let callback_url = config
+        .oauth
+        .callback_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/oauth/callback", gateway.public_url));
+    let flows = connect::ConnectFlows {
+        sessions: store::ConnectSessionStore::new(database.clone()),
+        clients,
+        broker,
+        vault: vault.clone(),
+        audit: audit.clone(),
+        settings: Arc::new(connect::ConnectSettings {
+            public_url: gateway.public_url.clone(),
+            callback_url,
+            session_ttl: config.oauth.session_ttl,
+            state_ttl: config.oauth.state_ttl,
+        }),
+    };
+    crate::oauth::OAuthService { flows, refresher }
 }
 
 async fn connect(config: &Config) -> Result<Database, StartupError> {

@@ -8,7 +8,9 @@
 //! - `diagnostics.probe`: a no-op whose effect is its row in `job_probes`
 //!   (`switchyard jobs probe`);
 //! - `connector.sync` and `connector.sync.tick`: a stream's sync, and a schedule's tick of
-//!   one (see [`crate::connectors::sync_job`]).
+//!   one (see [`crate::connectors::sync_job`]);
+//! - `oauth.refresh_due`: refreshes OAuth tokens about to expire and idle ones, and forgets
+//!   old authorization states; enqueued by a platform schedule (see [`crate::oauth::scheduled`]).
 //!
 //! Attempts of jobs whose payload names a `run_id` are recorded on that run.
 
@@ -43,6 +45,7 @@ pub const COMPLETE_DEK_ROTATION: &str = "vault.complete_dek_rotation";
 pub const RETENTION_PURGE: &str = "retention.purge";
 /// Set once the platform's retention schedule exists, so concurrent starts create one.
 const RETENTION_SCHEDULE_SETTING: &str = "schedule.retention_purge";
+const OAUTH_REFRESH_SCHEDULE_SETTING: &str = "schedule.oauth_refresh";
 
 /// Every job kind of this server with its handler, built from what handlers share.
 pub fn registry(
@@ -96,6 +99,13 @@ pub fn registry(
         .register(COMPLETE_DEK_ROTATION, CompleteDekRotation { rotation })
         .register(PROBE, ProbeHandler::new(database.clone()))
         .register(
+            crate::oauth::scheduled::OAUTH_REFRESH_JOB,
+            crate::oauth::scheduled::RefreshDue {
+                refresher: Arc::clone(&state.oauth.refresher),
+                sessions: state.oauth.flows.sessions.clone(),
+            },
+        )
+        .register(
             RETENTION_PURGE,
             RetentionPurge {
                 database,
@@ -144,16 +154,50 @@ pub async fn ensure_retention_schedule(
     settings: &dyn SettingsStore,
     schedules: &ScheduleStore,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    if settings
-        .get_setting(RETENTION_SCHEDULE_SETTING)
-        .await?
-        .is_some()
-    {
+    ensure_platform_schedule(
+        settings,
+        schedules,
+        RETENTION_SCHEDULE_SETTING,
+        "retention",
+        RETENTION_PURGE,
+        3600,
+    )
+    .await
+}
+
+/// Creates the platform schedule of the scheduled token refresh, once per database. The
+/// interval is the one configured when it was first created.
+pub async fn ensure_oauth_refresh_schedule(
+    settings: &dyn SettingsStore,
+    schedules: &ScheduleStore,
+    every: Duration,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ensure_platform_schedule(
+        settings,
+        schedules,
+        OAUTH_REFRESH_SCHEDULE_SETTING,
+        "oauth.refresh",
+        crate::oauth::scheduled::OAUTH_REFRESH_JOB,
+        u32::try_from(every.as_secs()).unwrap_or(u32::MAX).max(1),
+    )
+    .await
+}
+
+/// A schedule of `kind` for no tenant, created by one of several processes starting at
+/// once: the setting named `setting` is claimed first.
+async fn ensure_platform_schedule(
+    settings: &dyn SettingsStore,
+    schedules: &ScheduleStore,
+    setting: &str,
+    subject: &str,
+    kind: &str,
+    every_seconds: u32,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if settings.get_setting(setting).await?.is_some() {
         return Ok(());
     }
-    // Claim first: of several processes starting at once, one creates the schedule.
     if !settings
-        .insert_setting_if_absent(RETENTION_SCHEDULE_SETTING, "creating")
+        .insert_setting_if_absent(setting, "creating")
         .await?
     {
         return Ok(());
@@ -161,11 +205,11 @@ pub async fn ensure_retention_schedule(
     let schedule = schedules
         .create(NewSchedule {
             tenant: None,
-            subject: "retention".to_owned(),
-            kind: RETENTION_PURGE.to_owned(),
+            subject: subject.to_owned(),
+            kind: kind.to_owned(),
             payload: json!({}),
             spec: ScheduleSpec::Interval {
-                every_seconds: 3600,
+                every_seconds,
                 jitter_percent: 10,
             },
             catch_up: CatchUp::RunOnce,
@@ -173,7 +217,7 @@ pub async fn ensure_retention_schedule(
         })
         .await?;
     settings
-        .put_setting(RETENTION_SCHEDULE_SETTING, &schedule.id.to_string())
+        .put_setting(setting, &schedule.id.to_string())
         .await?;
     Ok(())
 }

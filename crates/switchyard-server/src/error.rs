@@ -88,6 +88,11 @@ impl ApiError {
         Self::new(ErrorCode::NotFound).with_detail(format!("{what} was not found"))
     }
 
+    /// The client-facing explanation, if any.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
     pub fn code(&self) -> ErrorCode {
         self.code
     }

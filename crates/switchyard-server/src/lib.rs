@@ -19,6 +19,8 @@
 //! - [`inbound`], [`outbound`]: the webhook gateway's parts as the server holds them.
 //! - [`background`]: the job kinds this server runs, by process role.
 //! - [`connectors`]: connections, their credentials, syncs and actions.
+//! - [`oauth`], [`connect`]: OAuth client registrations, connect sessions and their pages,
+//!   token refresh.
 //! - [`rotation`]: completing a data-key rotation: every owner re-seals its data first.
 //! - [`routes`]: one module per resource, and [`openapi`] describing them.
 
@@ -27,6 +29,7 @@ pub mod app;
 pub mod audit_trail;
 pub mod auth;
 pub mod background;
+pub mod connect;
 pub mod connectors;
 pub mod credentials;
 pub mod error;
@@ -34,6 +37,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod inbound;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod outbound;
 pub mod pagination;

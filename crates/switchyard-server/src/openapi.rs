@@ -28,6 +28,7 @@ use utoipa::{
         (name = "events", description = "Events published to subscribed endpoints"),
         (name = "deliveries", description = "Outbound deliveries, their attempts and retries"),
         (name = "providers", description = "The connector catalogue"),
+        (name = "oauth", description = "OAuth client registrations and connect sessions"),
         (name = "connections", description = "Connections to providers: credentials, health, syncs, records and actions"),
         (name = "operations", description = "Health and readiness"),
     )

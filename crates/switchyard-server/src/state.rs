@@ -29,6 +29,8 @@ pub struct AppState {
     pub health: switchyard_health::HealthRecorder,
     /// Connections and what is done through them.
     pub connectors: crate::connectors::ConnectorService,
+    /// OAuth registrations, connect sessions and token refresh.
+    pub oauth: crate::oauth::OAuthService,
 }
 
 /// The API settings handlers consult on each request.

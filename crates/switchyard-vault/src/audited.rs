@@ -153,6 +153,16 @@ impl AuditedVault {
         result
     }
 
+    /// A secret's versions with their states and fingerprints (metadata only: nothing is
+    /// decrypted, so nothing is audited).
+    pub async fn versions(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> Result<Vec<crate::SecretVersionInfo>> {
+        self.vault.versions(&tenant.to_string(), name).await
+    }
+
     /// Makes a new version current; the previous stays readable until [`Self::confirm`].
     pub async fn rotate(
         &self,

@@ -45,6 +45,16 @@ pub struct ConnectionCredentials {
     pub catalogue: Catalogue,
     /// Places credentials and holds minted tokens; one per process.
     pub broker: Arc<TokenBroker>,
+    /// Refreshes OAuth access tokens that are due before they are placed.
+    pub refresher: Arc<crate::oauth::refresh::Refresher>,
+}
+
+/// Why a stored credential could not be read for a call.
+enum ReadError {
+    /// The version the row named was destroyed: a refresh elsewhere moved the row on
+    /// between our read of it and of the vault. Read the row again.
+    Superseded,
+    Failed(CredentialError),
 }
 
 impl ConnectionCredentials {
@@ -82,34 +92,54 @@ impl ConnectionCredentials {
         Ok(Some((tenant, row)))
     }
 
-    /// Resolves `secret` and places it as `mode` says for `connection`.
+    /// Resolves `secret` and places it as `mode` says for `connection`. With `current` (the
+    /// row's own reference, not a probe of a new version) a due OAuth token is refreshed first.
     async fn place(
         &self,
         connection: &Connection,
         secret: &SecretRef,
         mode: &AuthMode,
-    ) -> Result<Credential, CredentialError> {
+        current: Option<&switchyard_connectors::store::CredentialRef>,
+    ) -> Result<Credential, ReadError> {
         let manifest = self
             .catalogue
             .registry()
             .manifest(&connection.provider)
             .ok_or_else(|| {
-                CredentialError::unavailable(format!(
+                ReadError::Failed(CredentialError::unavailable(format!(
                     "connector `{}` takes no stored credentials",
                     connection.provider
-                ))
+                )))
             })?;
-        let plaintext = self
-            .vault
-            .resolve(&audit_context(), secret)
-            .await
-            .map_err(|e| CredentialError::unavailable(format!("vault: {}", e.code())))?;
-        let fields: Map<String, Value> = plaintext
+        let plaintext = match self.vault.resolve(&audit_context(), secret).await {
+            Ok(plaintext) => plaintext,
+            Err(switchyard_vault::VaultError::SecretNotFound { .. }) if current.is_some() => {
+                return Err(ReadError::Superseded);
+            }
+            Err(e) => {
+                return Err(ReadError::Failed(CredentialError::unavailable(format!(
+                    "vault: {}",
+                    e.code()
+                ))));
+            }
+        };
+        let mut fields: Map<String, Value> = plaintext
             .expose_str()
             .and_then(|text| serde_json::from_str(text).ok())
             .ok_or_else(|| {
-                CredentialError::unavailable("the stored credential is not a JSON object")
+                ReadError::Failed(CredentialError::unavailable(
+                    "the stored credential is not a JSON object",
+                ))
             })?;
+        if let (Some(reference), AuthMode::OAuth2(spec)) = (current, mode)
+            && spec.grant == switchyard_connectors::manifest::OAuthGrant::AuthorizationCode
+        {
+            fields = self
+                .refresher
+                .fresh_fields(connection, reference, fields)
+                .await
+                .map_err(|e| ReadError::Failed(e.into()))?;
+        }
         let placed = async {
             let base_url = connection_base_url(
                 &manifest.base_url,
@@ -141,16 +171,38 @@ impl ConnectionCredentials {
                 %error,
                 "the connection's credential could not be placed"
             );
-            CredentialError::from(error)
+            ReadError::Failed(CredentialError::from(error))
         })
     }
 }
 
 impl CredentialSource for ConnectionCredentials {
     async fn credential(&self, scope: &CallScope) -> Result<Option<Credential>, CredentialError> {
-        let Some((tenant, row)) = self.connection(scope).await? else {
-            return Ok(None);
-        };
+        // Twice at most: a credential refreshed by another process between our reads of its
+        // row and of the vault is read again from the row.
+        for _ in 0..2 {
+            let Some((tenant, row)) = self.connection(scope).await? else {
+                return Ok(None);
+            };
+            match self.current(tenant, &row).await {
+                Err(ReadError::Superseded) => continue,
+                Err(ReadError::Failed(error)) => return Err(error),
+                Ok(credential) => return Ok(credential),
+            }
+        }
+        Err(CredentialError::unavailable(
+            "the credential kept changing while it was read",
+        ))
+    }
+}
+
+impl ConnectionCredentials {
+    /// The row's own credential, placed.
+    async fn current(
+        &self,
+        tenant: switchyard_core::TenantId,
+        row: &Connection,
+    ) -> Result<Option<Credential>, ReadError> {
         let Some(reference) = &row.credential else {
             return Ok(None);
         };
@@ -158,10 +210,10 @@ impl CredentialSource for ConnectionCredentials {
             .catalogue
             .auth_mode(&row.provider, &reference.mode)
             .ok_or_else(|| {
-                CredentialError::unavailable(format!(
+                ReadError::Failed(CredentialError::unavailable(format!(
                     "connector `{}` has no auth mode `{}`",
                     row.provider, reference.mode
-                ))
+                )))
             })?;
         // The secret is always the row's tenant's: the reference carries no tenant of its own.
         let secret = SecretRef::new(
@@ -169,7 +221,9 @@ impl CredentialSource for ConnectionCredentials {
             reference.name.clone(),
             reference.version,
         );
-        self.place(&row, &secret, &mode).await.map(Some)
+        self.place(row, &secret, &mode, Some(reference))
+            .await
+            .map(Some)
     }
 }
 
@@ -190,9 +244,12 @@ impl CredentialSource for ProbeCredentials {
         let (_, row) = self.base.connection(scope).await?.ok_or_else(|| {
             CredentialError::unavailable("a credential check names no connection")
         })?;
-        self.base
-            .place(&row, &self.secret, &self.mode)
-            .await
-            .map(Some)
+        match self.base.place(&row, &self.secret, &self.mode, None).await {
+            Ok(credential) => Ok(Some(credential)),
+            Err(ReadError::Failed(error)) => Err(error),
+            Err(ReadError::Superseded) => Err(CredentialError::unavailable(
+                "the credential being checked is gone",
+            )),
+        }
     }
 }

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use switchyard_connectors::manifest::{AuthMode, ErrorKind};
 use switchyard_connectors::store::{
-    Connection, ConnectionStore, ConnectionUpdate, CredentialRef, NewConnection, RecordStore,
-    StoreError,
+    Connection, ConnectionStatus, ConnectionStore, ConnectionUpdate, CredentialRef,
+    CredentialStatus, NewConnection, RecordStore, StoreError,
 };
 use switchyard_connectors::{
     CallContext, CheckReport, ConnectionContext, Connector, ConnectorError, ProviderCalls,
@@ -89,6 +89,9 @@ pub struct CreateConnection {
 }
 
 impl ConnectorService {
+    /// `broker` places and mints tokens for every connection of this process; `refresher`
+    /// refreshes OAuth tokens that are due before they are placed.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         catalogue: Catalogue,
         database: switchyard_store::Database,
@@ -96,6 +99,8 @@ impl ConnectorService {
         http: GuardedClient,
         health: switchyard_health::HealthRecorder,
         max_action_output_bytes: usize,
+        broker: Arc<TokenBroker>,
+        refresher: Arc<crate::oauth::refresh::Refresher>,
     ) -> Self {
         let connections = ConnectionStore::new(database.clone());
         // Without a declared rate a provider is limited by its own signals only; this bucket
@@ -118,8 +123,8 @@ impl ConnectorService {
             connections: connections.clone(),
             vault: vault.clone(),
             catalogue: catalogue.clone(),
-            // Token endpoints are called through the same SSRF-guarded client.
-            broker: Arc::new(TokenBroker::new(stack.client.clone())),
+            broker,
+            refresher,
         };
         let calls: Arc<dyn ProviderCalls> = Arc::new(stack.client(credentials.clone()));
         Self {
@@ -230,6 +235,9 @@ impl ConnectorService {
                     version: stored.reference.version,
                     fingerprint: stored.fingerprint.to_string(),
                     mode: mode.kind().to_owned(),
+                    expires_at: token_expiry(&mode, &fields),
+                    refreshed_at: token_expiry(&mode, &fields)
+                        .map(|_| time::OffsetDateTime::now_utc()),
                 })
             }
             None => None,
@@ -303,8 +311,27 @@ impl ConnectorService {
         Ok(())
     }
 
+    /// Refuses calls through a disabled connection, or one whose provider refused its
+    /// refresh token (a person must authorize it again through a connect session).
+    pub fn usable(connection: &Connection) -> Result<(), ApiError> {
+        if connection.status != ConnectionStatus::Active {
+            return Err(
+                ApiError::new(ErrorCode::Conflict).with_detail("the connection is disabled")
+            );
+        }
+        if connection.credential_status == CredentialStatus::ReauthorizationRequired {
+            return Err(
+                ApiError::new(ErrorCode::ReauthorizationRequired).with_detail(
+                    "create a connect session with this `connection_id` to authorize it again",
+                ),
+            );
+        }
+        Ok(())
+    }
+
     /// Runs the connector's check with the stored credential.
     pub async fn test(&self, connection: &Connection) -> Result<CheckReport, ApiError> {
+        Self::usable(connection)?;
         let connector = self.connector(&connection.provider)?;
         let context = Self::context(connection);
         connector
@@ -389,7 +416,13 @@ impl ConnectorService {
                         version: stored.reference.version,
                         fingerprint: stored.fingerprint.to_string(),
                         mode: mode.kind().to_owned(),
+                        expires_at: token_expiry(&mode, fields),
+                        refreshed_at: token_expiry(&mode, fields)
+                            .map(|_| time::OffsetDateTime::now_utc()),
                     })),
+                    // A new credential that passed its check repairs a connection whose
+                    // refresh token was refused.
+                    credential_status: Some(CredentialStatus::Valid),
                     ..ConnectionUpdate::default()
                 },
             )
@@ -407,11 +440,26 @@ impl ConnectorService {
     }
 }
 
+/// When an OAuth access token among `fields` expires (`None` for other modes).
+fn token_expiry(mode: &AuthMode, fields: &Map<String, Value>) -> Option<time::OffsetDateTime> {
+    match mode {
+        AuthMode::OAuth2(_) => {
+            switchyard_connectors::credentials::oauth::TokenSet::from_fields(fields)
+                .ok()?
+                .expires_at
+        }
+        _ => None,
+    }
+}
+
 /// The store's errors as the API's.
 pub fn store_error(error: StoreError) -> ApiError {
     match &error {
         StoreError::NameTaken { .. } => ApiError::new(ErrorCode::Conflict)
             .with_detail("a connection of this tenant has that name"),
+        StoreError::ProviderTaken { provider } => ApiError::new(ErrorCode::Conflict).with_detail(
+            format!("the tenant already registered an OAuth client for `{provider}`"),
+        ),
         StoreError::VersionMismatch { expected, current } => ApiError::new(ErrorCode::Conflict)
             .with_detail(format!(
                 "the connection is at version {current}, not {expected}"

@@ -180,6 +180,14 @@ impl JobHandler for SyncHandler {
                 "the connection is disabled",
             ));
         }
+        if connection.credential_status
+            == switchyard_connectors::store::CredentialStatus::ReauthorizationRequired
+        {
+            return Err(JobError::new(
+                FailureClass::Auth,
+                "the connection must be authorized again (reauthorization_required)",
+            ));
+        }
         let connector = self
             .service
             .catalogue

@@ -95,9 +95,7 @@ pub async fn run_action(
 ) -> Result<axum::Json<RunActionResponse>, ApiError> {
     let connection =
         owned_connection(&state, &principal, lookup.tenant_id, id, Role::Write).await?;
-    if connection.status != switchyard_connectors::store::ConnectionStatus::Active {
-        return Err(ApiError::new(ErrorCode::Conflict).with_detail("the connection is disabled"));
-    }
+    crate::connectors::ConnectorService::usable(&connection)?;
     let connector = state.connectors.connector(&connection.provider)?;
     if !connector
         .metadata()

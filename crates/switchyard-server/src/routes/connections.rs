@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_audit::Action;
 use switchyard_connectors::CheckReport;
-use switchyard_connectors::store::{Connection, ConnectionStatus, ConnectionUpdate};
+use switchyard_connectors::store::{
+    Connection, ConnectionStatus, ConnectionUpdate, CredentialStatus,
+};
 use switchyard_core::{ConnectionId, ErrorCode, Role, TenantId};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -106,6 +108,14 @@ pub struct ConnectionResponse {
     pub credential_version: Option<u32>,
     #[schema(value_type = String, example = "active")]
     pub status: ConnectionStatus,
+    /// `valid`, or `reauthorization_required` once the provider refused the connection's
+    /// refresh token: calls are refused until a connect session naming this connection
+    /// authorizes it again.
+    #[schema(value_type = String, example = "valid")]
+    pub credential_status: CredentialStatus,
+    /// When the stored OAuth access token expires (refreshed ahead of it); `null` otherwise.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub credential_expires_at: Option<OffsetDateTime>,
     /// Bumped by every change; pass as `expected_version` for a safe update.
     pub version: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -128,6 +138,8 @@ impl From<Connection> for ConnectionResponse {
             credential_fingerprint: credential.as_ref().map(|c| c.fingerprint.clone()),
             credential_version: credential.as_ref().map(|c| c.version),
             status: connection.status,
+            credential_status: connection.credential_status,
+            credential_expires_at: credential.as_ref().and_then(|c| c.expires_at),
             version: connection.version,
             created_at: connection.created_at,
             updated_at: connection.updated_at,
@@ -323,6 +335,7 @@ pub async fn update_connection(
                 config: request.config,
                 base_url: request.base_url,
                 credential: None,
+                credential_status: None,
                 status: request.status,
                 expected_version: request.expected_version,
             },

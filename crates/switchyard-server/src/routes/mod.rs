@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod api_keys;
 pub mod audit_events;
+pub mod connect_sessions;
 pub mod connection_health;
 pub mod connections;
 pub mod deliveries;
@@ -10,6 +11,7 @@ pub mod endpoints;
 pub mod events;
 pub mod inbound_events;
 pub mod ingest;
+pub mod oauth_clients;
 pub mod operations;
 pub mod providers;
 pub mod records;
@@ -106,6 +108,20 @@ fn documented_routes() -> DocumentedRoutes {
         .routes(routes!(syncs::reset_sync))
         .routes(routes!(records::list_records))
         .routes(routes!(actions::run_action))
+        .routes(routes!(
+            oauth_clients::create_oauth_client,
+            oauth_clients::list_oauth_clients
+        ))
+        .routes(routes!(
+            oauth_clients::get_oauth_client,
+            oauth_clients::update_oauth_client,
+            oauth_clients::delete_oauth_client
+        ))
+        .routes(routes!(
+            connect_sessions::create_connect_session,
+            connect_sessions::list_connect_sessions
+        ))
+        .routes(routes!(connect_sessions::get_connect_session))
         .split_for_parts();
     let (operations, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(operations::healthz))
@@ -154,7 +170,29 @@ pub fn router(state: &AppState, serve_api: bool) -> (Router<AppState>, utoipa::o
             "/ingest/{source_id}",
             axum::routing::any(ingest::ingest).layer(axum::extract::DefaultBodyLimit::disable()),
         );
-        (operations.merge(management).merge(ingest), document)
+        // The connect pages are for end users' browsers: the session token in the path is
+        // the capability, no bearer key.
+        let connect = Router::new()
+            .route(
+                "/connect/{token}",
+                axum::routing::get(crate::connect::connect_page),
+            )
+            .route(
+                "/connect/{token}/oauth/{provider}",
+                axum::routing::get(crate::connect::start_oauth),
+            )
+            .route(
+                "/connect/{token}/credentials/{provider}",
+                axum::routing::post(crate::connect::submit_credentials),
+            )
+            .route(
+                "/oauth/callback",
+                axum::routing::get(crate::connect::oauth_callback),
+            );
+        (
+            operations.merge(management).merge(ingest).merge(connect),
+            document,
+        )
     } else {
         (operations, document)
     }

@@ -5,7 +5,7 @@
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchyard_connectors::store::{Connection, ConnectionStatus};
+use switchyard_connectors::store::Connection;
 use switchyard_core::{ConnectionId, ErrorCode, Role};
 use switchyard_jobs::runs::RunTrigger;
 use switchyard_jobs::schedule::{
@@ -295,9 +295,7 @@ pub async fn run_sync(
     let connection =
         owned_connection(&state, &principal, lookup.tenant_id, id, Role::Write).await?;
     stream_of(&state, &connection, &stream)?;
-    if connection.status != ConnectionStatus::Active {
-        return Err(ApiError::new(ErrorCode::Conflict).with_detail("the connection is disabled"));
-    }
+    crate::connectors::ConnectorService::usable(&connection)?;
     let run = enqueue_sync(
         state.store.database(),
         &state.runs,

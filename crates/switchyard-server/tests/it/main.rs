@@ -13,6 +13,7 @@ mod idempotency;
 mod inbound;
 mod ingest_disconnects;
 mod isolation;
+mod oauth;
 mod openapi;
 mod operations;
 mod outbound;
