@@ -282,3 +282,53 @@ backend_tests! { OAuthApp;
         fx.app.get(&format!("/v1/oauth-clients/{id}"), &fx.key).await.assert_problem(404, "not_found");
     }
 }
+
+/// The scheduled refresh refreshes a token nobody uses once it has been idle too long.
+async fn an_idle_token_is_refreshed_by_the_schedule(backend: switchyard_test_support::TestBackend) {
+    let Some(fx) = OAuthApp::start_with(backend, |figment| {
+        figment
+            .merge(("oauth.refresh_check_interval", "1s"))
+            .merge(("oauth.idle_refresh_after", "2s"))
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, connect_url) = fx.session(&fx.key, json!({})).await;
+    let id = query(&fx.connect(&connect_url).await)["connection_id"].clone();
+    let version = fx.connection(&id).await["credential_version"].as_u64().unwrap();
+    // No call is made: only the schedule can refresh it.
+    let mut refreshed = 0;
+    for _ in 0..100 {
+        refreshed = fx.stat("/token_requests/refresh_token").await;
+        if refreshed > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(refreshed > 0, "the schedule refreshed the idle token");
+    let mut connection = fx.connection(&id).await;
+    for _ in 0..50 {
+        if connection["credential_version"].as_u64().unwrap() > version {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        connection = fx.connection(&id).await;
+    }
+    assert!(connection["credential_version"].as_u64().unwrap() > version, "{connection}");
+    assert_eq!(connection["credential_status"], "valid");
+    assert_eq!(fx.stat("/invalid_grant").await, 0);
+    assert_eq!(fx.test_connection(&id).await["success"], true);
+}
+
+mod scheduled_refresh {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::an_idle_token_is_refreshed_by_the_schedule(switchyard_test_support::TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::an_idle_token_is_refreshed_by_the_schedule(switchyard_test_support::TestBackend::Postgres).await;
+    }
+}

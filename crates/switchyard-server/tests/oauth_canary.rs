@@ -1,0 +1,494 @@
+//! Canary for OAuth connect flows: the client secret, the authorization code, the PKCE
+//! verifier, the access, refresh and ID tokens, and API keys typed into the connect form
+//! never appear in logs (every thread's, at TRACE), API responses or the database. The
+//! session token and the `state` are capabilities: they are stored only as hashes and never
+//! logged. Its own binary, so its subscriber is the global one and sees every log line.
+//!
+//! The authorization server is reached through a recording proxy (the session's `issuer`
+//! setting points at it), so the test sees every code, verifier and token that crossed the
+//! wire, not only the ones Switchyard chose to show.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "it/oauth/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchyard_test_support::{LeakScanner, TestBackend};
+
+use fixture::{API_KEY, CLIENT_SECRET, OAuthApp, query};
+
+// ---------------------------------------------------------------------------------------
+// Log capture
+
+/// A `MakeWriter` that keeps every log line.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    fn bytes(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A recording proxy in front of the authorization server
+
+mod proxy {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+    use axum::response::Response;
+    use serde_json::Value;
+
+    /// One token endpoint exchange: the form Switchyard sent and the JSON it got back.
+    #[derive(Clone, Debug)]
+    pub struct TokenExchange {
+        pub form: BTreeMap<String, String>,
+        pub answer: Value,
+    }
+
+    #[derive(Clone)]
+    struct Forwarder {
+        upstream: String,
+        http: reqwest::Client,
+        exchanges: Arc<Mutex<Vec<TokenExchange>>>,
+    }
+
+    /// Forwards everything to the authorization server and records `/token` exchanges.
+    pub struct RecordingProxy {
+        pub url: String,
+        exchanges: Arc<Mutex<Vec<TokenExchange>>>,
+    }
+
+    impl RecordingProxy {
+        pub async fn start(upstream: &str) -> Self {
+            let exchanges = Arc::new(Mutex::new(Vec::new()));
+            let forwarder = Forwarder {
+                upstream: upstream.trim_end_matches('/').to_owned(),
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap(),
+                exchanges: Arc::clone(&exchanges),
+            };
+            let router = Router::new().fallback(forward).with_state(forwarder);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+            Self { url, exchanges }
+        }
+
+        pub fn exchanges(&self) -> Vec<TokenExchange> {
+            self.exchanges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+    }
+
+    async fn forward(State(forwarder): State<Forwarder>, request: Request) -> Response {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let target = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let mut upstream = forwarder
+            .http
+            .request(parts.method, format!("{}{target}", forwarder.upstream));
+        for (name, value) in &parts.headers {
+            if name != HOST && name != CONTENT_LENGTH {
+                upstream = upstream.header(name, value);
+            }
+        }
+        let answer = upstream.body(body.clone()).send().await.unwrap();
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        let answer_body = answer.bytes().await.unwrap();
+        if parts.uri.path() == "/token" {
+            let exchange = TokenExchange {
+                form: url::form_urlencoded::parse(&body).into_owned().collect(),
+                answer: serde_json::from_slice(&answer_body).unwrap_or(Value::Null),
+            };
+            forwarder
+                .exchanges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(exchange);
+        }
+        let mut response = Response::new(Body::from(answer_body));
+        *response.status_mut() = status;
+        for (name, value) in &headers {
+            if name != CONTENT_LENGTH && name != TRANSFER_ENCODING && name != CONNECTION {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+        response
+    }
+}
+
+use proxy::RecordingProxy;
+
+// ---------------------------------------------------------------------------------------
+// What is looked for, and where
+
+/// Two scans over the same places. Credentials must be nowhere. The session token and the
+/// `state` legitimately travel in URLs, pages and the session's creation answer, so they are
+/// looked for only in logs, the database and the JSON API answers that never carry them.
+#[derive(Default)]
+struct Canaries {
+    credentials: LeakScanner,
+    capabilities: LeakScanner,
+}
+
+impl Canaries {
+    /// An API answer (or log, or table) where nothing secret belongs.
+    fn add_anywhere(&mut self, place: &str, bytes: &[u8]) {
+        self.credentials.add(place, bytes.to_vec());
+        self.capabilities.add(place, bytes.to_vec());
+    }
+
+    /// A connect page or URL: it holds the session token by design, credentials never.
+    fn add_page(&mut self, place: &str, bytes: &[u8]) {
+        self.credentials.add(place, bytes.to_vec());
+    }
+
+    async fn add_response(&mut self, fx: &OAuthApp, place: &str, path: &str) -> Value {
+        let response = fx.app.get(path, &fx.key).await;
+        assert_eq!(response.status, 200, "GET {path}: {}", response.text());
+        self.add_anywhere(&format!("{place}: GET {path}"), &response.body);
+        response.json()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The flows
+
+/// The connect session's settings, with the authorization server behind the proxy.
+fn via_proxy(fx: &OAuthApp, proxy: &RecordingProxy) -> Value {
+    json!({"oauth-demo": {"base_url": fx.api.url, "issuer": proxy.url}})
+}
+
+/// Runs one OAuth connect flow in a new session; returns the connection's id.
+async fn oauth_flow(
+    fx: &OAuthApp,
+    proxy: &RecordingProxy,
+    canaries: &mut Canaries,
+    place: &str,
+    extra: Value,
+) -> String {
+    let mut body = json!({"config": via_proxy(fx, proxy)});
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let (session_id, connect_url) = fx.session(&fx.key, body).await;
+    let token = connect_url.rsplit('/').next().unwrap();
+    canaries.capabilities.watch("session token", token);
+
+    let page = fx.client.get(&connect_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    canaries.add_page(
+        &format!("{place}: connect page"),
+        &page.bytes().await.unwrap(),
+    );
+
+    let (location, cookie) = fx.start_flow(&connect_url).await;
+    assert!(location.starts_with(&proxy.url), "{location}");
+    canaries
+        .capabilities
+        .watch("state", &query(&location)["state"]);
+    let callback = fx.authorize(&location).await;
+    canaries
+        .credentials
+        .watch("authorization code", &query(&callback)["code"]);
+    let response = fx.callback(&callback, Some(&cookie)).await;
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    let back = response.headers()["location"].to_str().unwrap().to_owned();
+    canaries.add_anywhere(&format!("{place}: redirect to the app"), back.as_bytes());
+    let result = query(&back);
+    assert_eq!(result["status"], "completed", "{back}");
+
+    // A replayed callback is refused; its error carries neither the code nor the state.
+    let replay = fx.callback(&callback, Some(&cookie)).await;
+    assert_eq!(replay.status(), 400);
+    canaries.add_anywhere(
+        &format!("{place}: replayed callback"),
+        &replay.bytes().await.unwrap(),
+    );
+    canaries
+        .add_response(fx, place, &format!("/v1/connect-sessions/{session_id}"))
+        .await;
+    result["connection_id"].clone()
+}
+
+/// Connects with the API-key form: a wrong key first, then the right one.
+async fn api_key_flow(fx: &OAuthApp, canaries: &mut Canaries, place: &str) {
+    let (session_id, connect_url) = fx.session(&fx.key, json!({"redirect_url": null})).await;
+    let token = connect_url.rsplit('/').next().unwrap();
+    canaries.capabilities.watch("session token", token);
+    let form_url = format!("{connect_url}/credentials/apikey-demo");
+    let wrong = canaries.credentials.canary("rejected-api-key");
+    let base_url = fx.api.url.as_str();
+    for (key, status) in [(wrong.as_str(), 422), (API_KEY, 200)] {
+        let response = fx
+            .post_form(
+                &form_url,
+                &[("config.base_url", base_url), ("credentials.api_key", key)],
+            )
+            .await;
+        assert_eq!(response.status(), status);
+        canaries.add_page(
+            &format!("{place}: form answer ({status})"),
+            &response.bytes().await.unwrap(),
+        );
+    }
+    let session = canaries
+        .add_response(fx, place, &format!("/v1/connect-sessions/{session_id}"))
+        .await;
+    assert_eq!(session["status"], "completed", "{session}");
+}
+
+/// Tests the connection; returns the report (or problem) as JSON.
+async fn test_connection(fx: &OAuthApp, canaries: &mut Canaries, place: &str, id: &str) -> Value {
+    let path = format!("/v1/connections/{id}/test");
+    let response = fx.app.post(&path, &fx.key, &json!({})).await;
+    canaries.add_anywhere(&format!("{place}: POST {path}"), &response.body);
+    response.json()
+}
+
+/// Every flow on one backend, its answers and its database added to `canaries`. `false`
+/// when the backend (or the authorization server) is not configured here.
+async fn exercise(backend: TestBackend, canaries: &mut Canaries) -> bool {
+    let Some(fx) = OAuthApp::start_with(backend, |figment| figment).await else {
+        return false;
+    };
+    let place = format!("{backend:?}");
+    let place = place.as_str();
+    let proxy = RecordingProxy::start(fx.server.issuer()).await;
+    canaries.credentials.watch("Switchyard API key", &fx.key);
+
+    let clients = canaries.add_response(&fx, place, "/v1/oauth-clients").await;
+    let client_id = clients["data"][0]["id"].as_str().unwrap().to_owned();
+    let client_path = format!("/v1/oauth-clients/{client_id}");
+    canaries.add_response(&fx, place, &client_path).await;
+
+    // Tokens due at once (200 s is inside the refresh margin): the check right after
+    // connecting refreshes, and so does every use.
+    fx.server.set_expires_in(Some(200)).await;
+    let connection = oauth_flow(&fx, &proxy, canaries, place, json!({})).await;
+    // A refresh that meets a 503 first and is retried.
+    fx.server.fail_next(503, 1).await;
+    let report = test_connection(&fx, canaries, place, &connection).await;
+    assert_eq!(report["success"], true, "{report}");
+    // Revoked refresh tokens: the connection needs a person again…
+    fx.server.revoke_refresh_tokens().await;
+    let report = test_connection(&fx, canaries, place, &connection).await;
+    assert_eq!(report["error_code"], "auth_failed", "{report}");
+    let refused = test_connection(&fx, canaries, place, &connection).await;
+    assert_eq!(refused["code"], "reauthorization_required", "{refused}");
+    // …and a session repairs it in place.
+    fx.server.set_expires_in(Some(3600)).await;
+    let repair = json!({"connection_id": connection});
+    let repaired = oauth_flow(&fx, &proxy, canaries, place, repair).await;
+    assert_eq!(repaired, connection);
+    let report = test_connection(&fx, canaries, place, &connection).await;
+    assert_eq!(report["success"], true, "{report}");
+
+    api_key_flow(&fx, canaries, place).await;
+
+    // A new client secret replaces the old one; neither comes back.
+    let rotated = canaries.credentials.canary("rotated-client-secret");
+    let patched = fx
+        .app
+        .send(
+            Method::PATCH,
+            &client_path,
+            Some(&fx.key),
+            Some(&json!({"client_secret": rotated})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    canaries.add_anywhere(&format!("{place}: PATCH {client_path}"), &patched.body);
+    canaries.add_response(&fx, place, &client_path).await;
+
+    // Everything the tenant can read back.
+    assert!(fx.audited("connection.reauthorization_required", 1).await >= 1);
+    assert!(fx.audited("oauth_token.refresh", 2).await >= 2);
+    canaries
+        .add_response(&fx, place, "/v1/audit-events?limit=200")
+        .await;
+    let sessions = canaries
+        .add_response(&fx, place, "/v1/connect-sessions")
+        .await;
+    assert_eq!(sessions["data"].as_array().unwrap().len(), 3, "{sessions}");
+    let connections = canaries.add_response(&fx, place, "/v1/connections").await;
+    for connection in connections["data"].as_array().unwrap() {
+        let id = connection["id"].as_str().unwrap();
+        canaries
+            .add_response(&fx, place, &format!("/v1/connections/{id}"))
+            .await;
+    }
+
+    watch_exchanges(&fx, &proxy, canaries).await;
+    canaries.add_database(&fx, place).await;
+    true
+}
+
+/// Registers every code, verifier and token the proxy saw cross the wire, and checks that
+/// it saw them all: each access token the provider API accepted was one of them.
+async fn watch_exchanges(fx: &OAuthApp, proxy: &RecordingProxy, canaries: &mut Canaries) {
+    let exchanges = proxy.exchanges();
+    let grants = |grant: &str| {
+        exchanges
+            .iter()
+            .filter(|e| e.form.get("grant_type").is_some_and(|g| g == grant))
+            .count()
+    };
+    // Two connects, two refreshes that worked (one after a 503), one refused.
+    assert_eq!(grants("authorization_code"), 2, "{exchanges:#?}");
+    assert!(grants("refresh_token") >= 4, "{exchanges:#?}");
+    let mut access_tokens = Vec::new();
+    for exchange in &exchanges {
+        for (field, label) in [
+            ("code", "authorization code (sent)"),
+            ("code_verifier", "PKCE verifier"),
+            ("refresh_token", "refresh token (sent)"),
+        ] {
+            if let Some(value) = exchange.form.get(field) {
+                canaries.credentials.watch(label, value);
+            }
+        }
+        for (field, label) in [
+            ("access_token", "access token"),
+            ("refresh_token", "refresh token"),
+            ("id_token", "ID token"),
+        ] {
+            if let Some(value) = exchange.answer[field].as_str() {
+                canaries.credentials.watch(label, value);
+                if field == "access_token" {
+                    access_tokens.push(value.to_owned());
+                }
+                if field == "id_token" || field == "access_token" {
+                    // A JWT's signature alone is secret enough to look for.
+                    let signature = value.rsplit('.').next().unwrap();
+                    canaries
+                        .credentials
+                        .watch(&format!("{label} signature"), signature);
+                }
+            }
+        }
+    }
+    let accepted = fx
+        .api
+        .seen
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .accepted
+        .clone();
+    assert!(accepted.len() >= 3, "the provider API was called");
+    for token in &accepted {
+        assert!(
+            access_tokens.contains(token),
+            "the proxy saw every issued access token"
+        );
+    }
+}
+
+impl Canaries {
+    /// Every table, for both scans.
+    async fn add_database(&mut self, fx: &OAuthApp, place: &str) {
+        let before = self.credentials.haystack_count();
+        self.credentials.add_database(fx.app.database()).await;
+        self.capabilities.add_database(fx.app.database()).await;
+        let tables = self.credentials.haystack_count() - before;
+        assert!(tables > 10, "{place}: only {tables} tables dumped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_secrets_and_capabilities_never_leak() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only test of this binary");
+
+    let mut canaries = Canaries::default();
+    canaries.credentials.watch("client secret", CLIENT_SECRET);
+    canaries.credentials.watch("API key", API_KEY);
+    let mut backends = Vec::new();
+    for backend in [TestBackend::Sqlite, TestBackend::Postgres] {
+        if exercise(backend, &mut canaries).await {
+            backends.push(backend);
+        }
+    }
+    if backends.is_empty() {
+        return; // The authorization server is not configured here (skipped with a note).
+    }
+
+    let logs = captured.bytes();
+    let text = String::from_utf8_lossy(&logs);
+    assert!(
+        text.contains("/oauth/callback")
+            && text.contains("token endpoint failed; retrying")
+            && text.contains("refresh token refused"),
+        "the flows, the retried refresh and the refused one were logged ({} bytes)",
+        text.len()
+    );
+    canaries.add_anywhere("logs", &logs);
+    let mut report: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for leak in canaries
+        .credentials
+        .leaks()
+        .into_iter()
+        .chain(canaries.capabilities.leaks())
+    {
+        report
+            .entry(format!("{} ({})", leak.secret, leak.encoding))
+            .or_default()
+            .push(leak.place);
+    }
+    assert!(
+        report.is_empty(),
+        "secrets leaked on {backends:?}:\n{report:#?}"
+    );
+}
