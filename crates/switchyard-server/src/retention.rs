@@ -26,5 +26,14 @@ pub fn classes(config: &switchyard_config::Config) -> Vec<RetentionClass> {
         retention.webhook_deliveries,
     ));
     classes.extend(switchyard_health::retention::classes());
+    // Connect sessions (and their results) a week after they expired, finished or not; their
+    // authorization states go sooner, with the scheduled token refresh.
+    classes.push(RetentionClass {
+        name: "connect_sessions",
+        table: "connect_sessions",
+        age_column: "expires_at",
+        condition: None,
+        default_period: std::time::Duration::from_secs(7 * 24 * 3600),
+    });
     classes
 }

@@ -47,6 +47,29 @@ check:
 "#,
     ),
     (
+        "oauth-key.yaml",
+        r#"
+id: oauth-key
+name: OAuth Key Demo
+version: 1.0.0
+base_url: "{{ config.base_url }}"
+config:
+  type: object
+  required: [base_url, issuer]
+  properties:
+    base_url: { type: string }
+    issuer: { type: string }
+auth:
+  - type: oauth2
+    authorization_url: "{{ config.issuer }}/authorize"
+    token_url: "{{ config.issuer }}/token"
+    scopes: [read]
+    token_auth_method: private_key_jwt
+check:
+  request: { path: /api/v1/me }
+"#,
+    ),
+    (
         "apikey-demo.yaml",
         r#"
 id: apikey-demo
@@ -180,11 +203,17 @@ impl OAuthApp {
         backend: TestBackend,
         configure: impl FnOnce(figment::Figment) -> figment::Figment,
     ) -> Option<Self> {
-        let server = AuthorizationServer::start(vec![OAuthClientSpec::confidential(
-            CLIENT_ID,
-            CLIENT_SECRET,
-        )])
-        .await?;
+        Self::start_with_clients(backend, Vec::new(), configure).await
+    }
+
+    /// With more clients registered at the authorization server than the confidential one.
+    pub async fn start_with_clients(
+        backend: TestBackend,
+        mut clients: Vec<OAuthClientSpec>,
+        configure: impl FnOnce(figment::Figment) -> figment::Figment,
+    ) -> Option<Self> {
+        clients.push(OAuthClientSpec::confidential(CLIENT_ID, CLIENT_SECRET));
+        let server = AuthorizationServer::start(clients).await?;
         let api = ProviderApi::start(&server.jwks_url()).await;
         let manifests = tempfile::tempdir().unwrap();
         for (name, text) in MANIFESTS {

@@ -296,7 +296,9 @@ async fn an_idle_token_is_refreshed_by_the_schedule(backend: switchyard_test_sup
     };
     let (_, connect_url) = fx.session(&fx.key, json!({})).await;
     let id = query(&fx.connect(&connect_url).await)["connection_id"].clone();
-    let version = fx.connection(&id).await["credential_version"].as_u64().unwrap();
+    let version = fx.connection(&id).await["credential_version"]
+        .as_u64()
+        .unwrap();
     // No call is made: only the schedule can refresh it.
     let mut refreshed = 0;
     for _ in 0..100 {
@@ -315,7 +317,10 @@ async fn an_idle_token_is_refreshed_by_the_schedule(backend: switchyard_test_sup
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         connection = fx.connection(&id).await;
     }
-    assert!(connection["credential_version"].as_u64().unwrap() > version, "{connection}");
+    assert!(
+        connection["credential_version"].as_u64().unwrap() > version,
+        "{connection}"
+    );
     assert_eq!(connection["credential_status"], "valid");
     assert_eq!(fx.stat("/invalid_grant").await, 0);
     assert_eq!(fx.test_connection(&id).await["success"], true);
@@ -324,11 +329,117 @@ async fn an_idle_token_is_refreshed_by_the_schedule(backend: switchyard_test_sup
 mod scheduled_refresh {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
-        super::an_idle_token_is_refreshed_by_the_schedule(switchyard_test_support::TestBackend::Sqlite).await;
+        super::an_idle_token_is_refreshed_by_the_schedule(
+            switchyard_test_support::TestBackend::Sqlite,
+        )
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
-        super::an_idle_token_is_refreshed_by_the_schedule(switchyard_test_support::TestBackend::Postgres).await;
+        super::an_idle_token_is_refreshed_by_the_schedule(
+            switchyard_test_support::TestBackend::Postgres,
+        )
+        .await;
+    }
+}
+
+/// The code flow and refresh with `private_key_jwt` client authentication: the authorization
+/// server verifies each client assertion against the public key registered with it.
+async fn private_key_jwt_client_authentication(backend: switchyard_test_support::TestBackend) {
+    use jsonwebtoken::{Algorithm, EncodingKey, jwk::Jwk};
+    let key = crate::token_auth::fixture::TestKey::rsa();
+    let mut jwk = Jwk::from_encoding_key(
+        &EncodingKey::from_rsa_pem(key.pkcs8_pem.as_bytes()).unwrap(),
+        Algorithm::RS256,
+    )
+    .unwrap();
+    jwk.common.key_id = Some("key-2026".into());
+    let jwks = json!({"keys": [serde_json::to_value(&jwk).unwrap()]});
+    let client =
+        switchyard_test_support::oauth_server::OAuthClientSpec::private_key_jwt("key-client", jwks);
+    let Some(fx) = OAuthApp::start_with_clients(backend, vec![client], |f| f).await else {
+        return;
+    };
+    let registered = fx
+        .app
+        .post(
+            "/v1/oauth-clients",
+            &fx.key,
+            &json!({"provider": "oauth-key", "client_id": "key-client", "private_key": key.pkcs8_pem, "key_id": "key-2026"}),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    assert!(!registered.text().contains("PRIVATE KEY"));
+    // A registration for a private_key_jwt provider needs the key, not a secret.
+    let refused = fx
+        .app
+        .send(
+            reqwest::Method::PATCH,
+            &format!(
+                "/v1/oauth-clients/{}",
+                registered.json()["id"].as_str().unwrap()
+            ),
+            Some(&fx.key),
+            Some(&json!({"client_secret": "s"})),
+        )
+        .await;
+    refused.assert_problem(400, "validation_failed");
+
+    fx.server.set_expires_in(Some(200)).await;
+    let body = json!({
+        "end_user": {"id": "user-key"},
+        "provider": "oauth-key",
+        "redirect_url": format!("{}/done", fx.api.url),
+        "config": {"oauth-key": fx.provider_config()},
+    });
+    let session = fx
+        .app
+        .post("/v1/connect-sessions", &fx.key, &body)
+        .await
+        .json();
+    let connect_url = session["connect_url"].as_str().unwrap();
+    let response = fx
+        .client
+        .get(format!("{connect_url}/oauth/oauth-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let callback = fx.authorize(&location).await;
+    let back = fx.callback(&callback, Some(&cookie)).await;
+    assert_eq!(back.status(), 303);
+    let result = query(back.headers()["location"].to_str().unwrap());
+    assert_eq!(result["status"], "completed", "{result:?}");
+    // The code exchange and the refresh the check needed, both with an assertion.
+    assert_eq!(fx.stat("/token_requests/authorization_code").await, 1);
+    assert_eq!(fx.stat("/token_requests/refresh_token").await, 1);
+    assert_eq!(fx.stat("/client_auth/private_key_jwt").await, 2);
+    assert_eq!(fx.stat("/invalid_client").await, 0);
+    let session = fx.session_json(session["id"].as_str().unwrap()).await;
+    assert_eq!(session["result"]["check"]["success"], true, "{session}");
+}
+
+mod private_key_jwt {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::private_key_jwt_client_authentication(switchyard_test_support::TestBackend::Sqlite)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::private_key_jwt_client_authentication(
+            switchyard_test_support::TestBackend::Postgres,
+        )
+        .await;
     }
 }
