@@ -54,6 +54,7 @@ const stats = {
   invalid_grant: 0,
   invalid_client: 0,
   faults_served: 0,
+  abandoned: 0,
   authorizations: 0,
   revocations: 0,
 };
@@ -274,6 +275,13 @@ async function handleToken(req, res) {
     fault.remaining -= 1;
     if (fault.remaining <= 0) faults.shift();
     if (fault.delay_ms) await sleep(fault.delay_ms);
+    // A client that gave up during the delay (its timeout) finds nothing processed: the
+    // request never got past the queue, as behind a provider's overloaded front end.
+    if (req.socket.destroyed) {
+      stats.abandoned += 1;
+      entry.error = 'abandoned';
+      return;
+    }
     if (fault.status) {
       stats.faults_served += 1;
       entry.error = 'temporarily_unavailable';

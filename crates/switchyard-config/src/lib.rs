@@ -102,6 +102,10 @@ pub struct OAuthConfig {
     /// How long an authorization request may take, from the redirect to the callback.
     #[serde(with = "humantime_serde")]
     pub state_ttl: Duration,
+    /// How long one token endpoint request may take, answer included (code exchange,
+    /// refresh, client credentials, JWT exchanges); a timeout counts as a transient failure.
+    #[serde(with = "humantime_serde")]
+    pub token_timeout: Duration,
 }
 
 /// The inbound webhook gateway.
@@ -501,6 +505,7 @@ impl Config {
                 "oauth.refresh_check_interval",
                 self.oauth.refresh_check_interval,
             ),
+            ("oauth.token_timeout", self.oauth.token_timeout),
         ] {
             if value.is_zero() {
                 problems.push(format!("{name}: must be longer than zero"));

@@ -442,9 +442,10 @@ fn build_oauth(
     use crate::oauth::{clients::OAuthClients, connect, refresh};
     use switchyard_connectors::store;
     // Token endpoints are called through the same SSRF-guarded client as providers.
-    let broker = Arc::new(switchyard_connectors::credentials::TokenBroker::new(
-        gateway.http.clone(),
-    ));
+    let broker = Arc::new(
+        switchyard_connectors::credentials::TokenBroker::new(gateway.http.clone())
+            .with_timeout(config.oauth.token_timeout),
+    );
     let clients = OAuthClients::new(
         store::OAuthClientStore::new(database.clone()),
         vault.clone(),

@@ -76,7 +76,13 @@ async fn me(State(api): State<Api>, headers: HeaderMap) -> StatusCode {
 }
 
 async fn call(client: &reqwest::Client, url: String, token: &str, body: Value) -> (u16, Value) {
-    let response = client.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -94,8 +100,16 @@ async fn a_hundred_calls_over_two_processes_refresh_once() {
     else {
         return;
     };
-    let jwks: JwkSet = reqwest::get(server.jwks_url()).await.unwrap().json().await.unwrap();
-    let api = Api { jwks: Arc::new(jwks), accepted: Arc::new(AtomicUsize::new(0)) };
+    let jwks: JwkSet = reqwest::get(server.jwks_url())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api = Api {
+        jwks: Arc::new(jwks),
+        accepted: Arc::new(AtomicUsize::new(0)),
+    };
     let accepted = Arc::clone(&api.accepted);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_url = format!("http://{}", listener.local_addr().unwrap());
@@ -133,29 +147,61 @@ async fn a_hundred_calls_over_two_processes_refresh_once() {
         .unwrap();
 
     // A tenant, its OAuth client and a connection made through a connect session.
-    let (_, tenant) = call(&client, format!("{}/v1/tenants", urls[0]), ADMIN_TOKEN, json!({"name": "race"})).await;
+    let (_, tenant) = call(
+        &client,
+        format!("{}/v1/tenants", urls[0]),
+        ADMIN_TOKEN,
+        json!({"name": "race"}),
+    )
+    .await;
     let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let (_, key) = call(&client, format!("{}/v1/tenants/{tenant}/api-keys", urls[0]), ADMIN_TOKEN, json!({"name": "race", "role": "admin"})).await;
+    let (_, key) = call(
+        &client,
+        format!("{}/v1/tenants/{tenant}/api-keys", urls[0]),
+        ADMIN_TOKEN,
+        json!({"name": "race", "role": "admin"}),
+    )
+    .await;
     let key = key["key"].as_str().unwrap().to_owned();
     let (status, _) = call(&client, format!("{}/v1/oauth-clients", urls[0]), &key, json!({"provider": "oauth-demo", "client_id": "race-client", "client_secret": "race-secret-7d3f9a"})).await;
     assert_eq!(status, 201);
-    let (status, session) = call(&client, format!("{}/v1/connect-sessions", urls[0]), &key, json!({
-        "end_user": {"id": "racer"},
-        "provider": "oauth-demo",
-        "redirect_url": format!("{api_url}/done"),
-        "config": {"oauth-demo": {"base_url": api_url, "issuer": server.issuer()}},
-    }))
+    let (status, session) = call(
+        &client,
+        format!("{}/v1/connect-sessions", urls[0]),
+        &key,
+        json!({
+            "end_user": {"id": "racer"},
+            "provider": "oauth-demo",
+            "redirect_url": format!("{api_url}/done"),
+            "config": {"oauth-demo": {"base_url": api_url, "issuer": server.issuer()}},
+        }),
+    )
     .await;
     assert_eq!(status, 201, "{session}");
     // 200 s left: inside the 5 minute refresh margin, so every call needs a refresh first.
     server.set_expires_in(Some(200)).await;
     let connect_url = session["connect_url"].as_str().unwrap();
-    let start = client.get(format!("{connect_url}/oauth/oauth-demo")).send().await.unwrap();
+    let start = client
+        .get(format!("{connect_url}/oauth/oauth-demo"))
+        .send()
+        .await
+        .unwrap();
     let location = start.headers()[LOCATION].to_str().unwrap().to_owned();
-    let cookie = start.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = start.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let authorized = client.get(&location).send().await.unwrap();
     let callback = authorized.headers()[LOCATION].to_str().unwrap().to_owned();
-    let back = client.get(&callback).header(COOKIE, cookie).send().await.unwrap();
+    let back = client
+        .get(&callback)
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(back.status(), 303);
     let back = url::Url::parse(back.headers()[LOCATION].to_str().unwrap()).unwrap();
     let connection = back
@@ -168,7 +214,9 @@ async fn a_hundred_calls_over_two_processes_refresh_once() {
 
     // The refreshed token has an hour; every token answer takes 300 ms from now on.
     server.set_expires_in(Some(3600)).await;
-    server.delay_every_token_request(Duration::from_millis(300)).await;
+    server
+        .delay_every_token_request(Duration::from_millis(300))
+        .await;
     let accepted_before = accepted.load(Ordering::SeqCst);
     let calls = (0..CALLS).map(|n| {
         let client = client.clone();
@@ -182,7 +230,11 @@ async fn a_hundred_calls_over_two_processes_refresh_once() {
         assert_eq!(report["success"], true, "{report}");
     }
     let after = server.stats().await;
-    assert_eq!(refreshes(&after) - refreshes(&before), 1, "one refresh for {CALLS} calls: {after}");
+    assert_eq!(
+        refreshes(&after) - refreshes(&before),
+        1,
+        "one refresh for {CALLS} calls: {after}"
+    );
     assert_eq!(after["invalid_grant"], 0, "{after}");
     assert_eq!(accepted.load(Ordering::SeqCst) - accepted_before, CALLS);
     for process in processes {

@@ -443,3 +443,132 @@ mod private_key_jwt {
         .await;
     }
 }
+
+/// Expired states and sessions, a code redeemed without our verifier, and a token endpoint
+/// that does not answer in time.
+async fn expiry_interception_and_timeouts(backend: switchyard_test_support::TestBackend) {
+    let Some(fx) = OAuthApp::start_with(backend, |figment| {
+        figment
+            .merge(("oauth.state_ttl", "1s"))
+            .merge(("oauth.token_timeout", "1s"))
+    })
+    .await
+    else {
+        return;
+    };
+    // A state older than its TTL is refused, and nothing is exchanged.
+    let (_, connect_url) = fx.session(&fx.key, json!({})).await;
+    let (location, cookie) = fx.start_flow(&connect_url).await;
+    let callback = fx.authorize(&location).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let response = fx.callback(&callback, Some(&cookie)).await;
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "oauth_state_invalid");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("expired"),
+        "{problem}"
+    );
+    assert_eq!(fx.stat("/token_requests/authorization_code").await, 0);
+
+    // A session past its own expiry is gone.
+    let (_, short) = fx.session(&fx.key, json!({"expires_in": 1})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let page = fx
+        .client
+        .get(&short)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 410);
+
+    // An intercepted code is useless without the PKCE verifier only Switchyard holds: the
+    // server refuses it (and burns it), so the real callback fails cleanly too.
+    let (session_id, connect_url) = fx.session(&fx.key, json!({})).await;
+    let (location, cookie) = fx.start_flow(&connect_url).await;
+    let callback = fx.authorize(&location).await;
+    let code = query(&callback)["code"].clone();
+    let stolen = fx
+        .post_form(
+            &fx.server.token_url(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &fx.app.url("/oauth/callback")),
+                ("client_id", fixture::CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ],
+        )
+        .await;
+    assert_eq!(stolen.status(), 400);
+    assert_eq!(
+        stolen.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let back = fx.callback(&callback, Some(&cookie)).await;
+    assert_eq!(back.status(), 303);
+    let result = query(back.headers()["location"].to_str().unwrap());
+    assert_eq!(result["status"], "failed");
+    assert_eq!(result["error"], "token_refused");
+    assert_eq!(fx.session_json(&session_id).await["status"], "failed");
+
+    // Timeouts: three refresh attempts each wait for an answer the 1 s timeout gives up on
+    // (the server drops them unprocessed); the stored, still valid token is used and kept.
+    fx.server.set_expires_in(Some(200)).await;
+    let (_, connect_url) = fx.session(&fx.key, json!({})).await;
+    let id = query(&fx.connect(&connect_url).await)["connection_id"].clone();
+    let version = fx.connection(&id).await["credential_version"]
+        .as_u64()
+        .unwrap();
+    let refreshes = fx.stat("/token_requests/refresh_token").await;
+    fx.server
+        .delay_next(std::time::Duration::from_secs(2), 3)
+        .await;
+    let report = fx.test_connection(&id).await;
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(
+        fx.stat("/token_requests/refresh_token").await,
+        refreshes + 3
+    );
+    // The last dropped request ends its wait a second after we gave up on it.
+    let mut abandoned = 0;
+    for _ in 0..50 {
+        abandoned = fx.stat("/abandoned").await;
+        if abandoned == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(abandoned, 3);
+    assert_eq!(
+        fx.connection(&id).await["credential_version"]
+            .as_u64()
+            .unwrap(),
+        version
+    );
+    // The refresh token survived: the next refresh works.
+    let report = fx.test_connection(&id).await;
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(
+        fx.connection(&id).await["credential_version"]
+            .as_u64()
+            .unwrap(),
+        version + 1
+    );
+    // The intercepted code and our callback's try with it; no refresh was refused.
+    assert_eq!(fx.stat("/invalid_grant").await, 2);
+}
+
+mod expiry_and_timeouts {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::expiry_interception_and_timeouts(switchyard_test_support::TestBackend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::expiry_interception_and_timeouts(switchyard_test_support::TestBackend::Postgres)
+            .await;
+    }
+}
