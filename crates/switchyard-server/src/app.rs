@@ -537,15 +537,28 @@ fn build_router(state: &AppState, serve_api: bool) -> Router {
         .layer(middleware::from_fn(metrics::middleware))
         .layer(
             TraceLayer::new_for_http()
-                // The path only: query strings may carry things that do not belong in logs.
+                // The path only: query strings may carry things that do not belong in logs
+                // (an OAuth callback's code and state), and connect pages' paths are redacted.
                 .make_span_with(|request: &Request| {
-                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+                    tracing::info_span!("http", method = %request.method(), path = %loggable_path(request.uri().path()))
                 })
                 .on_request(())
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(middleware::from_fn(request_id::middleware))
         .with_state(state.clone())
+}
+
+/// A request path as logs may show it: a connect page's session token is its capability,
+/// so `/connect/{token}/…` keeps only the route.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/connect/") {
+        Some(rest) => {
+            let after_token = rest.find('/').map_or("", |at| &rest[at..]);
+            format!("/connect/{{token}}{after_token}").into()
+        }
+        None => path.into(),
+    }
 }
 
 /// The worker's options from configuration.
@@ -562,5 +575,21 @@ fn worker_options(
         heartbeat_interval: config.heartbeat_interval,
         shutdown_grace,
         ..WorkerOptions::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn connect_tokens_never_reach_the_logs() {
+        assert_eq!(loggable_path("/connect/s3cr3t"), "/connect/{token}");
+        assert_eq!(
+            loggable_path("/connect/s3cr3t/oauth/slack"),
+            "/connect/{token}/oauth/slack"
+        );
+        assert_eq!(loggable_path("/v1/connections"), "/v1/connections");
+        assert_eq!(loggable_path("/oauth/callback"), "/oauth/callback");
     }
 }

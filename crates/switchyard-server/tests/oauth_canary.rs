@@ -1,6 +1,6 @@
-//! Canary for OAuth connect flows: the client secret, the authorization code, the PKCE
-//! verifier, the access, refresh and ID tokens, and API keys typed into the connect form
-//! never appear in logs (every thread's, at TRACE), API responses or the database. The
+//! Canary for OAuth connect flows: the client secret, a `private_key_jwt` client's private
+//! key, the authorization code, the PKCE verifier, the access, refresh and ID tokens, and API
+//! keys typed into the connect form never appear in logs (every thread's, at TRACE), API responses or the database. The
 //! session token and the `state` are capabilities: they are stored only as hashes and never
 //! logged. Its own binary, so its subscriber is the global one and sees every log line.
 //!
@@ -13,12 +13,16 @@
 #[path = "it/oauth/fixture.rs"]
 #[allow(dead_code)]
 mod fixture;
+#[path = "it/token_auth/fixture.rs"]
+#[allow(dead_code)]
+mod token_fixture;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchyard_test_support::oauth_server::OAuthClientSpec;
 use switchyard_test_support::{LeakScanner, TestBackend};
 
 use fixture::{API_KEY, CLIENT_SECRET, OAuthApp, query};
@@ -175,9 +179,28 @@ use proxy::RecordingProxy;
 struct Canaries {
     credentials: LeakScanner,
     capabilities: LeakScanner,
+    /// The capabilities' values, to show where in the logs one leaked.
+    capability_values: Vec<(String, String)>,
 }
 
 impl Canaries {
+    fn watch_capability(&mut self, label: &str, value: &str) {
+        self.capabilities.watch(label, value);
+        self.capability_values
+            .push((label.to_owned(), value.to_owned()));
+    }
+
+    /// The first log line holding each leaked capability, the value masked.
+    fn leaked_log_lines(&self, logs: &str) -> Vec<String> {
+        self.capability_values
+            .iter()
+            .filter_map(|(label, value)| {
+                let line = logs.lines().find(|line| line.contains(value.as_str()))?;
+                Some(line.replace(value.as_str(), &format!("<{label}>")))
+            })
+            .collect()
+    }
+
     /// An API answer (or log, or table) where nothing secret belongs.
     fn add_anywhere(&mut self, place: &str, bytes: &[u8]) {
         self.credentials.add(place, bytes.to_vec());
@@ -200,26 +223,59 @@ impl Canaries {
 // ---------------------------------------------------------------------------------------
 // The flows
 
-/// The connect session's settings, with the authorization server behind the proxy.
-fn via_proxy(fx: &OAuthApp, proxy: &RecordingProxy) -> Value {
-    json!({"oauth-demo": {"base_url": fx.api.url, "issuer": proxy.url}})
+/// The client the authorization server verifies `private_key_jwt` assertions of.
+const KEY_CLIENT_ID: &str = "key-client";
+const KEY_ID: &str = "key-2026";
+
+/// A fresh RSA key and its public JWK set, for the `private_key_jwt` client.
+fn key_client() -> (token_fixture::TestKey, OAuthClientSpec) {
+    use jsonwebtoken::{Algorithm, EncodingKey, jwk::Jwk};
+    let key = token_fixture::TestKey::rsa();
+    let encoding = EncodingKey::from_rsa_pem(key.pkcs8_pem.as_bytes()).unwrap();
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).unwrap();
+    jwk.common.key_id = Some(KEY_ID.into());
+    let jwks = json!({"keys": [serde_json::to_value(&jwk).unwrap()]});
+    (key, OAuthClientSpec::private_key_jwt(KEY_CLIENT_ID, jwks))
 }
 
-/// Runs one OAuth connect flow in a new session; returns the connection's id.
+/// A 64-character line from the middle of a PEM body: found even if the armour is not.
+fn body_line(pem: &str) -> &str {
+    pem.lines().nth(5).unwrap()
+}
+
+/// Starts an OAuth flow for `provider`: the provider URL and the binding cookie.
+async fn start_flow(fx: &OAuthApp, connect_url: &str, provider: &str) -> (String, String) {
+    let response = fx
+        .client
+        .get(format!("{connect_url}/oauth/{provider}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    (location, cookie.split(';').next().unwrap().to_owned())
+}
+
+/// Runs one OAuth connect flow for `provider` in a new session, with the authorization
+/// server at `issuer` (the proxy, or the server itself); returns the connection's id.
 async fn oauth_flow(
     fx: &OAuthApp,
-    proxy: &RecordingProxy,
+    issuer: &str,
     canaries: &mut Canaries,
-    place: &str,
+    (place, provider): (&str, &str),
     extra: Value,
 ) -> String {
-    let mut body = json!({"config": via_proxy(fx, proxy)});
+    let mut body = json!({
+        "allowed_providers": [provider],
+        "config": {provider: {"base_url": fx.api.url, "issuer": issuer}},
+    });
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         body.extend(extra.clone());
     }
     let (session_id, connect_url) = fx.session(&fx.key, body).await;
     let token = connect_url.rsplit('/').next().unwrap();
-    canaries.capabilities.watch("session token", token);
+    canaries.watch_capability("session token", token);
 
     let page = fx.client.get(&connect_url).send().await.unwrap();
     assert_eq!(page.status(), 200);
@@ -228,11 +284,9 @@ async fn oauth_flow(
         &page.bytes().await.unwrap(),
     );
 
-    let (location, cookie) = fx.start_flow(&connect_url).await;
-    assert!(location.starts_with(&proxy.url), "{location}");
-    canaries
-        .capabilities
-        .watch("state", &query(&location)["state"]);
+    let (location, cookie) = start_flow(fx, &connect_url, provider).await;
+    assert!(location.starts_with(issuer), "{location}");
+    canaries.watch_capability("state", &query(&location)["state"]);
     let callback = fx.authorize(&location).await;
     canaries
         .credentials
@@ -242,7 +296,7 @@ async fn oauth_flow(
     let back = response.headers()["location"].to_str().unwrap().to_owned();
     canaries.add_anywhere(&format!("{place}: redirect to the app"), back.as_bytes());
     let result = query(&back);
-    assert_eq!(result["status"], "completed", "{back}");
+    assert_eq!(result["status"], "completed", "{provider}: {back}");
 
     // A replayed callback is refused; its error carries neither the code nor the state.
     let replay = fx.callback(&callback, Some(&cookie)).await;
@@ -261,7 +315,7 @@ async fn oauth_flow(
 async fn api_key_flow(fx: &OAuthApp, canaries: &mut Canaries, place: &str) {
     let (session_id, connect_url) = fx.session(&fx.key, json!({"redirect_url": null})).await;
     let token = connect_url.rsplit('/').next().unwrap();
-    canaries.capabilities.watch("session token", token);
+    canaries.watch_capability("session token", token);
     let form_url = format!("{connect_url}/credentials/apikey-demo");
     let wrong = canaries.credentials.canary("rejected-api-key");
     let base_url = fx.api.url.as_str();
@@ -295,9 +349,14 @@ async fn test_connection(fx: &OAuthApp, canaries: &mut Canaries, place: &str, id
 /// Every flow on one backend, its answers and its database added to `canaries`. `false`
 /// when the backend (or the authorization server) is not configured here.
 async fn exercise(backend: TestBackend, canaries: &mut Canaries) -> bool {
-    let Some(fx) = OAuthApp::start_with(backend, |figment| figment).await else {
+    let (key, key_client) = key_client();
+    let Some(fx) = OAuthApp::start_with_clients(backend, vec![key_client], |figment| figment).await
+    else {
         return false;
     };
+    canaries
+        .credentials
+        .watch("private key (PKCS#8 line)", body_line(&key.pkcs8_pem));
     let place = format!("{backend:?}");
     let place = place.as_str();
     let proxy = RecordingProxy::start(fx.server.issuer()).await;
@@ -311,7 +370,8 @@ async fn exercise(backend: TestBackend, canaries: &mut Canaries) -> bool {
     // Tokens due at once (200 s is inside the refresh margin): the check right after
     // connecting refreshes, and so does every use.
     fx.server.set_expires_in(Some(200)).await;
-    let connection = oauth_flow(&fx, &proxy, canaries, place, json!({})).await;
+    let demo = (place, "oauth-demo");
+    let connection = oauth_flow(&fx, &proxy.url, canaries, demo, json!({})).await;
     // A refresh that meets a 503 first and is retried.
     fx.server.fail_next(503, 1).await;
     let report = test_connection(&fx, canaries, place, &connection).await;
@@ -325,12 +385,50 @@ async fn exercise(backend: TestBackend, canaries: &mut Canaries) -> bool {
     // …and a session repairs it in place.
     fx.server.set_expires_in(Some(3600)).await;
     let repair = json!({"connection_id": connection});
-    let repaired = oauth_flow(&fx, &proxy, canaries, place, repair).await;
+    let repaired = oauth_flow(&fx, &proxy.url, canaries, demo, repair).await;
     assert_eq!(repaired, connection);
     let report = test_connection(&fx, canaries, place, &connection).await;
     assert_eq!(report["success"], true, "{report}");
 
     api_key_flow(&fx, canaries, place).await;
+    let seen_through_proxy = watch_exchanges(&fx, &proxy, canaries);
+
+    // A client that authenticates with a private key: the code exchange and the refresh the
+    // check needs each send a signed client assertion. Its audience is the server's own token
+    // URL, so this flow cannot go through the proxy: its access tokens are taken from what
+    // the provider API accepted.
+    let registered = fx
+        .app
+        .post(
+            "/v1/oauth-clients",
+            &fx.key,
+            &json!({"provider": "oauth-key", "client_id": KEY_CLIENT_ID, "private_key": key.pkcs8_pem, "key_id": KEY_ID}),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    canaries.add_anywhere(
+        &format!("{place}: POST /v1/oauth-clients"),
+        &registered.body,
+    );
+    fx.server.set_expires_in(Some(200)).await;
+    let keyed = (place, "oauth-key");
+    let issuer = fx.server.issuer().to_owned();
+    let key_connection = oauth_flow(&fx, &issuer, canaries, keyed, json!({})).await;
+    fx.server.set_expires_in(Some(3600)).await;
+    let report = test_connection(&fx, canaries, place, &key_connection).await;
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(fx.stat("/client_auth/private_key_jwt").await, 3);
+    let key_tokens = accepted_tokens(&fx).split_off(seen_through_proxy);
+    assert!(
+        key_tokens.len() >= 2,
+        "{} key client tokens",
+        key_tokens.len()
+    );
+    for token in &key_tokens {
+        canaries
+            .credentials
+            .watch("access token (key client)", token);
+    }
 
     // A new client secret replaces the old one; neither comes back.
     let rotated = canaries.credentials.canary("rotated-client-secret");
@@ -356,7 +454,7 @@ async fn exercise(backend: TestBackend, canaries: &mut Canaries) -> bool {
     let sessions = canaries
         .add_response(&fx, place, "/v1/connect-sessions")
         .await;
-    assert_eq!(sessions["data"].as_array().unwrap().len(), 3, "{sessions}");
+    assert_eq!(sessions["data"].as_array().unwrap().len(), 4, "{sessions}");
     let connections = canaries.add_response(&fx, place, "/v1/connections").await;
     for connection in connections["data"].as_array().unwrap() {
         let id = connection["id"].as_str().unwrap();
@@ -365,14 +463,24 @@ async fn exercise(backend: TestBackend, canaries: &mut Canaries) -> bool {
             .await;
     }
 
-    watch_exchanges(&fx, &proxy, canaries).await;
     canaries.add_database(&fx, place).await;
     true
 }
 
+/// Access tokens the provider API accepted, in order.
+fn accepted_tokens(fx: &OAuthApp) -> Vec<String> {
+    fx.api
+        .seen
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .accepted
+        .clone()
+}
+
 /// Registers every code, verifier and token the proxy saw cross the wire, and checks that
-/// it saw them all: each access token the provider API accepted was one of them.
-async fn watch_exchanges(fx: &OAuthApp, proxy: &RecordingProxy, canaries: &mut Canaries) {
+/// it saw them all: each access token the provider API accepted was one of them. Returns how
+/// many the API accepted.
+fn watch_exchanges(fx: &OAuthApp, proxy: &RecordingProxy, canaries: &mut Canaries) -> usize {
     let exchanges = proxy.exchanges();
     let grants = |grant: &str| {
         exchanges
@@ -380,7 +488,7 @@ async fn watch_exchanges(fx: &OAuthApp, proxy: &RecordingProxy, canaries: &mut C
             .filter(|e| e.form.get("grant_type").is_some_and(|g| g == grant))
             .count()
     };
-    // Two connects, two refreshes that worked (one after a 503), one refused.
+    // Two connects; refreshes that worked (one after a 503), one refused.
     assert_eq!(grants("authorization_code"), 2, "{exchanges:#?}");
     assert!(grants("refresh_token") >= 4, "{exchanges:#?}");
     let mut access_tokens = Vec::new();
@@ -414,13 +522,7 @@ async fn watch_exchanges(fx: &OAuthApp, proxy: &RecordingProxy, canaries: &mut C
             }
         }
     }
-    let accepted = fx
-        .api
-        .seen
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .accepted
-        .clone();
+    let accepted = accepted_tokens(fx);
     assert!(accepted.len() >= 3, "the provider API was called");
     for token in &accepted {
         assert!(
@@ -428,6 +530,7 @@ async fn watch_exchanges(fx: &OAuthApp, proxy: &RecordingProxy, canaries: &mut C
             "the proxy saw every issued access token"
         );
     }
+    accepted.len()
 }
 
 impl Canaries {
@@ -489,6 +592,7 @@ async fn oauth_secrets_and_capabilities_never_leak() {
     }
     assert!(
         report.is_empty(),
-        "secrets leaked on {backends:?}:\n{report:#?}"
+        "secrets leaked on {backends:?}:\n{report:#?}\nin log lines such as:\n{}",
+        canaries.leaked_log_lines(&text).join("\n")
     );
 }

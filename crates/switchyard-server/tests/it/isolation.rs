@@ -2,10 +2,47 @@
 //! resources gets 404, exactly like a resource that does not exist (never 200, never 403).
 //! Later features add their routes to `tenant_scoped_routes`.
 
+use std::ops::Deref;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchyard_http::CallObserver;
-use switchyard_test_support::{TestApp, backend_tests};
+use switchyard_test_support::{BackendFixture, TestApp, TestBackend, backend_tests};
+
+use crate::oauth::fixture::MANIFESTS;
+
+/// The test app with the OAuth test manifests loaded: no built-in connector has an
+/// authorization-code mode, and an OAuth client registration needs one.
+struct IsolatedApp {
+    app: TestApp,
+    _manifests: tempfile::TempDir,
+}
+
+impl Deref for IsolatedApp {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+impl BackendFixture for IsolatedApp {
+    async fn start(backend: TestBackend) -> Option<Self> {
+        let manifests = tempfile::tempdir().unwrap();
+        for (name, text) in MANIFESTS {
+            std::fs::write(manifests.path().join(name), text).unwrap();
+        }
+        let directory = manifests.path().display().to_string();
+        let app = TestApp::spawn_with(backend, |figment| {
+            figment.merge(("connectors.directory", directory))
+        })
+        .await?;
+        Some(Self {
+            app,
+            _manifests: manifests,
+        })
+    }
+}
 
 /// Tenant A's resources, as requests a key of another tenant will try.
 struct TenantResources {
@@ -18,6 +55,8 @@ struct TenantResources {
     event_id: String,
     delivery_id: String,
     connection_id: String,
+    oauth_client_id: String,
+    connect_session_id: String,
 }
 
 fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Value>)> {
@@ -171,10 +210,57 @@ fn tenant_scoped_routes(a: &TenantResources) -> Vec<(Method, String, Option<Valu
             format!("/v1/connections/{}/health", a.connection_id),
             None,
         ),
+        (
+            Method::GET,
+            format!("/v1/oauth-clients?tenant_id={tenant}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/oauth-clients?tenant_id={tenant}"),
+            Some(
+                json!({"provider": "oauth-demo", "client_id": "planted", "client_secret": "planted-secret"}),
+            ),
+        ),
+        (
+            Method::GET,
+            format!("/v1/oauth-clients/{}", a.oauth_client_id),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/oauth-clients/{}", a.oauth_client_id),
+            Some(json!({"client_secret": "intruder-secret"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/oauth-clients/{}", a.oauth_client_id),
+            Some(json!({"redirect_uri": "https://attacker.example/callback"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/oauth-clients/{}", a.oauth_client_id),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/connect-sessions?tenant_id={tenant}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/connect-sessions?tenant_id={tenant}"),
+            Some(json!({"end_user": {"id": "intruder"}, "provider": "oauth-demo"})),
+        ),
+        (
+            Method::GET,
+            format!("/v1/connect-sessions/{}", a.connect_session_id),
+            None,
+        ),
     ]
 }
 
-backend_tests! { TestApp;
+backend_tests! { IsolatedApp;
     async fn another_tenants_keys_see_nothing(app) {
         let tenant_a = app.create_tenant("A").await;
         let (key_id_a, key_a) = app.create_api_key(&tenant_a, "admin").await;
@@ -207,9 +293,24 @@ backend_tests! { TestApp;
         });
         app.health.flush().await.unwrap();
         assert_eq!(app.get(&format!("/v1/connections/{connection_id}/health"), &key_a).await.status, 200);
+        // …and an OAuth client registration and a pending connect session.
+        let a_client_secret = "client-secret-of-a-3f9d2c71";
+        let client = app.post("/v1/oauth-clients", &key_a, &json!({
+            "provider": "oauth-demo", "client_id": "a-client", "client_secret": a_client_secret,
+        })).await;
+        assert_eq!(client.status, 201, "{}", client.text());
+        let client = client.json();
+        let oauth_client_id = client["id"].as_str().unwrap().to_owned();
+        let session = app.post("/v1/connect-sessions", &key_a, &json!({
+            "end_user": {"id": "a-user"}, "provider": "oauth-demo",
+        })).await;
+        assert_eq!(session.status, 201, "{}", session.text());
+        let session = session.json();
+        let connect_session_id = session["id"].as_str().unwrap().to_owned();
+        let a_session_token = session["token"].as_str().unwrap().to_owned();
         let resources = TenantResources {
             tenant: tenant_a.clone(), key_id: key_id_a, run_id, source_id, inbound_event_id,
-            endpoint_id, event_id, delivery_id, connection_id,
+            endpoint_id, event_id, delivery_id, connection_id, oauth_client_id, connect_session_id,
         };
 
         for role in ["admin", "write", "read"] {
@@ -221,6 +322,9 @@ backend_tests! { TestApp;
                 assert!(!response.text().contains("\"name\":\"A\""));
                 assert!(!response.text().contains(&a_secret));
                 assert!(!response.text().contains(a_header));
+                assert!(!response.text().contains(a_client_secret));
+                assert!(!response.text().contains(&a_session_token));
+                assert!(!response.text().contains("a-client"));
             }
         }
         // Deleting a tenant is a platform operation: a tenant key gets 403 whether or not the
@@ -254,6 +358,20 @@ backend_tests! { TestApp;
         assert!(app.get("/v1/endpoints", &admin_b).await.json()["data"].as_array().unwrap().is_empty());
         let a_secret_now = app.get(&format!("/v1/endpoints/{}/secret", resources.endpoint_id), &key_a).await.json();
         assert_eq!(a_secret_now["secret"], a_secret.as_str(), "B rotated nothing");
+        // B saw, changed, planted and deleted no OAuth client or connect session of A's.
+        let client_now = app.get(&format!("/v1/oauth-clients/{}", resources.oauth_client_id), &key_a).await.json();
+        assert_eq!(client_now["secret_fingerprint"], client["secret_fingerprint"], "B replaced no secret: {client_now}");
+        assert_eq!(client_now["redirect_uri"], Value::Null, "B redirected nothing: {client_now}");
+        assert_eq!(client_now["updated_at"], client["updated_at"], "{client_now}");
+        let a_clients = app.get("/v1/oauth-clients", &key_a).await.json();
+        assert_eq!(a_clients["data"].as_array().unwrap().len(), 1, "B planted no client: {a_clients}");
+        let a_sessions = app.get("/v1/connect-sessions", &key_a).await.json();
+        assert_eq!(a_sessions["data"].as_array().unwrap().len(), 1, "B planted no session: {a_sessions}");
+        let session_now = app.get(&format!("/v1/connect-sessions/{}", resources.connect_session_id), &key_a).await.json();
+        assert_eq!(session_now["status"], "pending", "{session_now}");
+        // B's own lists are empty: nothing of A's is listed to it.
+        assert_eq!(app.get("/v1/oauth-clients", &admin_b).await.json()["data"], json!([]));
+        assert_eq!(app.get("/v1/connect-sessions", &admin_b).await.json()["data"], json!([]));
     }
 
     async fn a_key_id_of_another_tenant_is_not_found_under_ones_own(app) {
