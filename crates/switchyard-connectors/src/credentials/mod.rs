@@ -79,10 +79,10 @@ pub enum TokenError {
 
 impl From<TokenError> for switchyard_http::CredentialError {
     /// A token endpoint's refusal is the credential's fault (`auth_failed`, not retried);
-    /// anything else may pass (a timeout, an endpoint down).
+    /// anything else may pass (a timeout, an endpoint down, a 5xx or 429 answer).
     fn from(error: TokenError) -> Self {
         match error {
-            TokenError::Refused { .. } => Self::refused(error.to_string()),
+            TokenError::Refused { .. } if !error.is_transient() => Self::refused(error.to_string()),
             other => Self::unavailable(other.to_string()),
         }
     }

@@ -23,7 +23,7 @@ use switchyard_core::ErrorCode;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::oauth::connect::{Finished, state_cookie_name};
+use crate::oauth::connect::{Finished, cookie_path, state_cookie_name};
 use crate::oauth::form::{self, Resubmission};
 
 /// Security headers of every connect page.
@@ -115,10 +115,8 @@ fn finished_response(finished: Finished, clear_cookie: Option<String>, redirect:
         ),
     };
     page_headers(&mut response);
-    if let Some(name) = clear_cookie
-        && let Ok(value) = HeaderValue::from_str(&format!(
-            "{name}=; Path=/oauth/callback; Max-Age=0; HttpOnly; SameSite=Lax"
-        ))
+    if let Some(cookie) = clear_cookie
+        && let Ok(value) = HeaderValue::from_str(&cookie)
     {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
@@ -192,24 +190,11 @@ pub async fn start_oauth(
     headers: HeaderMap,
 ) -> Response {
     match state.oauth.flows.start(&token, &provider).await {
-        Ok((url, cookie_name, cookie_value)) => {
-            let mut response = Redirect::to(url.as_str()).into_response();
+        Ok(started) => {
+            let mut response = Redirect::to(started.authorization_url.as_str()).into_response();
             page_headers(&mut response);
-            let secure = if state
-                .oauth
-                .flows
-                .settings
-                .callback_url
-                .starts_with("https://")
-            {
-                "; Secure"
-            } else {
-                ""
-            };
-            let max_age = state.oauth.flows.settings.state_ttl.as_secs();
-            match HeaderValue::from_str(&format!(
-                "{cookie_name}={cookie_value}; Path=/oauth/callback; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-            )) {
+            let cookie = started.cookie.header(state.oauth.flows.settings.state_ttl);
+            match HeaderValue::from_str(&cookie) {
                 Ok(cookie) => {
                     response.headers_mut().append(header::SET_COOKIE, cookie);
                     response
@@ -248,9 +233,14 @@ pub async fn oauth_callback(
         .await
     {
         Ok(finished) => {
-            let cookie = query
-                .get("state")
-                .map(|s| state_cookie_name(&crate::oauth::connect::hash(s)));
+            // Expire the binding cookie where it was set (the configured callback's path).
+            let cookie = query.get("state").map(|s| {
+                let path = cookie_path(&state.oauth.flows.settings.callback_url);
+                format!(
+                    "{}=; Path={path}; Max-Age=0; HttpOnly; SameSite=Lax",
+                    state_cookie_name(&crate::oauth::connect::hash(s))
+                )
+            });
             finished_response(finished, cookie, true)
         }
         Err(error) => error_page(&headers, error),

@@ -347,7 +347,39 @@ impl ConnectorService {
     /// connector's check, and only then made the connection's, the old one destroyed. A new
     /// credential that fails its check is rolled back and the report says why; the old one
     /// stays in use.
+    ///
+    /// It holds the credential's refresh lock throughout, so a token refresh never meets the
+    /// rotation's unconfirmed version (nor has its own write refused mid-rotation).
     pub async fn rotate_credentials(
+        &self,
+        context: &AuditContext,
+        connection: &Connection,
+        auth_mode: Option<&str>,
+        fields: &Map<String, Value>,
+    ) -> Result<(Connection, CheckReport), ApiError> {
+        let guard = self
+            .credentials
+            .refresher
+            .locks
+            .lock(
+                &connection.tenant_id.to_string(),
+                &secret_name(&connection.id),
+            )
+            .await
+            .map_err(store_error)?;
+        let rotated = self
+            .rotate_locked(context, connection, auth_mode, fields)
+            .await;
+        if let Err(error) = guard.release().await {
+            tracing::warn!(
+                code = error.code(),
+                "the refresh lock was not released cleanly"
+            );
+        }
+        rotated
+    }
+
+    async fn rotate_locked(
         &self,
         context: &AuditContext,
         connection: &Connection,

@@ -140,13 +140,6 @@ impl OAuthClients {
             self.vault.put(context, tenant, &name, &plaintext).await
         }
         .map_err(vault_error)?;
-        if rotate {
-            // The row is updated next; nothing reads the old version after that.
-            self.vault
-                .confirm(context, &stored.reference)
-                .await
-                .map_err(vault_error)?;
-        }
         Ok(SecretReference {
             name: stored.reference.name,
             version: stored.reference.version,
@@ -224,20 +217,30 @@ impl OAuthClients {
             }
             None => None,
         };
-        self.store
+        let updated = self
+            .store
             .update(
                 &tenant,
                 &id,
                 OAuthClientUpdate {
                     client_id: update.client_id,
-                    secret,
+                    secret: secret.clone(),
                     scopes: update.scopes,
                     redirect_uri: update.redirect_uri,
                 },
             )
             .await
             .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found(format_args!("OAuth client `{id}`")))
+            .ok_or_else(|| ApiError::not_found(format_args!("OAuth client `{id}`")))?;
+        // The row points at the new version: only now may the old one go.
+        if let (Some(Some(new)), Some(_)) = (&secret, &current.secret) {
+            let reference = SecretRef::new(tenant.to_string(), new.name.clone(), new.version);
+            self.vault
+                .confirm(context, &reference)
+                .await
+                .map_err(vault_error)?;
+        }
+        Ok(updated)
     }
 
     pub async fn delete(

@@ -83,6 +83,46 @@ pub struct FormRejection {
     pub field_errors: BTreeMap<String, String>,
 }
 
+/// An authorization request begun: where to send the browser, and the cookie that binds the
+/// state to it.
+#[derive(Debug)]
+pub struct Started {
+    pub authorization_url: Url,
+    pub cookie: StateCookie,
+}
+
+/// The state's binding cookie. Its path is the redirect URI's, which is where the provider
+/// sends the browser back (behind a path prefix too).
+#[derive(Debug)]
+pub struct StateCookie {
+    pub name: String,
+    pub value: String,
+    pub path: String,
+    pub secure: bool,
+}
+
+impl StateCookie {
+    pub fn header(&self, max_age: Duration) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{}={}; Path={}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            self.name,
+            self.value,
+            self.path,
+            max_age.as_secs()
+        )
+    }
+}
+
+/// The path of a redirect URI (`/` if it has none worth naming).
+pub fn cookie_path(redirect_uri: &str) -> String {
+    Url::parse(redirect_uri)
+        .ok()
+        .map(|url| url.path().to_owned())
+        .filter(|path| !path.is_empty() && !path.contains(';'))
+        .unwrap_or_else(|| "/".to_owned())
+}
+
 /// The name of the cookie that binds a `state` to the browser that started the flow.
 pub fn state_cookie_name(state_hash: &str) -> String {
     format!("sy_oauth_{}", &state_hash[..16.min(state_hash.len())])
@@ -250,11 +290,7 @@ impl ConnectFlows {
 
     /// Starts an OAuth flow: the provider's authorization URL and the state's cookie name
     /// and value for the browser.
-    pub async fn start(
-        &self,
-        token: &str,
-        provider: &str,
-    ) -> Result<(Url, String, String), ApiError> {
+    pub async fn start(&self, token: &str, provider: &str) -> Result<Started, ApiError> {
         let session = self.open(token).await?;
         Self::allowed(&session, provider)?;
         let spec = self.clients.code_flow(provider)?;
@@ -311,14 +347,24 @@ impl ConnectFlows {
                 session_id: session.id,
                 provider: provider.to_owned(),
                 sealed_verifier,
-                redirect_uri,
+                redirect_uri: redirect_uri.clone(),
                 expires_at: now + self.settings.state_ttl,
                 used_at: None,
                 created_at: now,
             })
             .await
             .map_err(store_error)?;
-        Ok((url, state_cookie_name(&state_hash), state_hash))
+        let cookie_path = cookie_path(&redirect_uri);
+        let secure = redirect_uri.starts_with("https://");
+        Ok(Started {
+            authorization_url: url,
+            cookie: StateCookie {
+                name: state_cookie_name(&state_hash),
+                value: state_hash,
+                path: cookie_path,
+                secure,
+            },
+        })
     }
 
     /// The provider sent the user back. `cookies` are the request's cookies by name.
@@ -508,6 +554,16 @@ impl ConnectFlows {
             let (connection, report) = connectors
                 .rotate_credentials(&context, &connection, auth_mode.as_deref(), &fields)
                 .await?;
+            if !report.success {
+                // Rolled back: the connection keeps its previous credential.
+                let reason = report
+                    .error_message
+                    .or(report.error_code)
+                    .unwrap_or_default();
+                return Err(ApiError::new(ErrorCode::ProviderError).with_detail(format!(
+                    "The provider did not accept the new credential ({reason}); the connection keeps its previous one."
+                )));
+            }
             return Ok((connection, Some(report)));
         }
         let connection = connectors
@@ -713,10 +769,17 @@ impl ConnectFlows {
                     .connected(&session, provider, &connection, report)
                     .await))
             }
-            Err(error) if error.code() == ErrorCode::ValidationFailed => Ok(Err(FormRejection {
-                form_error: Some(error.detail().unwrap_or("Check the fields.").to_owned()),
-                field_errors: BTreeMap::new(),
-            })),
+            Err(error)
+                if matches!(
+                    error.code(),
+                    ErrorCode::ValidationFailed | ErrorCode::ProviderError
+                ) =>
+            {
+                Ok(Err(FormRejection {
+                    form_error: Some(error.detail().unwrap_or("Check the fields.").to_owned()),
+                    field_errors: BTreeMap::new(),
+                }))
+            }
             Err(error) => Err(error),
         }
     }

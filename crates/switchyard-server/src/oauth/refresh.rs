@@ -130,17 +130,19 @@ pub struct SchedulePolicy {
 
 impl SchedulePolicy {
     /// Whether a credential is due by its reference's (non-secret) expiry and refresh times.
+    /// A token that never expires (a Slack bot token without rotation, a GitHub OAuth app
+    /// token) has nothing to refresh and is never due.
     pub fn due(
         &self,
         reference: &CredentialRef,
         created: OffsetDateTime,
         now: OffsetDateTime,
     ) -> bool {
-        let expiring = reference
-            .expires_at
-            .is_some_and(|expires| expires - self.ahead <= now);
+        let Some(expires) = reference.expires_at else {
+            return false;
+        };
         let last = reference.refreshed_at.unwrap_or(created);
-        expiring || last + self.idle_after <= now
+        expires - self.ahead <= now || last + self.idle_after <= now
     }
 }
 
@@ -305,10 +307,14 @@ impl Refresher {
             // Refreshed by someone else while this caller waited for the lock.
             return Ok(Refreshed::Already(fields));
         }
-        let refresh_token = stored
-            .refresh_token
-            .clone()
-            .ok_or(RefreshError::NoRefreshToken)?;
+        let Some(refresh_token) = stored.refresh_token.clone() else {
+            // Nothing to refresh with: once the access token expired, only a person can help.
+            if stored.expires_at.is_some_and(|at| at <= now) {
+                self.require_reauthorization(&row, "no_refresh_token").await;
+                return Err(RefreshError::Reauthorization);
+            }
+            return Err(RefreshError::NoRefreshToken);
+        };
         let (_, registration) = self
             .clients
             .registration(&context(), tenant, &row.provider)
@@ -330,7 +336,7 @@ impl Refresher {
             {
                 Ok(issued) => break issued,
                 Err(error) if error.is_invalid_grant() => {
-                    self.require_reauthorization(&row).await;
+                    self.require_reauthorization(&row, "invalid_grant").await;
                     return Err(RefreshError::Reauthorization);
                 }
                 Err(error) if error.is_transient() => match waits.next() {
@@ -487,7 +493,7 @@ impl Refresher {
         }
     }
 
-    async fn require_reauthorization(&self, row: &Connection) {
+    async fn require_reauthorization(&self, row: &Connection, reason: &'static str) {
         match self
             .connections
             .set_credential_status(
@@ -510,7 +516,7 @@ impl Refresher {
                 "connection_id": row.id,
                 "provider": row.provider,
                 "name": row.name,
-                "reason": "invalid_grant",
+                "reason": reason,
             }),
         )
         .ordering_key(row.id.to_string());
@@ -541,5 +547,67 @@ impl Refreshed {
         match self {
             Self::Now(fields) | Self::Already(fields) => fields,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(
+        expires_at: Option<OffsetDateTime>,
+        refreshed_at: Option<OffsetDateTime>,
+    ) -> CredentialRef {
+        CredentialRef {
+            name: "connection:c".into(),
+            version: 1,
+            fingerprint: "f".into(),
+            mode: "oauth2".into(),
+            expires_at,
+            refreshed_at,
+        }
+    }
+
+    #[test]
+    fn the_schedule_refreshes_expiring_and_idle_tokens_only() {
+        let policy = SchedulePolicy {
+            ahead: Duration::from_secs(600),
+            idle_after: Duration::from_secs(7 * 24 * 3600),
+        };
+        let now = OffsetDateTime::now_utc();
+        let hour = time::Duration::hours(1);
+        // Expires within the margin plus one check interval.
+        assert!(policy.due(
+            &reference(Some(now + time::Duration::minutes(5)), Some(now)),
+            now,
+            now
+        ));
+        // An hour left, refreshed just now: not yet.
+        assert!(!policy.due(&reference(Some(now + hour), Some(now)), now, now));
+        // An hour left but idle for eight days: refreshed so the provider keeps it alive.
+        let eight_days_ago = now - time::Duration::days(8);
+        assert!(policy.due(
+            &reference(Some(now + hour), Some(eight_days_ago)),
+            eight_days_ago,
+            now
+        ));
+        // Never refreshed: the connection's creation counts.
+        assert!(policy.due(&reference(Some(now + hour), None), eight_days_ago, now));
+        // A token that never expires has nothing to refresh, however old.
+        assert!(!policy.due(&reference(None, Some(eight_days_ago)), eight_days_ago, now));
+    }
+
+    #[test]
+    fn refusals_say_whether_a_person_is_needed() {
+        let refused: CredentialError = RefreshError::Reauthorization.into();
+        assert!(
+            refused.to_string().contains("authorized again"),
+            "{refused}"
+        );
+        assert_eq!(RefreshError::Reauthorization.code(), "invalid_grant");
+        assert_eq!(
+            RefreshError::NoClient("slack".into()).code(),
+            "no_oauth_client"
+        );
     }
 }

@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-use axum::{extract::State, http::StatusCode};
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_audit::Action;
@@ -18,6 +23,7 @@ use crate::{
     connectors::store_error,
     error::{ApiError, Problem},
     extract::{ApiJson, ApiPath, ApiQuery},
+    idempotency::ReplayBody,
     oauth::connect::NewSession,
     pagination::ListResponse,
 };
@@ -128,7 +134,7 @@ pub async fn create_connect_session(
     principal: Principal,
     ApiQuery(lookup): ApiQuery<TenantLookup>,
     ApiJson(request): ApiJson<CreateConnectSessionRequest>,
-) -> Result<(StatusCode, axum::Json<ConnectSessionResponse>), ApiError> {
+) -> Result<Response, ApiError> {
     let tenant = acting_tenant(&principal, lookup.tenant_id, Role::Write)?;
     let mut allowed = request.allowed_providers;
     if let Some(provider) = request.provider
@@ -169,10 +175,17 @@ pub async fn create_connect_session(
     )
     .await;
     let connect_url = state.oauth.flows.connect_url(&token);
-    let mut response = ConnectSessionResponse::from(session);
-    response.token = Some(token);
-    response.connect_url = Some(connect_url);
-    Ok((StatusCode::CREATED, axum::Json(response)))
+    let mut body = ConnectSessionResponse::from(session);
+    // A replay (same Idempotency-Key) must not make us store the token: it gets the session
+    // without it, and the caller creates a new session if it lost the URL.
+    let replay = serde_json::to_vec(&body).map_err(ApiError::internal)?;
+    body.token = Some(token);
+    body.connect_url = Some(connect_url);
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    response
+        .extensions_mut()
+        .insert(ReplayBody(Bytes::from(replay)));
+    Ok(response)
 }
 
 /// Lists the tenant's connect sessions by id.

@@ -259,6 +259,10 @@ pub async fn update_oauth_client(
         check_client_id(client_id)?;
     }
     check_redirect(request.redirect_uri.as_ref().and_then(Option::as_deref))?;
+    if request.key_id.is_some() && request.private_key.is_none() {
+        return Err(ApiError::new(switchyard_core::ErrorCode::ValidationFailed)
+            .with_detail("`key_id` changes together with `private_key`"));
+    }
     let secrets =
         (request.client_secret.is_some() || request.private_key.is_some()).then(|| ClientSecrets {
             client_secret: request.client_secret,

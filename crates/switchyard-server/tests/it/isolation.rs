@@ -11,8 +11,8 @@ use switchyard_test_support::{BackendFixture, TestApp, TestBackend, backend_test
 
 use crate::oauth::fixture::MANIFESTS;
 
-/// The test app with the OAuth test manifests loaded: no built-in connector has an
-/// authorization-code mode, and an OAuth client registration needs one.
+/// The test app with the OAuth test manifests loaded: an OAuth client registration needs a
+/// connector with an authorization-code mode whose endpoints the tests control.
 struct IsolatedApp {
     app: TestApp,
     _manifests: tempfile::TempDir,
