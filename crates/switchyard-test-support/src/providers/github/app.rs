@@ -372,6 +372,8 @@ pub(crate) async fn installation(
         "created_at": "2024-01-01T00:00:00Z",
         "updated_at": "2024-01-01T00:00:00Z",
         "single_file_name": null,
+        "has_multiple_single_files": false,
+        "single_file_paths": [],
         "app_slug": "switchyard",
         "suspended_by": null,
         "suspended_at": null,

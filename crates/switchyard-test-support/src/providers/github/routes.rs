@@ -57,9 +57,28 @@ pub(crate) async fn user(
     }
     let mut user = shared.org().user_json(1, &shared.options.login, "User");
     if let Some(object) = user.as_object_mut() {
-        object.insert("name".into(), Value::from("The Octocat"));
-        object.insert("email".into(), Value::Null);
-        object.insert("two_factor_authentication".into(), Value::from(true));
+        // The public profile of `GET /user` (octokit's `public-user` example) with the
+        // authenticated user's own fields.
+        let profile = serde_json::json!({
+            "name": "The Octocat",
+            "company": "GitHub",
+            "blog": "https://github.com/blog",
+            "location": "San Francisco",
+            "email": null,
+            "hireable": false,
+            "bio": "There once was...",
+            "twitter_username": null,
+            "public_repos": 2,
+            "public_gists": 1,
+            "followers": 20,
+            "following": 0,
+            "created_at": "2008-01-14T04:33:35Z",
+            "updated_at": "2008-01-14T04:33:35Z",
+            "two_factor_authentication": true,
+        });
+        if let Some(fields) = profile.as_object() {
+            object.extend(fields.clone());
+        }
     }
     ok(&user, &headers)
 }
