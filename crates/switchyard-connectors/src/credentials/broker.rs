@@ -1,5 +1,5 @@
 //! The token broker: places any mode's credential, minting tokens for the modes that need
-//! one (`jwt_bearer`, OAuth client credentials) and keeping them in its [`TokenCache`].
+//! one (`jwt_bearer`, including RFC 7523 assertion grants, and OAuth client credentials) and keeping them in its [`TokenCache`].
 //! It also runs the authorization-code flow's token requests (code exchange, refresh), which
 //! it does not cache: their tokens go to the vault. One broker per process, shared by every
 //! connection.
@@ -21,7 +21,9 @@ use super::fields::{secret, text};
 use super::jwt::{self, SigningKey};
 use super::oauth::{ClientRegistration, TokenSet};
 use super::{CredentialFieldsError, TokenError, fixed};
-use crate::manifest::{AuthMode, JwtBearerSpec, OAuth2Spec, OAuthGrant, TokenAuthMethod};
+use crate::manifest::{
+    AuthMode, JwtBearerSpec, OAuth2Spec, OAuthGrant, TokenAuthMethod, TokenExchange,
+};
 use crate::template;
 
 /// Which stored secret a credential is: the key minted tokens are cached under, so a new
@@ -112,21 +114,19 @@ impl TokenBroker {
         }
     }
 
-    /// A GitHub App style JWT, used as is or exchanged for the token it buys.
+    /// A signed JWT, used as is (a self-signed JWT) or exchanged for the token it buys: by a
+    /// bearer-style exchange (GitHub App installation tokens) or as the assertion of RFC
+    /// 7523's grant (Google service accounts, Salesforce).
     async fn jwt_bearer(
         &self,
         spec: &JwtBearerSpec,
         placement: &Placement<'_>,
     ) -> Result<Credential, TokenError> {
         let context = json!({"config": placement.config});
-        let mut claims = Map::new();
-        for (name, value) in &spec.claims {
-            let rendered = template::render_value(&Value::String(value.clone()), &context)?;
-            claims.insert(name.clone(), rendered);
-        }
+        let claims = render_claims(&spec.claims, &context)?;
         let exchange = match &spec.exchange {
             Some(exchange) => {
-                let url = template::render(&exchange.url, &context)?;
+                let url = template::render(exchange.url(), &context)?;
                 Some((exchange, resolve(placement.base_url, &url)?))
             }
             None => None,
@@ -135,16 +135,20 @@ impl TokenBroker {
             "mode": "jwt_bearer",
             "algorithm": format!("{:?}", spec.algorithm),
             "claims": claims,
-            "exchange": exchange.as_ref().map(|(e, url)| json!([e.method, url.as_str()])),
+            "exchange": exchange.as_ref().map(|(e, url)| match e {
+                TokenExchange::Bearer { method, .. } => json!([method, url.as_str()]),
+                TokenExchange::Assertion { .. } => json!([e.style(), url.as_str()]),
+            }),
         });
         let key = self.key(placement, &purpose);
         let mint = async {
             let signer =
                 SigningKey::from_pem(&secret(placement.fields, "private_key")?, spec.algorithm)?;
+            let key_id = placement.fields.get("key_id").and_then(Value::as_str);
             let now = SystemTime::now();
             let backdate = spec.backdate.map(|d| d.0).unwrap_or_default();
             let issued = now.checked_sub(backdate).unwrap_or(now);
-            let jwt = signer.sign(None, &jwt::timed_claims(&claims, issued, spec.lifetime.0))?;
+            let jwt = signer.sign(key_id, &jwt::timed_claims(&claims, issued, spec.lifetime.0))?;
             match exchange {
                 None => Ok(Minted {
                     token: jwt,
@@ -152,7 +156,12 @@ impl TokenBroker {
                     lifetime: Some(spec.lifetime.0.saturating_sub(backdate)),
                 }),
                 Some((exchange, url)) => {
-                    let headers = manifest_headers(placement.headers, &context)?;
+                    let headers = match exchange {
+                        TokenExchange::Bearer { .. } => {
+                            manifest_headers(placement.headers, &context)?
+                        }
+                        TokenExchange::Assertion { .. } => HeaderMap::new(),
+                    };
                     self.endpoint().exchange(exchange, url, headers, &jwt).await
                 }
             }
@@ -198,7 +207,7 @@ impl TokenBroker {
                 auth,
             };
             self.endpoint()
-                .client_credentials(grant, spec.default_token_lifetime.map(|d| d.0))
+                .bearer_grant(grant, spec.default_token_lifetime.map(|d| d.0))
                 .await
         };
         let token = self.cache.get_or_mint(key, mint).await?;
@@ -305,6 +314,26 @@ fn client_auth(
         }
         (_, None) => return Err(missing("client_secret")),
     })
+}
+
+/// A JWT's claims rendered over the config. A claim that renders to empty text or null is
+/// left out: a config value that is not set turns an optional claim off (Google's `sub`,
+/// the user to act as under domain-wide delegation).
+fn render_claims(
+    claims: &BTreeMap<String, String>,
+    context: &Value,
+) -> Result<Map<String, Value>, TokenError> {
+    let mut rendered = Map::new();
+    for (name, value) in claims {
+        match template::render_value(&Value::String(value.clone()), context)? {
+            Value::Null => {}
+            Value::String(text) if text.is_empty() => {}
+            value => {
+                rendered.insert(name.clone(), value);
+            }
+        }
+    }
+    Ok(rendered)
 }
 
 /// The spec's token URL for a connection (template over config; a path is on base_url).
@@ -811,6 +840,26 @@ mod tests {
             oauth_token_url(&bad, &config, &base),
             Err(TokenError::Url(_))
         ));
+    }
+
+    #[test]
+    fn claims_that_render_empty_or_null_are_left_out() {
+        let claims: BTreeMap<String, String> = [
+            ("iss", "{{ config.email }}"),
+            ("sub", "{{ config.subject }}"),
+            ("act", "{{ config.unset }}"),
+            ("project", "{{ config.project }}"),
+            ("tag", "v{{ config.project }}"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let context = json!({"config": {"email": "sa@p.example", "subject": "", "project": 7}});
+        let rendered = render_claims(&claims, &context).unwrap();
+        assert_eq!(
+            Value::Object(rendered),
+            json!({"iss": "sa@p.example", "project": 7, "tag": "v7"})
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Calls to token endpoints: a `jwt_bearer` mode's exchange (GitHub's installation
-//! tokens) and OAuth's form grants (RFC 6749: client credentials §4.4, authorization code
-//! §4.1.3, refresh token §6), which share one sender ([`FormGrant`]). They go through the
+//! Calls to token endpoints: a `jwt_bearer` mode's exchange (GitHub's installation tokens,
+//! or RFC 7523's JWT-bearer grant for Google service accounts and Salesforce) and OAuth's
+//! form grants (RFC 6749: client credentials §4.4, authorization code §4.1.3, refresh token
+//! §6), which share one sender ([`FormGrant`]). They go through the
 //! SSRF-guarded client under a deadline, read at most [`MAX_ANSWER`] bytes, and turn a
 //! refusal into a [`TokenError`] that names the provider's error code, never what was sent.
 
@@ -22,6 +23,17 @@ use crate::manifest::TokenExchange;
 
 /// Token answers are small; a larger one is not a token endpoint's.
 pub const MAX_ANSWER: usize = 64 * 1024;
+
+/// RFC 7523 §2.1's `grant_type`.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// Where a bearer-style exchange's answer holds the token and its expiry.
+struct AnswerPaths<'a> {
+    token_path: &'a str,
+    expires_at_path: Option<&'a str>,
+    /// When the answer has no expiry.
+    default_lifetime: Option<Duration>,
+}
 
 /// A token as the endpoint issued it (`Debug` shows the token redacted).
 #[derive(Debug)]
@@ -72,16 +84,54 @@ impl TokenEndpoint<'_> {
             .map_err(|denied| TokenError::Unreachable(denied.into()))
     }
 
-    /// Sends `jwt` as the bearer credential of `exchange` and reads the token it buys.
+    /// Trades `jwt` for the token it buys, the way `exchange` says. `headers` (the
+    /// manifest's) go on a bearer-style exchange only: an OAuth token endpoint is not the
+    /// provider's API.
     pub async fn exchange(
         &self,
         exchange: &TokenExchange,
         url: Url,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         jwt: &SecretString,
     ) -> Result<Minted, TokenError> {
-        let method = Method::from_bytes(exchange.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| TokenError::Method(exchange.method.clone()))?;
+        match exchange {
+            TokenExchange::Bearer {
+                method,
+                token_path,
+                expires_at_path,
+                default_token_lifetime,
+                ..
+            } => {
+                let answer = AnswerPaths {
+                    token_path,
+                    expires_at_path: expires_at_path.as_deref(),
+                    default_lifetime: default_token_lifetime.map(|d| d.0),
+                };
+                self.bearer_exchange(method, url, headers, jwt, answer)
+                    .await
+            }
+            TokenExchange::Assertion {
+                default_token_lifetime,
+                ..
+            } => {
+                self.assertion_grant(url, jwt, default_token_lifetime.map(|d| d.0))
+                    .await
+            }
+        }
+    }
+
+    /// Sends `jwt` as the bearer credential of a request to `url` and reads the token it
+    /// buys where `paths` say (GitHub's installation tokens).
+    async fn bearer_exchange(
+        &self,
+        method: &str,
+        url: Url,
+        mut headers: HeaderMap,
+        jwt: &SecretString,
+        paths: AnswerPaths<'_>,
+    ) -> Result<Minted, TokenError> {
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| TokenError::Method(method.to_owned()))?;
         headers
             .entry(ACCEPT)
             .or_insert(HeaderValue::from_static("application/json"));
@@ -107,22 +157,41 @@ impl TokenEndpoint<'_> {
             });
         }
         let answer = answer.ok_or(TokenError::InvalidResponse("the answer is not JSON"))?;
-        let token = select(&answer, &exchange.token_path)?
+        let token = select(&answer, paths.token_path)?
             .and_then(Value::as_str)
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| TokenError::MissingToken(exchange.token_path.clone()))?;
-        let lifetime = match &exchange.expires_at_path {
+            .ok_or_else(|| TokenError::MissingToken(paths.token_path.to_owned()))?;
+        let lifetime = match paths.expires_at_path {
             Some(path) => select(&answer, path)?.map(until).transpose()?,
             None => None,
         };
         Ok(Minted {
             token: SecretString::from(token.to_owned()),
-            lifetime: lifetime.or(exchange.default_token_lifetime.map(|d| d.0)),
+            lifetime: lifetime.or(paths.default_lifetime),
         })
     }
 
-    /// The client-credentials grant (RFC 6749 §4.4): a bearer token and its lifetime.
-    pub async fn client_credentials(
+    /// The JWT-bearer authorization grant (RFC 7523 §2.1): `jwt` is the `assertion` and
+    /// authenticates by itself (no client authentication), the answer is read as the
+    /// client-credentials grant's.
+    async fn assertion_grant(
+        &self,
+        url: Url,
+        jwt: &SecretString,
+        default_lifetime: Option<Duration>,
+    ) -> Result<Minted, TokenError> {
+        let grant = FormGrant {
+            url,
+            form: vec![("grant_type", JWT_BEARER_GRANT)],
+            secrets: vec![("assertion", jwt)],
+            auth: ClientAuth::Form(Vec::new()),
+        };
+        self.bearer_grant(grant, default_lifetime).await
+    }
+
+    /// A grant that buys a bearer token for the broker's cache (client credentials, RFC 6749
+    /// §4.4; the JWT-bearer grant): the token and its lifetime.
+    pub async fn bearer_grant(
         &self,
         grant: FormGrant<'_>,
         default_lifetime: Option<Duration>,
@@ -402,7 +471,7 @@ mod tests {
             secrets: Vec::new(),
             auth,
         };
-        endpoint.client_credentials(grant, None).await
+        endpoint.bearer_grant(grant, None).await
     }
 
     #[tokio::test]

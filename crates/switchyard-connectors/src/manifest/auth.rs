@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ManifestDuration;
 
@@ -31,7 +31,7 @@ pub enum AuthMode {
     #[serde(rename = "oauth2")]
     OAuth2(OAuth2Spec),
     /// A signed JWT, used as is or exchanged for an access token; credential field
-    /// `private_key` (PEM).
+    /// `private_key` (PEM), optionally `key_id` (the JWT's `kid`).
     JwtBearer(JwtBearerSpec),
     /// Headers built from credential fields (`X-Api-Key: "{{ secrets.key }}"`).
     CustomHeaders { headers: BTreeMap<String, String> },
@@ -89,6 +89,8 @@ impl AuthMode {
             Self::OAuth2(spec) if spec.token_auth_method == TokenAuthMethod::PrivateKeyJwt => {
                 &["key_id"]
             }
+            // The `kid` of the JWT (a Google service account's `private_key_id`).
+            Self::JwtBearer(_) => &["key_id"],
             _ => &[],
         }
     }
@@ -157,8 +159,9 @@ pub enum TokenAuthMethod {
 #[serde(deny_unknown_fields)]
 pub struct JwtBearerSpec {
     pub algorithm: JwtAlgorithm,
-    /// Claims, templates over config (`iss: "{{ config.app_id }}"`); `iat` and `exp` are set
-    /// by the engine.
+    /// Claims, templates over config (`iss: "{{ config.app_id }}"`); one that renders to
+    /// empty text or null is left out (optional delegation: `sub: "{{ config.subject }}"`).
+    /// `iat` and `exp` are set by the engine.
     #[serde(default)]
     pub claims: BTreeMap<String, String>,
     /// How long each JWT lives (GitHub allows at most 10 minutes).
@@ -168,7 +171,8 @@ pub struct JwtBearerSpec {
     #[serde(default)]
     pub backdate: Option<ManifestDuration>,
     /// The token exchange, when the JWT buys an access token (GitHub App installation
-    /// tokens, Google service accounts); without it the JWT is the bearer token.
+    /// tokens; Google service accounts and Salesforce with `style: assertion`); without it
+    /// the JWT is the bearer token.
     #[serde(default)]
     pub exchange: Option<TokenExchange>,
 }
@@ -183,24 +187,141 @@ pub enum JwtAlgorithm {
     ES256,
 }
 
+/// How a `jwt_bearer` mode's JWT buys an access token.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenExchange {
-    #[serde(default = "post")]
-    pub method: String,
-    /// Path template (`/app/installations/{{ config.installation_id }}/access_tokens`) or URL.
-    pub url: String,
-    /// JSONPath of the token in the response.
-    pub token_path: String,
-    /// JSONPath of its expiry (RFC 3339 or epoch seconds), if the response has one.
-    #[serde(default)]
-    pub expires_at_path: Option<String>,
-    /// How long a token lives when the response says nothing; without either, every
-    /// attempt exchanges anew.
-    #[serde(default)]
-    pub default_token_lifetime: Option<ManifestDuration>,
+#[serde(try_from = "ExchangeFields")]
+pub enum TokenExchange {
+    /// GitHub style: the JWT is the `Authorization: Bearer` credential of a request whose
+    /// answer holds the token at `token_path`.
+    Bearer {
+        method: String,
+        /// Path template (`/app/installations/{{ config.installation_id }}/access_tokens`)
+        /// or URL.
+        url: String,
+        /// JSONPath of the token in the response.
+        token_path: String,
+        /// JSONPath of its expiry (RFC 3339 or epoch seconds), if the response has one.
+        expires_at_path: Option<String>,
+        /// How long a token lives when the response says nothing.
+        default_token_lifetime: Option<ManifestDuration>,
+    },
+    /// RFC 7523 §2.1 (Google service accounts, Salesforce): the JWT is the `assertion` of a
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` grant POSTed to an OAuth token endpoint,
+    /// which answers as RFC 6749 §5.1 (`access_token`, `expires_in`).
+    Assertion {
+        /// Template of the token endpoint's URL, or a path on the connection's base URL.
+        url: String,
+        /// How long a token lives when the answer has no `expires_in` (Salesforce's).
+        default_token_lifetime: Option<ManifestDuration>,
+    },
 }
 
-fn post() -> String {
-    "POST".into()
+impl TokenExchange {
+    /// The `style` as written in the manifest.
+    pub fn style(&self) -> &'static str {
+        match self {
+            Self::Bearer { .. } => "bearer",
+            Self::Assertion { .. } => "assertion",
+        }
+    }
+
+    /// The exchange URL template.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Bearer { url, .. } | Self::Assertion { url, .. } => url,
+        }
+    }
+}
+
+/// A `jwt_bearer` exchange as written; [`TokenExchange`] is what it means. Fields that only
+/// one style reads are refused for the other, so a manifest never says what is ignored.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "TokenExchange",
+    extend(
+        "if" = {"properties": {"style": {"const": "assertion"}}, "required": ["style"]},
+        "then" = {"properties": {"method": {"pattern": "^[Pp][Oo][Ss][Tt]$"}},
+                  "not": {"anyOf": [{"required": ["token_path"]}, {"required": ["expires_at_path"]}]}},
+        "else" = {"required": ["token_path"]}
+    )
+)]
+struct ExchangeFields {
+    /// `bearer` (default): the JWT is sent as `Authorization: Bearer` and the token read at
+    /// `token_path`. `assertion`: the JWT is the `assertion` of an RFC 7523 grant and the
+    /// answer is a standard OAuth token response.
+    #[serde(default)]
+    style: ExchangeStyle,
+    /// HTTP method (default `POST`; an assertion grant is always `POST`).
+    #[serde(default)]
+    method: Option<String>,
+    /// Template of a URL, or of a path on the connection's base URL.
+    url: String,
+    /// JSONPath of the token in the response (`bearer` only, required there).
+    #[serde(default)]
+    token_path: Option<String>,
+    /// JSONPath of its expiry, RFC 3339 or epoch seconds (`bearer` only).
+    #[serde(default)]
+    expires_at_path: Option<String>,
+    /// How long a token lives when the answer says nothing; without either, every attempt
+    /// exchanges anew.
+    #[serde(default)]
+    default_token_lifetime: Option<ManifestDuration>,
+}
+
+/// How the JWT reaches the exchange, and how the answer is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum ExchangeStyle {
+    #[default]
+    Bearer,
+    Assertion,
+}
+
+impl TryFrom<ExchangeFields> for TokenExchange {
+    type Error = String;
+
+    fn try_from(fields: ExchangeFields) -> Result<Self, Self::Error> {
+        let ExchangeFields {
+            style,
+            method,
+            url,
+            token_path,
+            expires_at_path,
+            default_token_lifetime,
+        } = fields;
+        match style {
+            ExchangeStyle::Bearer => Ok(Self::Bearer {
+                method: method.unwrap_or_else(|| "POST".into()),
+                url,
+                token_path: token_path.ok_or(
+                    "`exchange` needs `token_path`, the JSONPath of the token in the answer \
+                     (or `style: assertion` for an RFC 7523 OAuth token endpoint)",
+                )?,
+                expires_at_path,
+                default_token_lifetime,
+            }),
+            ExchangeStyle::Assertion => {
+                if let Some(method) = method.filter(|m| !m.eq_ignore_ascii_case("POST")) {
+                    return Err(format!(
+                        "`style: assertion` is always POSTed to the token endpoint, not `{method}`"
+                    ));
+                }
+                let bearer_only = [
+                    ("token_path", &token_path),
+                    ("expires_at_path", &expires_at_path),
+                ];
+                if let Some((name, _)) = bearer_only.iter().find(|(_, v)| v.is_some()) {
+                    return Err(format!(
+                        "`style: assertion` reads the standard OAuth answer (`access_token`, \
+                         `expires_in`): `{name}` does not apply"
+                    ));
+                }
+                Ok(Self::Assertion {
+                    url,
+                    default_token_lifetime,
+                })
+            }
+        }
+    }
 }

@@ -10,7 +10,7 @@ use serde_json_path::JsonPath;
 use super::locate::{locate, parse_path};
 use super::{
     AuthMode, CursorLocation, ErrorAction, ErrorRule, Incremental, Manifest, Pagination,
-    PartitionSpec, RequestSpec,
+    PartitionSpec, RequestSpec, TokenExchange,
 };
 use crate::template;
 
@@ -263,13 +263,36 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
                     problems.add(format!("auth[{i}].lifetime"), "must be longer than zero");
                 }
                 if let Some(exchange) = &spec.exchange {
-                    problems.template(&format!("auth[{i}].exchange.url"), &exchange.url);
-                    problems.json_path(
-                        &format!("auth[{i}].exchange.token_path"),
-                        &exchange.token_path,
-                    );
-                    if let Some(path) = &exchange.expires_at_path {
-                        problems.json_path(&format!("auth[{i}].exchange.expires_at_path"), path);
+                    problems.template(&format!("auth[{i}].exchange.url"), exchange.url());
+                    match exchange {
+                        TokenExchange::Bearer {
+                            token_path,
+                            expires_at_path,
+                            ..
+                        } => {
+                            problems
+                                .json_path(&format!("auth[{i}].exchange.token_path"), token_path);
+                            if let Some(path) = expires_at_path {
+                                problems.json_path(
+                                    &format!("auth[{i}].exchange.expires_at_path"),
+                                    path,
+                                );
+                            }
+                        }
+                        // RFC 7523 §3: the token endpoint checks who issued the assertion
+                        // and that it is meant for it.
+                        TokenExchange::Assertion { .. } => {
+                            for claim in ["iss", "aud"] {
+                                if !spec.claims.contains_key(claim) {
+                                    problems.add(
+                                        format!("auth[{i}].claims"),
+                                        format!(
+                                            "`style: assertion` needs an `{claim}` claim (RFC 7523 §3)"
+                                        ),
+                                    );
+                                }
+                            }
+                        }
                     }
                 }
             }
