@@ -194,6 +194,28 @@ fn bad_limits_and_schemas_are_refused() {
 }
 
 #[test]
+fn config_from_token_never_reads_a_token() {
+    let text = VALID.replace(
+        "  - type: bearer",
+        "  - type: oauth2\n    token_url: /token\n    config_from_token: { team_id: \"$.team.id\", leak: \"$.access_token\", bad: \"$[\" }",
+    );
+    let found = problems(&text);
+    let paths: Vec<&str> = found.iter().filter_map(|p| p.path.as_deref()).collect();
+    assert!(
+        paths.contains(&"auth[0].config_from_token.leak"),
+        "{found:?}"
+    );
+    assert!(
+        paths.contains(&"auth[0].config_from_token.bad"),
+        "{found:?}"
+    );
+    assert!(
+        !paths.contains(&"auth[0].config_from_token.team_id"),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn yaml_syntax_errors_have_a_position() {
     let problem = &problems("id: [unclosed\nname: x\n")[0];
     assert!(problem.line.is_some(), "{problem}");

@@ -218,7 +218,8 @@ impl TokenBroker {
     /// given), client authentication per spec.token_auth_method (client_secret_basic,
     /// client_secret_post — the secret in the form, private_key_jwt — a signed assertion as the
     /// client-credentials grant already builds). For client_secret_* without a secret, send
-    /// client_id in the form only (public client).
+    /// client_id in the form only (public client). Also returns the connection settings the
+    /// mode's `config_from_token` reads from the answer.
     pub async fn exchange_code(
         &self,
         spec: &OAuth2Spec,
@@ -227,7 +228,7 @@ impl TokenBroker {
         code: &str,
         redirect_uri: &str,
         verifier: Option<&SecretString>,
-    ) -> Result<TokenSet, TokenError> {
+    ) -> Result<(TokenSet, Map<String, Value>), TokenError> {
         let auth = client_auth(spec.token_auth_method, client, &token_url, true)?;
         let code = SecretString::from(code.to_owned());
         let mut secrets = vec![("code", &code)];
@@ -244,7 +245,11 @@ impl TokenBroker {
             auth,
         };
         self.endpoint()
-            .token_set(grant, spec.default_token_lifetime.map(|d| d.0))
+            .token_set(
+                grant,
+                spec.default_token_lifetime.map(|d| d.0),
+                &spec.config_from_token,
+            )
             .await
     }
 
@@ -265,8 +270,13 @@ impl TokenBroker {
             auth,
         };
         self.endpoint()
-            .token_set(grant, spec.default_token_lifetime.map(|d| d.0))
+            .token_set(
+                grant,
+                spec.default_token_lifetime.map(|d| d.0),
+                &BTreeMap::new(),
+            )
             .await
+            .map(|(tokens, _)| tokens)
     }
 }
 
@@ -503,9 +513,39 @@ mod tests {
                 "https://switchyard.example.com/cb",
                 Some(&verifier),
             )
-            .await;
+            .await
+            .map(|(tokens, _)| tokens);
         let received = received.lock().unwrap().clone();
         (result, received)
+    }
+
+    #[tokio::test]
+    async fn config_from_token_reads_settings_from_the_answer_only() {
+        let spec = spec(
+            "{type: oauth2, token_url: /t, token_auth_method: client_secret_post, \
+             config_from_token: {team_id: \"$.team.id\", missing: \"$.nope\", nested: \"$.team\"}}",
+        );
+        // Slack's oauth.v2.access answer, abridged.
+        let answer = json!({"ok": true, "access_token": "xoxb-1", "token_type": "bot",
+            "scope": "users:read", "team": {"id": "T0123ABCD", "name": "Acme"}});
+        let (url, _) = token_endpoint(200, answer).await;
+        let (tokens, settings) = broker()
+            .exchange_code(
+                &spec,
+                url,
+                &registration(None),
+                CODE,
+                "https://s.example.com/cb",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(tokens.token_type.as_deref(), Some("bot"));
+        // Text and numbers only: an object is not a setting, a missing path is left out.
+        assert_eq!(
+            settings,
+            json!({"team_id": "T0123ABCD"}).as_object().unwrap().clone()
+        );
     }
 
     fn assert_code_grant(form: &HashMap<String, String>) {

@@ -5,6 +5,7 @@
 //! SSRF-guarded client under a deadline, read at most [`MAX_ANSWER`] bytes, and turn a
 //! refusal into a [`TokenError`] that names the provider's error code, never what was sent.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -209,13 +210,22 @@ impl TokenEndpoint<'_> {
         })
     }
 
-    /// The authorization-code (§4.1.3) and refresh-token (§6) grants: the token set issued.
+    /// The authorization-code (§4.1.3) and refresh-token (§6) grants: the token set issued,
+    /// and the values at `settings` (name → JSONPath) in the answer.
     pub async fn token_set(
         &self,
         grant: FormGrant<'_>,
         default_lifetime: Option<Duration>,
-    ) -> Result<TokenSet, TokenError> {
+        settings: &BTreeMap<String, String>,
+    ) -> Result<(TokenSet, Map<String, Value>), TokenError> {
         let answer = self.form_grant(grant).await?;
+        let whole = Value::Object(answer.clone());
+        let mut found = Map::new();
+        for (name, path) in settings {
+            if let Some(value) = select(&whole, path)?.filter(|v| v.is_string() || v.is_number()) {
+                found.insert(name.clone(), value.clone());
+            }
+        }
         let token_type = answer.get("token_type").and_then(Value::as_str);
         // Proof-of-possession tokens need a key we do not hold on each request; any other
         // type (Slack's `bot`) is sent as a bearer token.
@@ -232,7 +242,7 @@ impl TokenEndpoint<'_> {
                 .filter(|text| !text.is_empty())
         };
         let now = OffsetDateTime::now_utc();
-        Ok(TokenSet {
+        let tokens = TokenSet {
             access_token: access_token(&answer)?,
             refresh_token: text("refresh_token").map(|t| SecretString::from(t.to_owned())),
             expires_at: lifetime(&answer)?
@@ -240,7 +250,8 @@ impl TokenEndpoint<'_> {
                 .and_then(|lifetime| expiry(now, lifetime)),
             scope: text("scope").map(str::to_owned),
             token_type: token_type.map(str::to_owned),
-        })
+        };
+        Ok((tokens, found))
     }
 
     /// Sends a grant's form with the client's authentication and reads a successful answer

@@ -119,6 +119,11 @@ pub struct OAuth2Spec {
     /// config (Google's `access_type: offline`, Atlassian's `audience: api.atlassian.com`).
     #[serde(default)]
     pub authorization_params: BTreeMap<String, String>,
+    /// Connection settings the authorization-code answer carries, by JSONPath into it
+    /// (Slack's `team_id: "$.team.id"`): the connect flow writes them into the new
+    /// connection's config, over what the session gave. Never a token's path.
+    #[serde(default)]
+    pub config_from_token: BTreeMap<String, String>,
     #[serde(default = "space")]
     pub scope_separator: String,
     #[serde(default = "yes")]

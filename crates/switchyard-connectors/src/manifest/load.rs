@@ -254,6 +254,16 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
             }
             AuthMode::OAuth2(spec) => {
                 problems.template(&format!("auth[{i}].token_url"), &spec.token_url);
+                for (name, path) in &spec.config_from_token {
+                    let field = format!("auth[{i}].config_from_token.{name}");
+                    problems.json_path(&field, path);
+                    if ["access_token", "refresh_token", "id_token"]
+                        .iter()
+                        .any(|secret| path.contains(secret))
+                    {
+                        problems.add(field, "must not read a token into the config");
+                    }
+                }
             }
             AuthMode::JwtBearer(spec) => {
                 for (name, value) in &spec.claims {

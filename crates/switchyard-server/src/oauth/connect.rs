@@ -496,7 +496,7 @@ impl ConnectFlows {
         let token_url = connection_base_url(&manifest.base_url, None, &config)
             .and_then(|base| oauth_token_url(&spec, &config, &base))
             .map_err(|e| ("auth_config_invalid".to_owned(), e.to_string()))?;
-        let tokens = self
+        let (tokens, settings) = self
             .broker
             .exchange_code(
                 &spec,
@@ -514,6 +514,12 @@ impl ConnectFlows {
                 )
             })?;
         let fields = tokens.into_fields();
+        // What the provider's answer says about the account (Slack's workspace) is the truth
+        // for this connection, over what the session assumed.
+        let mut config = config;
+        if let Some(object) = config.as_object_mut() {
+            object.extend(settings);
+        }
         let mode = Some(AuthMode::OAuth2(spec).kind().to_owned());
         self.store_connection(connectors, session, provider, config, mode, fields, true)
             .await

@@ -35,6 +35,7 @@ config:
   properties:
     base_url: { type: string, title: API URL }
     issuer: { type: string, title: Issuer }
+    granted_scope: { type: string, title: Granted scope }
 auth:
   - type: oauth2
     authorization_url: "{{ config.issuer }}/authorize"
@@ -42,6 +43,7 @@ auth:
     scopes: [openid, read]
     token_auth_method: client_secret_basic
     default_token_lifetime: 1h
+    config_from_token: { granted_scope: "$.scope" }
 check:
   request: { path: /api/v1/me }
 "#,

@@ -61,6 +61,8 @@ backend_tests! { OAuthApp;
         assert_eq!(connection["auth_mode"], "oauth2");
         assert_eq!(connection["credential_status"], "valid");
         assert!(connection["credential_expires_at"].is_string(), "{connection}");
+        // The mode's config_from_token read the granted scope from the token answer.
+        assert_eq!(connection["config"]["granted_scope"], "openid read", "{connection}");
         // The check called the API with the issued access token.
         assert!(fx.api.accepted() >= 1);
         assert_eq!(fx.stat("/token_requests/authorization_code").await, 1);
