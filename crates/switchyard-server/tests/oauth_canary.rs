@@ -18,52 +18,15 @@ mod fixture;
 mod token_fixture;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchyard_test_support::leaks::CapturedLogs;
 use switchyard_test_support::oauth_server::OAuthClientSpec;
 use switchyard_test_support::{LeakScanner, TestBackend};
 
 use fixture::{API_KEY, CLIENT_SECRET, OAuthApp, query};
-
-// ---------------------------------------------------------------------------------------
-// Log capture
-
-/// A `MakeWriter` that keeps every log line.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn bytes(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // A recording proxy in front of the authorization server
@@ -546,14 +509,7 @@ impl Canaries {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_secrets_and_capabilities_never_leak() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only test of this binary");
+    let captured = CapturedLogs::install_global();
 
     let mut canaries = Canaries::default();
     canaries.credentials.watch("client secret", CLIENT_SECRET);

@@ -8,8 +8,7 @@
 #[path = "it/token_auth/fixture.rs"]
 mod fixture;
 
-use std::sync::{Arc, Mutex, PoisonError};
-
+use switchyard_test_support::leaks::CapturedLogs;
 use switchyard_test_support::{LeakScanner, TestBackend};
 
 use fixture::TokenApp;
@@ -22,42 +21,9 @@ fn body_line(pem: &str) -> &str {
 // ---------------------------------------------------------------------------------------
 // Canary: keys, secrets, JWTs and minted tokens never in logs, responses or the database
 
-/// A `MakeWriter` that keeps every log line.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minted_tokens_keys_and_secrets_never_leak() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only test of this binary");
+    let captured = CapturedLogs::install_global();
 
     let mut leaks = LeakScanner::new();
     let fx = TokenApp::start_with(TestBackend::Sqlite, &mut leaks)
@@ -94,11 +60,7 @@ async fn minted_tokens_keys_and_secrets_never_leak() {
         leaks.watch("JWT signature", jwt.rsplit('.').next().unwrap());
     }
     leaks.add_database(fx.app.database()).await;
-    let logs = captured
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
+    let logs = captured.bytes();
     let text = String::from_utf8_lossy(&logs);
     assert!(
         text.contains("provider.call") && text.contains("could not be placed"),

@@ -6,6 +6,7 @@
 //! the responses it receives; the scan stays the same.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::{
     Engine,
@@ -13,6 +14,62 @@ use base64::{
 };
 
 use crate::TestDatabase;
+
+/// Every log line of the process, at TRACE, from every thread: what a canary scans. Install
+/// it once per test binary (it becomes the global subscriber), so canaries live in binaries of
+/// their own.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Makes the global subscriber write here, new spans included.
+    ///
+    /// # Panics
+    /// When the binary already has a global subscriber.
+    pub fn install_global() -> Self {
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let captured = Self::default();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+            .finish()
+            .try_init()
+            .expect("a canary is the only test of its binary");
+        captured
+    }
+
+    /// What was logged so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
 
 /// One found copy of a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
