@@ -52,18 +52,7 @@ check:
   request: { path: /me }
 "#;
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<String> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8(c.to_vec()).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
+use switchyard_test_support::keys::pem;
 
 /// Every JWT the provider accepted, with its claims.
 type Accepted = Arc<Mutex<Vec<(String, Map<String, Value>)>>>;

@@ -20,6 +20,7 @@ pub mod app;
 pub mod browser;
 pub mod database;
 mod dump;
+pub mod keys;
 pub mod leaks;
 pub mod oauth_server;
 pub mod process;

@@ -5,9 +5,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use aws_lc_rs::encoding::AsDer as _;
-use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::KeyPair as _;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -38,47 +35,13 @@ pub struct TestKey {
     pub public_pem: String,
 }
 
-pub fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
-/// One DER element: (tag, contents, what follows).
-fn tlv(der: &[u8]) -> (u8, &[u8], &[u8]) {
-    let (tag, first) = (der[0], der[1]);
-    let (len, start) = if first < 0x80 {
-        (first as usize, 2)
-    } else {
-        let n = (first & 0x7f) as usize;
-        let len = der[2..2 + n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
-        (len, 2 + n)
-    };
-    (tag, &der[start..start + len], &der[start + len..])
-}
-
 impl TestKey {
     pub fn rsa() -> Self {
-        let pair = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).unwrap();
-        let pkcs8 = pair.as_der().unwrap();
-        // PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING (PKCS#1) }
-        let (_, info, _) = tlv(pkcs8.as_ref());
-        let (_, _, rest) = tlv(info);
-        let (_, _, rest) = tlv(rest);
-        let (_, pkcs1, _) = tlv(rest);
+        let pems = switchyard_test_support::keys::RsaPems::generate();
         Self {
-            pkcs1_pem: pem("RSA PRIVATE KEY", pkcs1),
-            pkcs8_pem: pem("PRIVATE KEY", pkcs8.as_ref()),
-            public_pem: pem("PUBLIC KEY", pair.public_key().as_der().unwrap().as_ref()),
+            pkcs1_pem: pems.pkcs1,
+            pkcs8_pem: pems.pkcs8,
+            public_pem: pems.public,
         }
     }
 

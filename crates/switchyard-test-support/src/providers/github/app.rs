@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{Shared, auth::presented, errors, lists::json_response};
+use crate::keys::{pem, pkcs1_from_pkcs8};
 
 const TOKEN_DOCS: &str =
     "https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app";
@@ -78,46 +79,6 @@ impl std::fmt::Debug for AppKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AppKey(<private>)")
     }
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let text = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in text.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
-}
-
-/// The `RSAPrivateKey` inside a PKCS#8 `PrivateKeyInfo`: the octet string after the version
-/// and the algorithm identifier.
-fn pkcs1_from_pkcs8(der: &[u8]) -> &[u8] {
-    fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-        let (&tag, rest) = der.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = if first < 0x80 {
-            (usize::from(first), rest)
-        } else {
-            let count = usize::from(first & 0x7f);
-            let (bytes, rest) = rest.split_at_checked(count)?;
-            (
-                bytes.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b)),
-                rest,
-            )
-        };
-        let (content, rest) = rest.split_at_checked(len)?;
-        Some((tag, content, rest))
-    }
-    let inner = || {
-        let (_, info, _) = element(der)?;
-        let (_, _, rest) = element(info)?; // version
-        let (_, _, rest) = element(rest)?; // algorithm
-        let (tag, key, _) = element(rest)?;
-        (tag == 0x04).then_some(key)
-    };
-    inner().unwrap_or_default()
 }
 
 /// The App the stand-in knows.

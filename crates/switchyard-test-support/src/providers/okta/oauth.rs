@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
+use crate::keys::pem;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -73,17 +74,6 @@ impl ServiceAppKey {
             public_key_pem: pem("PUBLIC KEY", public.as_ref()),
         }
     }
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut text = format!("-----BEGIN {label}-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        text.push_str(&String::from_utf8_lossy(line));
-        text.push('\n');
-    }
-    text.push_str(&format!("-----END {label}-----\n"));
-    text
 }
 
 /// Issued access tokens and used assertion ids.
