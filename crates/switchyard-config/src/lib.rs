@@ -59,6 +59,24 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub connectors: ConnectorsConfig,
     pub oauth: OAuthConfig,
+    /// OpenTelemetry trace export (`docs/configuration.md`); off unless an endpoint is set.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// OpenTelemetry trace export over OTLP/HTTP. The standard `OTEL_*` variables configure it as
+/// well; a setting here wins over its variable.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/HTTP base URL (`http://collector:4318`); spans go to
+    /// `{otlp_endpoint}/v1/traces`. Unset: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, and with neither, no export.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute. Unset: `OTEL_SERVICE_NAME`, else `switchyard`.
+    #[serde(default)]
+    pub service_name: Option<String>,
 }
 
 /// Connectors: where manifests come from beyond the built-in ones, and provider calls.
@@ -76,6 +94,12 @@ pub struct ConnectorsConfig {
     /// Largest action output returned in a response; a larger one fails the action with
     /// `output_too_large` (the provider call happened: its run says so).
     pub max_action_output_bytes: usize,
+    /// Where provider rate budgets are kept: unset, in this process's memory; a Redis URL
+    /// (`redis://host:6379/0`, `rediss://…`), in Redis, shared by every process using it.
+    #[serde(default)]
+    pub rate_limit_redis_url: Option<SecretString>,
+    /// Prefix of the Redis keys of those budgets (processes sharing budgets use the same).
+    pub rate_limit_key_prefix: String,
 }
 
 /// OAuth connect flows and token refresh (`docs/oauth.md`).
@@ -493,6 +517,16 @@ impl Config {
                     .push("database_url: must start with `sqlite:` or `postgres://`".to_owned());
             }
         }
+        if let Some(url) = &self.connectors.rate_limit_redis_url {
+            let scheme = url.expose_secret().split_once("://").map(|(s, _)| s);
+            if !matches!(scheme, Some("redis" | "rediss")) {
+                // The URL may hold a password: name only what is wrong with it.
+                problems.push(
+                    "connectors.rate_limit_redis_url: must start with `redis://` or `rediss://`"
+                        .to_owned(),
+                );
+            }
+        }
         if let Some(url) = &self.oauth.callback_url
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {
@@ -524,6 +558,19 @@ impl Config {
                     "admin_token: must not start with `{TENANT_KEY_PREFIX}`"
                 ));
             }
+        }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint
+            && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+        {
+            problems.push("telemetry.otlp_endpoint: must be an http(s) URL".to_owned());
+        }
+        if self
+            .telemetry
+            .service_name
+            .as_deref()
+            .is_some_and(|name| name.trim().is_empty())
+        {
+            problems.push("telemetry.service_name: must not be empty".to_owned());
         }
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: must be at least 1".to_owned());

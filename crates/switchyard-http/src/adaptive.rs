@@ -8,6 +8,10 @@
 //! - **rate factor**: each rate-limited response halves the proactive rate (multiplicative
 //!   decrease); each success gives back a step (additive increase), so a provider whose real
 //!   limit is below the declared one is found within a few rejections.
+//!
+//! Only scopes with something to remember hold state: one back at full rate with no pause
+//! or pacing is dropped, and [`AdaptiveLimits::forget_idle`] drops the rest once idle, so
+//! scopes keyed per call (one per Slack channel) do not pile up.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -53,15 +57,34 @@ struct ScopeState {
     pacing: Option<(Duration, Instant)>,
     /// The earliest time the next paced call may go.
     next_slot: Option<Instant>,
+    /// The last answer recorded or call reserved.
+    last_seen: Instant,
 }
 
+/// A scope's rate factor when it has no state: the declared rate.
+const FULL_RATE: f64 = 1.0;
+
 impl ScopeState {
-    const FRESH: Self = Self {
-        factor: 1.0,
-        paused_until: None,
-        pacing: None,
-        next_slot: None,
-    };
+    fn fresh(now: Instant) -> Self {
+        Self {
+            factor: FULL_RATE,
+            paused_until: None,
+            pacing: None,
+            next_slot: None,
+            last_seen: now,
+        }
+    }
+
+    /// No pause or pacing holds calls back any more.
+    fn holds_nothing(&self, now: Instant) -> bool {
+        self.paused_until.is_none_or(|until| until <= now)
+            && self.pacing.is_none_or(|(_, until)| until <= now)
+    }
+
+    /// Behaves as a scope without state would.
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.factor >= FULL_RATE && self.holds_nothing(now)
+    }
 }
 
 /// Per-scope adaptive state, shared by every call in the process.
@@ -90,7 +113,10 @@ impl AdaptiveLimits {
         let now = self.clock.now();
         let config = self.config;
         let mut scopes = self.scopes();
-        let state = scopes.entry(scope.to_owned()).or_insert(ScopeState::FRESH);
+        let state = scopes
+            .entry(scope.to_owned())
+            .or_insert_with(|| ScopeState::fresh(now));
+        state.last_seen = now;
         if signals.limited {
             state.factor = (state.factor * config.decrease).max(config.floor);
         } else {
@@ -126,6 +152,9 @@ impl AdaptiveLimits {
             }
             None => state.next_slot = None,
         }
+        if state.is_fresh(now) {
+            scopes.remove(scope);
+        }
     }
 
     /// Reserves the scope's next call: how long the caller must wait before sending it (zero
@@ -137,6 +166,7 @@ impl AdaptiveLimits {
         let Some(state) = scopes.get_mut(scope) else {
             return Duration::ZERO;
         };
+        state.last_seen = now;
         let mut start = now;
         if let Some(until) = state.paused_until {
             if until > now {
@@ -161,16 +191,29 @@ impl AdaptiveLimits {
 
     /// The scope's current rate factor, in `[floor, 1]`.
     pub fn factor(&self, scope: &str) -> f64 {
-        self.scopes()
-            .get(scope)
-            .map_or(ScopeState::FRESH.factor, |s| s.factor)
+        self.scopes().get(scope).map_or(FULL_RATE, |s| s.factor)
+    }
+
+    /// Drops the state of scopes that hold no pause or pacing and have seen no call for
+    /// `idle`; a lowered rate factor is forgotten with them (the provider's budget has long
+    /// refilled by then).
+    pub fn forget_idle(&self, idle: Duration) {
+        let now = self.clock.now();
+        self.scopes().retain(|_, state| {
+            !(state.holds_nothing(now) && now.saturating_duration_since(state.last_seen) >= idle)
+        });
+    }
+
+    /// Scopes with state.
+    pub fn tracked_scopes(&self) -> usize {
+        self.scopes().len()
     }
 
     /// `base` scaled by the scope's factor (at least one call per its period and a burst of
     /// one).
     pub fn effective_rate(&self, scope: &str, base: Rate) -> Rate {
         let factor = self.factor(scope);
-        if factor >= 1.0 {
+        if factor >= FULL_RATE {
             return base;
         }
         let scale = |n: NonZeroU32| {

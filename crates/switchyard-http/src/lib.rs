@@ -16,6 +16,7 @@
 //! - [`capture`]: redacted captures of calls for diagnostics ([`CaptureSpec`], [`CaptureSink`]).
 //! - [`trace_context`]: W3C `traceparent` for each attempt.
 //! - [`policy_spec`]: a manifest's limits section read into a [`ProviderPolicy`].
+//! - [`sigv4`]: [`AwsSigV4`], the credential that signs each attempt (AWS Signature V4).
 //! - [`provider`]: [`ProviderClient`], the whole stack every provider call goes through.
 //! - [`observe`]: [`CallObserver`], told about every attempt (connection health).
 //! - [`metrics`]: the metric names this crate records.
@@ -35,6 +36,7 @@ pub mod rate_limit;
 pub mod retry;
 pub mod retry_after;
 pub mod signals;
+pub mod sigv4;
 pub mod ssrf;
 pub mod trace_context;
 
@@ -56,10 +58,12 @@ pub use provider::{
     ProviderClient, ProviderError, ProviderPolicy, ProviderRequest, ProviderResponse,
 };
 pub use rate_limit::{
-    Admission, InMemoryBackend, Rate, RateLimitBackend, RateLimitError, RateLimiter, RedisBackend,
+    Admission, ConfiguredBackend, InMemoryBackend, Rate, RateLimitBackend, RateLimitError,
+    RateLimiter, RedisBackend,
 };
 pub use retry::{CallFailure, GiveUpReason, Repeatability, RetryDecision, RetryPolicy};
 pub use retry_after::RetryAfterWindow;
 pub use signals::{BodySignal, ResetFormat, SignalSpec, Signals, WindowReading, WindowSpec};
+pub use sigv4::{AwsSigV4, SigV4Error};
 pub use ssrf::{Denied, RangeClass, SsrfPolicy};
 pub use trace_context::TraceContext;

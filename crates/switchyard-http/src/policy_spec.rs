@@ -78,6 +78,9 @@ struct RetrySpec {
     max_attempts: Option<u32>,
     #[serde(default)]
     retry_statuses: Option<Vec<u16>>,
+    /// Statuses the provider documents as "not acted on": a POST is repeated after them.
+    #[serde(default)]
+    unprocessed_statuses: Vec<u16>,
     #[serde(default)]
     backoff_base_ms: Option<u64>,
     #[serde(default)]
@@ -129,10 +132,25 @@ impl ProviderPolicy {
                         "retry.max_attempts must be at least 1",
                     ));
                 }
+                let retry_statuses = r.retry_statuses.unwrap_or(base.retry_statuses);
+                let fails = |status: &u16| {
+                    retry_statuses.contains(status)
+                        || spec.signals.limited_statuses.contains(status)
+                        || spec.signals.body.iter().any(|signal| {
+                            signal.statuses.is_empty() || signal.statuses.contains(status)
+                        })
+                };
+                if !r.unprocessed_statuses.iter().all(fails) {
+                    return Err(PolicySpecError::Inconsistent(
+                        "retry.unprocessed_statuses lists a status that is neither in \
+                         retry.retry_statuses nor a rate-limit signal, so it is never retried",
+                    ));
+                }
                 RetryPolicy {
                     max_attempts,
                     backoff,
-                    retry_statuses: r.retry_statuses.unwrap_or(base.retry_statuses),
+                    retry_statuses,
+                    unprocessed_statuses: r.unprocessed_statuses,
                 }
             }
         };
@@ -209,6 +227,41 @@ mod tests {
         }
         let retry = ProviderPolicy::from_manifest(&json!({"retry": {"max_attempts": 2}})).unwrap();
         assert_eq!(retry.retry.max_attempts, 2);
+    }
+
+    #[test]
+    fn unprocessed_statuses_are_read_and_must_be_retried_ones() {
+        let slack = ProviderPolicy::from_manifest(&json!({
+            "retry": {"retry_statuses": [500, 503], "unprocessed_statuses": [429]},
+        }))
+        .unwrap();
+        // 429 is not in retry_statuses but is the default limited status.
+        assert_eq!(slack.retry.unprocessed_statuses, [429]);
+        assert_eq!(slack.retry.retry_statuses, [500, 503]);
+        let by_body = ProviderPolicy::from_manifest(&json!({
+            "signals": {"body": [{"statuses": [400], "pointer": "/error", "values": ["busy"]}]},
+            "retry": {"unprocessed_statuses": [400]},
+        }))
+        .unwrap();
+        assert_eq!(by_body.retry.unprocessed_statuses, [400]);
+        for bad in [
+            json!({"retry": {"unprocessed_statuses": [409]}}),
+            json!({"retry": {"retry_statuses": [503], "unprocessed_statuses": [429]},
+                   "signals": {"limited_statuses": []}}),
+        ] {
+            let error = ProviderPolicy::from_manifest(&bad).unwrap_err();
+            assert!(
+                error.to_string().contains("unprocessed_statuses"),
+                "{bad}: {error}"
+            );
+        }
+        assert!(
+            ProviderPolicy::from_manifest(&json!({}))
+                .unwrap()
+                .retry
+                .unprocessed_statuses
+                .is_empty()
+        );
     }
 
     #[test]

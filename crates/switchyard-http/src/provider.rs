@@ -8,10 +8,11 @@
 //! the adaptive state and the breaker. Failed attempts are retried by [`RetryPolicy`]'s
 //! idempotency rules. Every attempt is one `provider.call` span and a set of metrics.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -32,10 +33,20 @@ use crate::rate_limit::{Rate, RateLimitBackend, RateLimitError, RateLimiter};
 use crate::retry::{CallFailure, GiveUpReason, Repeatability, RetryDecision, RetryPolicy};
 use crate::retry_after::RetryAfterWindow;
 use crate::signals::SignalSpec;
+use crate::sigv4::AwsSigV4;
 use crate::trace_context::TraceContext;
 
 /// W3C Trace Context's header.
 const TRACEPARENT: &str = "traceparent";
+
+/// How often a call sweeps idle rate-limit and adaptive state by default (per-key buckets
+/// must not pile up in a long-running process).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Adaptive state untouched this long, with no pause or pacing left, is forgotten.
+const FORGET_IDLE_AFTER: Duration = Duration::from_secs(15 * 60);
+/// A per-call endpoint key longer than this is replaced by its hash, so a limit key stays
+/// short whatever the manifest's key template renders.
+const MAX_ENDPOINT_KEY: usize = 64;
 
 /// Who a call is for: the keys of its rate-limit scope and its breaker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +111,9 @@ pub enum Credential {
     },
     /// Several headers, each value whole (a manifest's `custom_headers` mode).
     Headers(Vec<(HeaderName, SecretString)>),
+    /// A signature over the request (AWS Signature Version 4), made last, once every other
+    /// header is on, at the attempt's own time.
+    AwsSigV4(AwsSigV4),
 }
 
 impl fmt::Debug for Credential {
@@ -111,6 +125,7 @@ impl fmt::Debug for Credential {
             Self::Header { .. } => "header",
             Self::Query { .. } => "query",
             Self::Headers(_) => "headers",
+            Self::AwsSigV4(_) => "aws_sigv4",
         };
         write!(f, "Credential({kind})")
     }
@@ -156,6 +171,12 @@ impl Credential {
                     request.headers_mut().insert(name.clone(), value);
                 }
             }
+            Self::AwsSigV4(signer) => {
+                signer.sign(request, SystemTime::now()).map_err(|error| {
+                    tracing::warn!(%error, "the request could not be signed");
+                    ProviderError::InvalidCredential
+                })?;
+            }
         }
         Ok(())
     }
@@ -167,6 +188,17 @@ pub trait CredentialSource: Send + Sync {
         &self,
         scope: &CallScope,
     ) -> impl Future<Output = Result<Option<Credential>, CredentialError>> + Send;
+
+    /// What the provider granted the credential `scope`'s calls carry, when the source
+    /// knows: a token it minted came with its scopes or permissions. `None` when it does not
+    /// (a stored token, an API key).
+    fn granted_scopes(
+        &self,
+        scope: &CallScope,
+    ) -> impl Future<Output = Option<Vec<String>>> + Send {
+        let _ = scope;
+        std::future::ready(None)
+    }
 }
 
 /// A credential source failed; the message is the source's own and must not carry secrets.
@@ -225,7 +257,9 @@ pub struct ProviderPolicy {
     pub max_concurrency: Option<NonZeroU32>,
     /// Rates of endpoint classes the provider limits separately (Okta limits `/api/v1/users`
     /// and `/api/v1/logs` apart). A call of a class has its own budget, signals and pauses
-    /// within its scope; a class without a rate here uses `rate`.
+    /// within its scope; a class without a rate here uses `rate`. A call that also names an
+    /// endpoint key (Slack's channel for `chat.postMessage`) has a budget of its own per
+    /// key, each at the class's rate.
     pub endpoint_rates: HashMap<String, Rate>,
     /// Whether and how calls are captured for diagnostics.
     pub capture: CaptureSpec,
@@ -262,6 +296,9 @@ pub struct ProviderRequest {
     pub trace: Option<TraceContext>,
     /// The endpoint class the provider limits this call under, if it limits by endpoint.
     pub endpoint_class: Option<String>,
+    /// Within the class, what the provider counts separately (a Slack channel id); ignored
+    /// without a class.
+    pub endpoint_key: Option<String>,
 }
 
 impl ProviderRequest {
@@ -281,6 +318,7 @@ impl ProviderRequest {
             deadline: Instant::now() + Duration::from_secs(60),
             trace,
             endpoint_class: None,
+            endpoint_key: None,
         }
     }
 
@@ -295,6 +333,13 @@ impl ProviderRequest {
         self
     }
 
+    /// Limits the call under its class's budget for `key` alone: `{scope}#{class}#{key}` at
+    /// the class's rate (Slack's one post a second per channel).
+    pub fn with_endpoint_key(mut self, key: impl Into<String>) -> Self {
+        self.endpoint_key = Some(key.into());
+        self
+    }
+
     /// Sends the call's attempts as children of `trace`.
     pub fn with_trace(mut self, trace: TraceContext) -> Self {
         self.trace = Some(trace);
@@ -306,6 +351,34 @@ impl ProviderRequest {
         self.repeatability.idempotency_key = true;
         self
     }
+
+    /// The rate-limit key and rate of this call, and the key its concurrency is capped under
+    /// (the class, never the per-call key: one semaphore per channel would never be shared).
+    fn limits(&self, policy: &ProviderPolicy) -> (String, Option<Rate>, String) {
+        let scope_key = self.scope.limit_key(policy.limit_scope);
+        let Some(class) = &self.endpoint_class else {
+            return (scope_key.clone(), policy.rate, scope_key);
+        };
+        let class_key = format!("{scope_key}#{class}");
+        let rate = policy.endpoint_rates.get(class).copied().or(policy.rate);
+        match &self.endpoint_key {
+            Some(key) => (format!("{class_key}#{}", bounded_key(key)), rate, class_key),
+            None => (class_key.clone(), rate, class_key),
+        }
+    }
+}
+
+/// `key` itself when short, else a stable hash of it (FNV-1a, 64 bits: the same in every
+/// process, so a shared Redis budget agrees). Two long keys sharing a hash would share a
+/// budget, which only limits harder.
+fn bounded_key(key: &str) -> Cow<'_, str> {
+    if key.len() <= MAX_ENDPOINT_KEY {
+        return Cow::Borrowed(key);
+    }
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    Cow::Owned(format!("~{hash:016x}"))
 }
 
 /// The provider's answer (any status: a 404 is an answer, not a stack failure).
@@ -329,7 +402,7 @@ pub enum ProviderError {
     /// Says why: a credential source's messages carry no secrets.
     #[error(transparent)]
     Credential(#[from] CredentialError),
-    #[error("the credential cannot be placed in a header")]
+    #[error("the credential cannot be placed on the request")]
     InvalidCredential,
     /// The call failed and was not (or no longer) retried.
     #[error("provider call failed after {attempts} attempt(s) ({})", reason.as_str())]
@@ -377,6 +450,9 @@ pub struct ProviderClient<B: RateLimitBackend, C: CredentialSource> {
     observers: Vec<Arc<dyn CallObserver>>,
     concurrency: ConcurrencyLimits,
     capture: Option<Arc<dyn CaptureSink>>,
+    /// When idle limiter and adaptive state was last swept, and how often it is.
+    last_sweep: Mutex<Instant>,
+    sweep_every: Duration,
 }
 
 impl<B: RateLimitBackend, C: CredentialSource> fmt::Debug for ProviderClient<B, C> {
@@ -417,12 +493,20 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
             observers: Vec::new(),
             concurrency: ConcurrencyLimits::new(),
             capture: None,
+            last_sweep: Mutex::new(Instant::now()),
+            sweep_every: SWEEP_EVERY,
         }
     }
 
     /// Where captures of providers whose policy enables them go.
     pub fn with_capture_sink(mut self, sink: Arc<dyn CaptureSink>) -> Self {
         self.capture = Some(sink);
+        self
+    }
+
+    /// Sweeps idle limiter and adaptive state this often instead of once a minute.
+    pub fn with_sweep_interval(mut self, every: Duration) -> Self {
+        self.sweep_every = every;
         self
     }
 
@@ -460,6 +544,11 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
         }
     }
 
+    /// What the credential source says `scope`'s credential was granted.
+    pub async fn granted_scopes(&self, scope: &CallScope) -> Option<Vec<String>> {
+        self.credentials.granted_scopes(scope).await
+    }
+
     /// Makes the call, with waits and retries, until an answer, a final failure or the
     /// deadline. Any status the retry policy does not retry (200, 404, 422…) is an answer.
     pub async fn call(
@@ -467,14 +556,8 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
         policy: &ProviderPolicy,
         call: ProviderRequest,
     ) -> Result<ProviderResponse, ProviderError> {
-        let scope_key = call.scope.limit_key(policy.limit_scope);
-        let (limit_key, rate) = match &call.endpoint_class {
-            Some(class) => (
-                format!("{scope_key}#{class}"),
-                policy.endpoint_rates.get(class).copied().or(policy.rate),
-            ),
-            None => (scope_key, policy.rate),
-        };
+        self.sweep_if_due().await;
+        let (limit_key, rate, concurrency_key) = call.limits(policy);
         let breaker_key = call.scope.breaker_key();
         let mut attempt = 1u32;
         loop {
@@ -483,7 +566,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
             let _in_flight = match policy.max_concurrency {
                 Some(limit) => Some(
                     self.concurrency
-                        .acquire(&limit_key, limit, call.deadline)
+                        .acquire(&concurrency_key, limit, call.deadline)
                         .await?,
                 ),
                 None => None,
@@ -494,6 +577,7 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
                 .ok_or(ProviderError::BodyNotCloneable)?;
             let span = tracing::info_span!(
                 "provider.call",
+                otel.kind = "client",
                 provider = %call.scope.provider,
                 tenant = %call.scope.tenant,
                 connection = call.scope.connection.as_deref().unwrap_or(""),
@@ -504,6 +588,10 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
                 trace_id = tracing::field::Empty,
                 span_id = tracing::field::Empty,
             );
+            // With trace export on, a caller's traceparent parents the exported span as well.
+            if let Some(parent) = &call.trace {
+                parent.adopt_as_parent(&span);
+            }
             let outcome = self
                 .attempt(policy, &call, &limit_key, &breaker_key, attempt, request)
                 .instrument(span)
@@ -572,12 +660,39 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
             tokio::time::sleep(wait).await;
         }
         if let Some(base) = rate {
+            let rate = self.adaptive.effective_rate(limit_key, base);
             self.limiter
-                .set_rate(limit_key, self.adaptive.effective_rate(limit_key, base));
-            self.limiter.until_ready(limit_key, deadline).await?;
+                .until_ready_at(limit_key, rate, deadline)
+                .await?;
         }
         m::provider_rate_wait(started.elapsed());
         Ok(())
+    }
+
+    /// Once every sweep interval (a minute by default), forgets limiter buckets that have
+    /// refilled and adaptive state that has gone idle, so keys never seen again cost nothing.
+    async fn sweep_if_due(&self) {
+        let due = {
+            let mut last = self
+                .last_sweep
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due = last.elapsed() >= self.sweep_every;
+            if due {
+                *last = Instant::now();
+            }
+            due
+        };
+        if due {
+            self.limiter.cleanup().await;
+            self.adaptive.forget_idle(FORGET_IDLE_AFTER);
+        }
+    }
+
+    /// Limit keys with adaptive state in this process (the in-memory limiter's buckets are
+    /// counted by [`crate::InMemoryBackend::tracked_keys`]).
+    pub fn tracked_adaptive_scopes(&self) -> usize {
+        self.adaptive.tracked_scopes()
     }
 
     async fn attempt(
@@ -597,10 +712,13 @@ impl<B: RateLimitBackend, C: CredentialSource> ProviderClient<B, C> {
                 return Err(rejected.into());
             }
         };
-        let trace = call
-            .trace
-            .map_or_else(TraceContext::new_root, |t| t.child());
         let span = tracing::Span::current();
+        // With trace export on, the header is the exported span's own context, so the
+        // provider's spans join it; otherwise the stack makes one.
+        let trace = TraceContext::of_span(&span).unwrap_or_else(|| {
+            call.trace
+                .map_or_else(TraceContext::new_root, |t| t.child())
+        });
         span.record("trace_id", trace.trace_id_hex());
         span.record("span_id", trace.span_id_hex());
         if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {

@@ -137,6 +137,30 @@ pub trait RateLimitBackend: Send + Sync {
     }
 }
 
+/// The backend a process is configured with: its own memory, or Redis shared with the other
+/// processes (the server's provider stack).
+#[derive(Debug)]
+pub enum ConfiguredBackend {
+    Memory(InMemoryBackend),
+    Redis(RedisBackend),
+}
+
+impl RateLimitBackend for ConfiguredBackend {
+    async fn check(&self, key: &str, rate: Rate) -> Result<Admission, RateLimitError> {
+        match self {
+            Self::Memory(backend) => backend.check(key, rate).await,
+            Self::Redis(backend) => backend.check(key, rate).await,
+        }
+    }
+
+    async fn cleanup(&self) {
+        match self {
+            Self::Memory(backend) => backend.cleanup().await,
+            Self::Redis(backend) => backend.cleanup().await,
+        }
+    }
+}
+
 /// governor's clock following tokio's time, so paused-time tests and the sleeps in
 /// [`RateLimiter::until_ready`] agree with the limiter.
 #[derive(Debug, Clone, Copy)]
@@ -283,12 +307,25 @@ impl<B: RateLimitBackend> RateLimiter<B> {
         self.backend.check(key, rate).await
     }
 
-    /// Waits for a slot for `key`. Fails at once with [`RateLimitError::DeadlineExceeded`]
-    /// when the next slot lies beyond `deadline`, rather than sleeping until it and failing
-    /// anyway.
+    /// Waits for a slot for `key` at its configured rate (see [`RateLimiter::until_ready_at`]).
     pub async fn until_ready(&self, key: &str, deadline: Instant) -> Result<(), RateLimitError> {
+        let rate = self.rate_for(key);
+        self.until_ready_at(key, rate, deadline).await
+    }
+
+    /// Waits for a slot for `key` at `rate`, given per call rather than stored: callers with
+    /// many short-lived keys (one per Slack channel) leave nothing behind here, and the
+    /// backend forgets a key's bucket once it has refilled. Fails at once with
+    /// [`RateLimitError::DeadlineExceeded`] when the next slot lies beyond `deadline`, rather
+    /// than sleeping until it and failing anyway.
+    pub async fn until_ready_at(
+        &self,
+        key: &str,
+        rate: Rate,
+        deadline: Instant,
+    ) -> Result<(), RateLimitError> {
         loop {
-            let retry_in = match self.check(key).await? {
+            let retry_in = match self.backend.check(key, rate).await? {
                 Admission::Ready => return Ok(()),
                 Admission::RetryIn(wait) => wait,
             };

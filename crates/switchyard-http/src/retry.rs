@@ -4,7 +4,9 @@
 //! repeating it cannot do the work twice. GET, HEAD, OPTIONS, PUT and DELETE are idempotent by
 //! HTTP's definition (RFC 9110 §9.2.2); any other method only when the caller marks the
 //! request idempotent or sends an idempotency key the provider honours. A failure that proves
-//! the request never left (the connection was never made) is safe to repeat for every method.
+//! the request never reached the provider is safe to repeat for every method: the connection
+//! was never made, or the provider answered a status it documents as "rejected before doing
+//! anything" ([`RetryPolicy::unprocessed_statuses`], Slack's 429).
 
 use std::time::Duration;
 
@@ -97,6 +99,11 @@ pub struct RetryPolicy {
     pub backoff: ExponentialBackoff,
     /// Statuses worth another attempt (429 and the transient 5xx by default).
     pub retry_statuses: Vec<u16>,
+    /// Statuses the provider documents as "the request was not acted on" (Slack rejects a
+    /// rate-limited call before doing anything): like a connection never made, they prove the
+    /// call did nothing, so it is repeated whatever its method. Empty by default: a 429 or a
+    /// 5xx alone does not prove that.
+    pub unprocessed_statuses: Vec<u16>,
 }
 
 impl Default for RetryPolicy {
@@ -105,6 +112,7 @@ impl Default for RetryPolicy {
             max_attempts: 4,
             backoff: ExponentialBackoff::new(Duration::from_millis(200), Duration::from_secs(30)),
             retry_statuses: vec![429, 500, 502, 503, 504],
+            unprocessed_statuses: Vec::new(),
         }
     }
 }
@@ -130,7 +138,7 @@ impl RetryPolicy {
         if !worth_retrying {
             return RetryDecision::GiveUp(GiveUpReason::NotRetryable);
         }
-        if failure != CallFailure::NotSent && !repeatability.may_repeat() {
+        if !self.proves_unprocessed(failure) && !repeatability.may_repeat() {
             return RetryDecision::GiveUp(GiveUpReason::NotIdempotent);
         }
         if attempt >= self.max_attempts {
@@ -142,6 +150,17 @@ impl RetryPolicy {
             return RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded);
         }
         RetryDecision::RetryAfter(delay)
+    }
+
+    /// Whether the failure proves the provider did nothing with the request.
+    fn proves_unprocessed(&self, failure: CallFailure) -> bool {
+        match failure {
+            CallFailure::NotSent => true,
+            CallFailure::MaybeSent => false,
+            CallFailure::Status(status) | CallFailure::RateLimited(status) => {
+                self.unprocessed_statuses.contains(&status)
+            }
+        }
     }
 }
 
@@ -238,6 +257,70 @@ mod tests {
             );
             assert!(retries(decision), "{repeatability:?}");
         }
+    }
+
+    #[test]
+    fn a_post_is_repeated_after_a_status_declared_unprocessed_and_only_then() {
+        let policy = RetryPolicy {
+            unprocessed_statuses: vec![429],
+            ..RetryPolicy::default()
+        };
+        let post = Repeatability::of(&Method::POST);
+        let mut rng = StdRng::seed_from_u64(5);
+        let asked = Some(Duration::from_secs(1));
+        // The declared status, read as a status or as a rate-limit signal: repeated, after
+        // the provider's wait.
+        for failure in [CallFailure::Status(429), CallFailure::RateLimited(429)] {
+            assert_eq!(
+                policy.decide(failure, post, 1, asked, LONG, &mut rng),
+                RetryDecision::RetryAfter(Duration::from_secs(1)),
+                "{failure:?}"
+            );
+        }
+        // Anything else that may have reached the provider still is not.
+        for failure in [
+            CallFailure::MaybeSent,
+            CallFailure::Status(503),
+            CallFailure::RateLimited(200),
+        ] {
+            assert_eq!(
+                policy.decide(failure, post, 1, None, LONG, &mut rng),
+                RetryDecision::GiveUp(GiveUpReason::NotIdempotent),
+                "{failure:?}"
+            );
+        }
+        // The attempt limit and the deadline still hold.
+        assert_eq!(
+            policy.decide(
+                CallFailure::Status(429),
+                post,
+                policy.max_attempts,
+                None,
+                LONG,
+                &mut rng
+            ),
+            RetryDecision::GiveUp(GiveUpReason::AttemptsExhausted)
+        );
+        assert_eq!(
+            policy.decide(
+                CallFailure::Status(429),
+                post,
+                1,
+                asked,
+                Duration::from_millis(500),
+                &mut rng
+            ),
+            RetryDecision::GiveUp(GiveUpReason::DeadlineExceeded)
+        );
+        // Declaring a status unprocessed does not make an unretried status retried.
+        let odd = RetryPolicy {
+            unprocessed_statuses: vec![409],
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            odd.decide(CallFailure::Status(409), post, 1, None, LONG, &mut rng),
+            RetryDecision::GiveUp(GiveUpReason::NotRetryable)
+        );
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! W3C Trace Context (`traceparent`) for provider calls: each attempt is a child span of the
 //! caller's trace (a job run, an API request), or the root of a new trace when there is none.
+//!
+//! When spans are exported (the binary installs the OpenTelemetry layer), the header and the
+//! exported span agree: [`TraceContext::of_span`] reads the exported span's own context, and
+//! [`TraceContext::adopt_as_parent`] makes a caller's context the exported span's parent.
 
 use std::fmt;
 
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+};
 use rand::Rng;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// `traceparent`'s fields: version 00, a 16-byte trace id, the parent span's 8-byte id and
 /// the sampled flag.
@@ -57,6 +65,39 @@ impl TraceContext {
             span_id,
             sampled: flags & 1 == 1,
         })
+    }
+
+    /// The context of `span` as exported to OpenTelemetry; `None` when no span is exported
+    /// (export off, or the span filtered out).
+    pub fn of_span(span: &tracing::Span) -> Option<Self> {
+        let context = span.context();
+        let exported = context.span();
+        let ids = exported.span_context();
+        ids.is_valid().then(|| Self {
+            trace_id: ids.trace_id().to_bytes(),
+            span_id: ids.span_id().to_bytes(),
+            sampled: ids.is_sampled(),
+        })
+    }
+
+    /// Makes this context (a caller's, from elsewhere) the parent of `span` in the exported
+    /// trace. Call it before the span is first entered; without export it does nothing.
+    pub fn adopt_as_parent(&self, span: &tracing::Span) {
+        let flags = if self.sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        let remote = SpanContext::new(
+            TraceId::from_bytes(self.trace_id),
+            SpanId::from_bytes(self.span_id),
+            flags,
+            true,
+            TraceState::default(),
+        );
+        // Fails only when nothing is exported or the span already started: then there is no
+        // exported parent to set.
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
     }
 
     pub fn trace_id_hex(&self) -> String {

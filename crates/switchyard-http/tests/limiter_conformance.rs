@@ -188,6 +188,9 @@ async fn an_unreachable_redis_is_a_typed_backend_error() {
 }
 
 const CHILD_KEY: &str = "SWITCHYARD_TEST_LIMITER_CHILD_KEY";
+/// When the children start taking slots (epoch microseconds): both at once, however long
+/// each process took to start on a loaded machine.
+const CHILD_START: &str = "SWITCHYARD_TEST_LIMITER_CHILD_START";
 const CHILD_RATE: u32 = 20;
 const CHILD_BURST: u32 = 4;
 const CHILD_RUN: Duration = Duration::from_millis(2000);
@@ -206,6 +209,13 @@ async fn child_takes_slots_and_prints_them() {
         backend,
         Rate::per_second(nz(CHILD_RATE)).with_burst(nz(CHILD_BURST)),
     );
+    let start: u128 = std::env::var(CHILD_START).unwrap().parse().unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    let wait = u64::try_from(start.saturating_sub(now)).unwrap_or(u64::MAX);
+    tokio::time::sleep(Duration::from_micros(wait)).await;
     let until = Instant::now() + CHILD_RUN;
     let mut out = String::new();
     while limiter.until_ready(&key, until).await.is_ok() {
@@ -227,6 +237,11 @@ async fn two_processes_sharing_one_redis_budget_stay_within_it() {
     };
     let key = fresh_key("two-processes");
     let exe = std::env::current_exe().unwrap();
+    let start = (SystemTime::now() + Duration::from_secs(3))
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        .to_string();
     let children: Vec<_> = (0..2)
         .map(|_| {
             tokio::process::Command::new(&exe)
@@ -238,6 +253,7 @@ async fn two_processes_sharing_one_redis_budget_stay_within_it() {
                     "--test-threads=1",
                 ])
                 .env(CHILD_KEY, &key)
+                .env(CHILD_START, &start)
                 .env("SWITCHYARD_TEST_REDIS_URL", &url)
                 .output()
         })

@@ -137,6 +137,7 @@ async fn resetting_server() -> (SocketAddr, Arc<Mutex<usize>>) {
 
 struct Stack<C: CredentialSource> {
     client: ProviderClient<switchyard_http::InMemoryBackend, C>,
+    limiter: Arc<RateLimiter>,
     breaker_clock: ManualClock,
 }
 
@@ -150,16 +151,19 @@ fn stack_with<C: CredentialSource>(credentials: C, breaker: BreakerConfig) -> St
         .unwrap();
     let breaker_clock = ManualClock::new();
     let breakers = BreakerRegistry::new(breaker, Arc::new(breaker_clock.clone()));
-    let limiter = RateLimiter::in_memory(Rate::per_second(NonZeroU32::new(1000).unwrap()));
+    let limiter = Arc::new(RateLimiter::in_memory(Rate::per_second(
+        NonZeroU32::new(1000).unwrap(),
+    )));
     let adaptive = AdaptiveLimits::new(AdaptiveConfig::default(), Arc::new(SystemClock));
     Stack {
         client: ProviderClient::new(
             client,
-            Arc::new(limiter),
+            Arc::clone(&limiter),
             Arc::new(adaptive),
             Arc::new(breakers),
             credentials,
         ),
+        limiter,
         breaker_clock,
     }
 }
@@ -611,4 +615,157 @@ async fn endpoint_classes_have_their_own_budgets_within_a_scope() {
         "{:?}",
         times[3] - times[0]
     );
+}
+
+/// A policy whose `post` class allows one call a second per key.
+fn keyed_policy() -> ProviderPolicy {
+    ProviderPolicy {
+        rate: Some(Rate::per_second(NonZeroU32::new(100).unwrap())),
+        endpoint_rates: [("post".to_owned(), Rate::per_second(NonZeroU32::MIN))].into(),
+        ..policy()
+    }
+}
+
+#[tokio::test]
+async fn a_keyed_class_limits_each_key_apart_at_the_class_rate() {
+    let (addr, arrivals) = server().await;
+    let stack = stack();
+    let policy = keyed_policy();
+    let to = |channel: &str| {
+        post(addr, "ok")
+            .with_endpoint_class("post")
+            .with_endpoint_key(channel)
+    };
+    let (a1, b1, a2, b2) = tokio::join!(
+        stack.client.call(&policy, to("A")),
+        stack.client.call(&policy, to("B")),
+        stack.client.call(&policy, to("A")),
+        stack.client.call(&policy, to("B")),
+    );
+    for response in [a1, b1, a2, b2] {
+        assert_eq!(response.unwrap().attempts, 1);
+    }
+    // Two keys at one a second each: two calls at once, then two a second later; never four
+    // at once (one budget per class) nor spread over three seconds (one budget for both).
+    let times = arrivals.times("ok");
+    assert_eq!(times.len(), 4);
+    let first = times[0];
+    let at: Vec<Duration> = times.iter().map(|t| *t - first).collect();
+    assert!(at[1] < Duration::from_millis(300), "{at:?}");
+    assert!(at[2] >= Duration::from_millis(950), "{at:?}");
+    assert!(at[3] < Duration::from_millis(1_500), "{at:?}");
+    // The class without a key, and other classes, have budgets of their own.
+    let started = Instant::now();
+    stack
+        .client
+        .call(&policy, post(addr, "ok").with_endpoint_class("post"))
+        .await
+        .unwrap();
+    stack.client.call(&policy, post(addr, "ok")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(300));
+}
+
+/// Forty calls, each to a key of its own, in a class whose buckets refill within 1 ms.
+async fn calls_to_many_keys(stack: &Stack<NoCredentials>, addr: SocketAddr) {
+    let policy = ProviderPolicy {
+        endpoint_rates: [(
+            "post".to_owned(),
+            Rate::per_second(NonZeroU32::new(1000).unwrap()).with_burst(NonZeroU32::MIN),
+        )]
+        .into(),
+        ..policy()
+    };
+    for n in 0..40 {
+        let call = post(addr, "ok")
+            .with_endpoint_class("post")
+            .with_endpoint_key(format!("C{n}"));
+        stack.client.call(&policy, call).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn per_key_state_does_not_pile_up() {
+    let (addr, _) = server().await;
+    // Without a sweep every key keeps its bucket...
+    let kept = stack();
+    calls_to_many_keys(&kept, addr).await;
+    assert_eq!(kept.limiter.backend().tracked_keys(), 40);
+    // ...which a sweep forgets once refilled; answered calls leave no adaptive state at all.
+    let base = stack();
+    let swept = Stack {
+        client: base.client.with_sweep_interval(Duration::ZERO),
+        ..base
+    };
+    calls_to_many_keys(&swept, addr).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    swept.client.call(&policy(), get(addr, "ok")).await.unwrap();
+    assert_eq!(swept.limiter.backend().tracked_keys(), 0);
+    assert_eq!(swept.client.tracked_adaptive_scopes(), 0);
+    assert_eq!(kept.client.tracked_adaptive_scopes(), 0);
+}
+
+#[tokio::test]
+async fn a_long_endpoint_key_is_limited_under_a_bounded_key() {
+    let (addr, arrivals) = server().await;
+    let stack = stack();
+    let policy = keyed_policy();
+    let long = "x".repeat(10_000);
+    let call = || {
+        post(addr, "ok")
+            .with_endpoint_class("post")
+            .with_endpoint_key(long.as_str())
+    };
+    stack.client.call(&policy, call()).await.unwrap();
+    stack.client.call(&policy, call()).await.unwrap();
+    let times = arrivals.times("ok");
+    assert!(times[1] - times[0] >= Duration::from_millis(950));
+}
+
+#[tokio::test]
+async fn a_post_is_repeated_after_a_status_declared_unprocessed_only() {
+    let (addr, arrivals) = server().await;
+    let stack = stack();
+    // Undeclared, a 429 on a POST is not repeated: it may have been acted on.
+    let err = stack
+        .client
+        .call(&policy(), post(addr, "retry-after"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Failed { attempts: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(arrivals.count("retry-after"), 1);
+
+    let (addr, arrivals) = server().await;
+    let declared = ProviderPolicy {
+        retry: RetryPolicy {
+            unprocessed_statuses: vec![429],
+            ..policy().retry
+        },
+        ..policy()
+    };
+    let response = stack
+        .client
+        .call(&declared, post(addr, "retry-after"))
+        .await
+        .unwrap();
+    assert_eq!((response.status.as_u16(), response.attempts), (200, 2));
+    let times = arrivals.times("retry-after");
+    assert!(
+        times[1] - times[0] >= Duration::from_millis(950),
+        "repeated before Retry-After: {:?}",
+        times[1] - times[0]
+    );
+    // A 5xx still may have been acted on: sent once.
+    let err = stack
+        .client
+        .call(&declared, post(addr, "always-503"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Failed { attempts: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(arrivals.count("always-503"), 1);
 }

@@ -24,13 +24,19 @@ pub fn load_config(args: &ServerArgs) -> anyhow::Result<Config> {
 
 pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
-    telemetry::init(config.log_format);
-    let app = App::build(&config).await?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    app.run_until_stopped(shutdown)
-        .await
-        .context("the server failed")
+    let traces = telemetry::init_with_traces(config.log_format, &config.telemetry)?;
+    let served = async {
+        let app = App::build(&config).await?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        app.run_until_stopped(shutdown)
+            .await
+            .context("the server failed")
+    }
+    .await;
+    // After the drain, so the last requests' spans go out too.
+    traces.shutdown().await;
+    served
 }
 
 pub async fn migrate(args: ServerArgs) -> anyhow::Result<()> {

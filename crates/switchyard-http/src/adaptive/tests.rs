@@ -146,3 +146,44 @@ fn pacing_starts_after_a_pause() {
     assert_eq!(limits.reserve("s"), 10 * SECOND);
     assert_eq!(limits.reserve("s"), 12 * SECOND);
 }
+
+#[test]
+fn only_scopes_with_something_to_remember_hold_state() {
+    let (limits, clock) = limits();
+    let answered = Signals::default();
+    // Successes on scopes never limited leave nothing behind.
+    for channel in 0..100 {
+        limits.record(&format!("t1/slack/c1#post_message#C{channel}"), &answered);
+    }
+    assert_eq!(limits.tracked_scopes(), 0);
+    // A rejection is remembered until the factor has recovered and the pause is over.
+    let scope = "t1/slack/c1#post_message#C1";
+    limits.record(scope, &limited(Some(SECOND)));
+    assert_eq!(limits.tracked_scopes(), 1);
+    clock.advance(SECOND);
+    for _ in 0..9 {
+        limits.record(scope, &answered);
+    }
+    assert_eq!(limits.tracked_scopes(), 1, "factor still below 1");
+    limits.record(scope, &answered);
+    assert_eq!(limits.factor(scope), 1.0);
+    assert_eq!(limits.tracked_scopes(), 0);
+}
+
+#[test]
+fn idle_scopes_are_forgotten_but_a_live_pause_is_kept() {
+    let (limits, clock) = limits();
+    limits.record("lowered", &limited(Some(SECOND)));
+    limits.record("paused", &limited(Some(10 * 60 * SECOND)));
+    clock.advance(2 * SECOND);
+    limits.forget_idle(60 * SECOND);
+    assert_eq!(limits.tracked_scopes(), 2, "not idle long enough");
+    clock.advance(60 * SECOND);
+    limits.forget_idle(60 * SECOND);
+    assert_eq!(limits.tracked_scopes(), 1);
+    assert_eq!(limits.factor("lowered"), 1.0);
+    assert!(limits.reserve("paused") > Duration::ZERO, "the pause holds");
+    clock.advance(10 * 60 * SECOND);
+    limits.forget_idle(60 * SECOND);
+    assert_eq!(limits.tracked_scopes(), 0);
+}
