@@ -346,6 +346,7 @@ fn parts(
         connection,
         config: json!({"base_url": url}),
         base_url: None,
+        auth_mode: None,
     };
     (connector, calls, connection)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use switchyard_core::{ConnectionId, TenantId};
 use switchyard_http::{
-    CredentialSource, ProviderClient, ProviderError, ProviderPolicy, ProviderRequest,
+    CallScope, CredentialSource, ProviderClient, ProviderError, ProviderPolicy, ProviderRequest,
     ProviderResponse, RateLimitBackend,
 };
 
@@ -24,6 +24,13 @@ pub trait ProviderCalls: Send + Sync {
         policy: &ProviderPolicy,
         request: ProviderRequest,
     ) -> Result<ProviderResponse, ProviderError>;
+
+    /// What the token endpoint granted the token `scope`'s calls carry, when the credential
+    /// is a token minted with such an answer (see [`CredentialSource::granted_scopes`]).
+    async fn granted_scopes(&self, scope: &CallScope) -> Option<Vec<String>> {
+        let _ = scope;
+        None
+    }
 }
 
 #[async_trait]
@@ -39,6 +46,10 @@ where
     ) -> Result<ProviderResponse, ProviderError> {
         ProviderClient::call(self, policy, request).await
     }
+
+    async fn granted_scopes(&self, scope: &CallScope) -> Option<Vec<String>> {
+        ProviderClient::granted_scopes(self, scope).await
+    }
 }
 
 /// The connection a call is made for. Holds no secret: credentials are placed on each
@@ -51,6 +62,9 @@ pub struct ConnectionContext {
     pub config: Value,
     /// Overrides the manifest's base URL (self-hosted editions, tests).
     pub base_url: Option<String>,
+    /// The `type` of the auth mode the connection's credential is for (`bearer`,
+    /// `jwt_bearer`…): the check reports permissions the way that mode can.
+    pub auth_mode: Option<String>,
 }
 
 /// What one call needs.
@@ -113,7 +127,7 @@ pub struct CheckReport {
 }
 
 /// One record as read.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     pub primary_key: String,
     pub data: Value,
@@ -139,19 +153,66 @@ pub struct Page {
 }
 
 /// A verified webhook, as the gateway passes it to the connector of its connection.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WebhookEvent {
+    /// The gateway's event type without its provider namespace (`member.added`). A manifest
+    /// names events by its own `event_type` parts; this is the fallback when they find none.
     pub event_type: Option<String>,
+    /// The request's headers, names in lower case (empty when the caller has none).
+    pub headers: Vec<(String, String)>,
     pub body: Value,
 }
 
+impl WebhookEvent {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 /// What a webhook asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct WebhookOutcome {
     /// Streams to sync incrementally now.
     pub sync: Vec<String>,
     /// Nothing to do (a ping).
     pub acknowledged_only: bool,
+    /// Records to store, per stream, as a sync page stores them.
+    pub records: Vec<WebhookRecords>,
+    /// Records the payload carried that cannot be stored (no primary key, or not valid
+    /// against the stream's `schema`). Their stream is also in `sync`, so a sync stores what
+    /// the provider lists instead.
+    pub refused: Vec<RefusedRecord>,
+    /// Outbound events to publish.
+    pub emit: Vec<EmittedEvent>,
+}
+
+/// A webhook's records for one stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WebhookRecords {
+    pub stream: String,
+    pub upserts: Vec<Record>,
+    /// Primary keys of records the payload says are gone.
+    pub deletions: Vec<String>,
+}
+
+/// A record refused, and why: JSON pointers and schema keywords, never the record's values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefusedRecord {
+    pub stream: String,
+    /// `None` when the key itself could not be read.
+    pub primary_key: Option<String>,
+    pub problems: Vec<String>,
+}
+
+/// An outbound event a webhook publishes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmittedEvent {
+    pub event_type: String,
+    pub data: Value,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -24,7 +24,8 @@ pub mod unified;
 
 pub use connector::{
     CallContext, CheckReport, ConnectionContext, Connector, ConnectorError, ConnectorMetadata,
-    Page, ProviderCalls, Record, WebhookEvent, WebhookOutcome,
+    EmittedEvent, Page, ProviderCalls, Record, RefusedRecord, WebhookEvent, WebhookOutcome,
+    WebhookRecords,
 };
 pub use engine::ManifestConnector;
 pub use registry::{Registry, RegistryError};

@@ -115,6 +115,15 @@ pub fn render(template: &str, context: &Value) -> Result<String, TemplateError> 
         .map_err(|e| error(template, &e))
 }
 
+/// Renders a string template over data that must not reach an error message (a customer's
+/// record): a failure is only MiniJinja's error kind (`undefined value`), never its detail,
+/// which can quote a value.
+pub fn render_opaque(template: &str, context: &Value) -> Result<String, String> {
+    ENVIRONMENT
+        .render_str(template, context)
+        .map_err(|e| e.kind().to_string())
+}
+
 /// Renders every string inside a JSON value. A string that is exactly one `{{ expression }}`
 /// becomes the expression's value with its JSON type (a number stays a number).
 pub fn render_value(value: &Value, context: &Value) -> Result<Value, TemplateError> {

@@ -56,6 +56,7 @@ impl Provider {
                 connection: ConnectionId::generate(),
                 config: json!({"base_url": standin.url(), "installation_id": "42"}),
                 base_url: None,
+                auth_mode: None,
             },
             standin,
             calls: calls(),

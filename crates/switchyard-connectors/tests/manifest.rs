@@ -216,6 +216,38 @@ fn config_from_token_never_reads_a_token() {
 }
 
 #[test]
+fn token_answer_scopes_need_a_mode_that_mints_and_reads_grants() {
+    let with = |auth: &str, check: &str| {
+        VALID.replace("  - type: bearer", auth).replace(
+            "streams:",
+            &format!("check:\n  request: {{ path: /me }}\n{check}streams:"),
+        )
+    };
+    let app = "  - type: bearer\n  - type: jwt_bearer\n    algorithm: RS256\n    exchange: { url: /tokens, token_path: $.token, granted_path: $.permissions }";
+    let per_mode =
+        "  modes:\n    jwt_bearer: { scopes: token_answer, required_scopes: [members:read] }\n";
+    if let Err(error) = manifest::load(&with(app, per_mode), "test.yaml") {
+        panic!("{error}");
+    }
+
+    // The bearer mode would use the check's own `token_answer`: it mints nothing.
+    let found = problems(&with(app, "  scopes: token_answer\n"));
+    let paths: Vec<&str> = found.iter().filter_map(|p| p.path.as_deref()).collect();
+    assert_eq!(paths, ["check.scopes"], "{found:?}");
+
+    // An exchange without `granted_path` reads no grants; a mode that is not declared.
+    let no_grants = app.replace(", granted_path: $.permissions", "");
+    let undeclared = "    oauth2: { scopes: token_answer }\n";
+    let found = problems(&with(&no_grants, &format!("{per_mode}{undeclared}")));
+    let paths: Vec<&str> = found.iter().filter_map(|p| p.path.as_deref()).collect();
+    assert_eq!(
+        paths,
+        ["check.modes.jwt_bearer.scopes", "check.modes.oauth2"],
+        "{found:?}"
+    );
+}
+
+#[test]
 fn yaml_syntax_errors_have_a_position() {
     let problem = &problems("id: [unclosed\nname: x\n")[0];
     assert!(problem.line.is_some(), "{problem}");
@@ -240,5 +272,57 @@ proptest! {
         let at = (0..=cut).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         text.insert_str(at, &insert);
         assert_no_panic(&text);
+    }
+}
+
+#[test]
+fn webhook_records_and_events_are_checked() {
+    let text = format!(
+        "{VALID}webhooks:
+  scheme: github
+  event_type: [{{ header: X-Event }}, {{ path: \"$.action[\" }}]
+  routing: {{ source: {{ path: \"$$\" }}, config_field: org }}
+  events:
+    - {{ type: ping, acknowledge_only: true, emit: {{ type: pinged }} }}
+    - type: member.added
+      upsert: {{ stream: users, records: \"$.member\" }}
+      delete: {{ stream: groups, records: \"$.member[\" }}
+      emit: {{ type: \"x.{{{{ secrets.token }}}}\", data: \"$.member[\" }}
+    - type: member.removed
+      delete: {{ stream: users, records: \"$.member\" }}
+      emit: {{ type: \"{{{{ config.org }}}}.{{{{ event.type }}}}\", data: \"$.member\" }}
+"
+    );
+    let found = problems(&text);
+    let mut paths: Vec<&str> = found.iter().filter_map(|p| p.path.as_deref()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "webhooks.event_type[1].path",
+            "webhooks.events[0].acknowledge_only",
+            "webhooks.events[1].delete.records",
+            "webhooks.events[1].delete.stream",
+            "webhooks.events[1].emit.data",
+            "webhooks.events[1].emit.type",
+            "webhooks.routing[0].source.path",
+        ],
+        "{found:?}"
+    );
+    // The last rule is sound, and so is a manifest without the broken ones.
+    let sound = text
+        .replace("{ path: \"$.action[\" }", "{ path: \"$.action\" }")
+        .replace("path: \"$$\"", "path: \"$.org\"")
+        .replace(", emit: { type: pinged }", "")
+        .replace(
+            "stream: groups, records: \"$.member[\"",
+            "stream: users, records: \"$.member\"",
+        )
+        .replace(
+            "x.{{ secrets.token }}\", data: \"$.member[\"",
+            "x.added\", data: \"$.member\"",
+        );
+    if let Err(error) = manifest::load(&sound, "test.yaml") {
+        panic!("{error}");
     }
 }

@@ -113,6 +113,7 @@ async fn a_self_signed_jwt_is_the_bearer_token_until_it_is_due_for_renewal() {
         connection: ConnectionId::generate(),
         config: json!({"base_url": base_url, "service_account": "sync@project.example", "project_number": 31337}),
         base_url: None,
+        auth_mode: None,
     };
     let clock = ManualClock::new();
     let policy = SsrfPolicy::strict()
@@ -424,6 +425,7 @@ fn connect(manifest_text: &str, config: Value, fields: Value) -> Connected {
         connection: ConnectionId::generate(),
         config,
         base_url: None,
+        auth_mode: None,
     };
     let clock = ManualClock::new();
     let policy = SsrfPolicy::strict()

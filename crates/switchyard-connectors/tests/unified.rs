@@ -1007,6 +1007,146 @@ fn the_generated_schema_accepts_what_deserializes_and_rejects_the_rest() {
     }
 }
 
+// ---- templates -----------------------------------------------------------------------------
+
+const TICKET_WITH_TEMPLATE: &str = r#"
+model: ticket
+fields:
+  id: "$.id"
+  title: "$.title"
+  system: { const: tracker }
+  externalId: "$.key"
+  url:
+    template: >-
+      {%- if config.site is defined -%}
+        https://{{ config.site }}.tracker.test/browse/{{ record.key }}
+      {%- else -%}
+        {{ record.self }}
+      {%- endif -%}
+  type: { template: "{{ record.kind | default('') | upper }}", default: TASK }
+"#;
+
+#[test]
+fn a_template_renders_over_the_record_and_the_connections_config() {
+    let compiled = CompiledMapping::new(&spec(TICKET_WITH_TEMPLATE)).unwrap();
+    let record = json!({"id": "7", "title": "Fix it", "key": "T-7", "self": "https://api.tracker.test/7", "kind": "bug"});
+    let with_site = compiled
+        .clone()
+        .with_config(json!({"site": "acme"}))
+        .apply("tracker", &record)
+        .unwrap();
+    assert_eq!(with_site["url"], "https://acme.tracker.test/browse/T-7");
+    assert_eq!(with_site["type"], "BUG");
+    // Without a config (or without the name in it) the template's other branch runs.
+    let without = compiled.apply("tracker", &record).unwrap();
+    assert_eq!(without["url"], "https://api.tracker.test/7");
+    // Blank text is null, which `default` replaces.
+    let mut kindless = record.clone();
+    kindless.as_object_mut().unwrap().remove("kind");
+    assert_eq!(
+        compiled.apply("tracker", &kindless).unwrap()["type"],
+        "TASK"
+    );
+    let blank = group_field(
+        "description",
+        "{ template: '  {{ record.missing | default(\"\") }} ' }",
+        json!({}),
+    );
+    assert_eq!(blank.unwrap(), Value::Null);
+}
+
+#[test]
+fn a_failing_template_names_the_field_but_not_the_record() {
+    // Strict, as every manifest template: a name the record lacks is an error, not "".
+    let secretish = "s3cr3t-value";
+    let error = group_field(
+        "description",
+        "{ template: '{{ record.v.nested }}' }",
+        json!({"v": secretish}),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&error, MappingError::Template { field, .. } if field == "description"),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains(secretish), "{error}");
+    let error = group_field(
+        "description",
+        "{ template: '{{ record.v | format_time(\"%Y\") }}' }",
+        json!({"v": secretish}),
+    )
+    .unwrap_err();
+    assert!(!error.to_string().contains(secretish), "{error}");
+    // A required field whose template renders nothing is missing.
+    let required_blank = spec("model: group\nfields:\n  id: { template: '' }\n  name: '$.name'\n");
+    assert_eq!(
+        unified::apply(&required_blank, "okta", &json!({"name": "n"})).unwrap_err(),
+        MappingError::Missing { field: "id".into() }
+    );
+}
+
+#[test]
+fn check_rejects_templates_that_do_not_parse_or_read_other_names() {
+    let error =
+        unified::check(&group_with("description", "{ template: '{{ record.a ' }")).unwrap_err();
+    assert!(
+        matches!(&error, MappingError::InvalidTemplate { field, .. } if field == "description"),
+        "{error:?}"
+    );
+    for name in ["secrets.token", "input.summary", "checkpoint.since"] {
+        let error = unified::check(&group_with(
+            "description",
+            &format!("{{ template: '{{{{ {name} }}}}' }}"),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            error,
+            MappingError::TemplateVariable {
+                field: "description".into(),
+                name: name.into()
+            }
+        );
+    }
+    assert!(
+        spec_error("model: group\nfields:\n  id: '$.id'\n  name: { template: 'x', path: '$.a' }\n")
+            .contains("path")
+    );
+    let schema = serde_json::to_value(schemars::schema_for!(MappingSpec)).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let good: Value = serde_norway::from_str(TICKET_WITH_TEMPLATE).unwrap();
+    assert!(validator.is_valid(&good));
+    let bad = json!({"model": "group", "fields": {"name": {"template": "x", "separator": " "}}});
+    assert!(!validator.is_valid(&bad));
+}
+
+#[test]
+fn an_action_template_reads_the_exchange_and_the_config() {
+    let exchange = "    unified:\n      model: ticket\n      from: exchange\n      fields:\n        id: '$.output.id'\n        title: '$.input.summary'\n        system: { const: tracker }\n        externalId: '$.output.key'\n        url: { template: 'https://{{ config.site }}.tracker.test/browse/{{ record.output.key }}?from={{ record.input.summary | lower | replace(\"_\", \"-\") }}' }\n";
+    let good_mfa = "{ related: { stream: extra, key: '$.id' }, present: false, absent: true }";
+    let loaded = manifest::load(&manifest_with(good_mfa, exchange), "test").unwrap();
+    let mapping = loaded
+        .action("create_issue")
+        .unwrap()
+        .unified
+        .as_ref()
+        .unwrap();
+    let ticket = CompiledActionMapping::new(mapping)
+        .unwrap()
+        .with_config(json!({"site": "acme"}))
+        .apply(
+            "tracker",
+            &json!({"summary": "Fix_it"}),
+            &json!({"id": "7", "key": "T-7"}),
+        )
+        .unwrap();
+    assert_eq!(
+        ticket["url"],
+        "https://acme.tracker.test/browse/T-7?from=fix-it"
+    );
+    // `status` is optional: a created ticket whose answer does not say it leaves it out.
+    assert!(ticket.get("status").is_none(), "{ticket}");
+}
+
 // ---- related fields ------------------------------------------------------------------------
 
 const GITHUB_MEMBERS: &str = r#"
@@ -1515,6 +1655,22 @@ fn arbitrary_mapping() -> impl Strategy<Value = FieldMapping> {
             }
         }),
         arbitrary_path().prop_map(|path| FieldMapping::Exists(RecordPath(path))),
+        (
+            prop::sample::select(vec![
+                "{{ record.a }}",
+                "{{ record.a.b | default('') }}",
+                "{% if config.site is defined %}{{ config.site }}{% endif %}",
+                "{{ record | length }}",
+                "{{ other }}",
+                "{{ record.a",
+                "",
+            ]),
+            prop::option::of(arbitrary_json())
+        )
+            .prop_map(|(template, default)| FieldMapping::Template {
+                template: template.to_owned(),
+                default
+            }),
         (
             arbitrary_path(),
             prop::option::of(arbitrary_path()),

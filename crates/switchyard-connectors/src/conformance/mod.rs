@@ -14,7 +14,8 @@
 //!    what the change said to expect, else the expected records, else the first read's
 //!    records: nothing is lost and nothing stale stays. A stream read by update time cannot
 //!    see deletions, so extra records there are allowed;
-//! 6. every webhook sample asks for exactly the streams it expects;
+//! 6. every webhook sample asks for exactly the streams it expects, carries no record its
+//!    stream refuses, and stores and emits what it expects (when it says);
 //! 7. every action sample succeeds, or fails with the code it expects. Actions run last, as
 //!    they may change the provider's data.
 //!
@@ -165,7 +166,10 @@ impl<'a> Conformance<'a> {
     /// Every record of `stream` must map onto a valid record of the mapping's model.
     pub fn unified_mapping(mut self, stream: &str, mapping: &MappingSpec) -> Self {
         match CompiledMapping::new(mapping) {
-            Ok(compiled) => self.contract(stream).unified = Some(compiled),
+            Ok(compiled) => {
+                let config = self.cx.connection.config.clone();
+                self.contract(stream).unified = Some(compiled.with_config(config));
+            }
             Err(error) => self.setup_problems.push(
                 Problem::new(
                     ProblemKind::Setup,
@@ -521,6 +525,7 @@ impl<'a> Conformance<'a> {
             let name = sample.event_type.as_deref().unwrap_or("(no type)");
             let event = WebhookEvent {
                 event_type: sample.event_type.clone(),
+                headers: sample.headers.clone(),
                 body: sample.body.clone(),
             };
             let outcome = match self.connector.handle_webhook(self.cx, &event).await {
@@ -555,6 +560,7 @@ impl<'a> Conformance<'a> {
                     ),
                 ));
             }
+            webhook_records(name, sample, &outcome, problems);
             for stream in asked.iter().filter(|s| !known.contains(s.as_str())) {
                 problems.push(Problem::new(
                     ProblemKind::Webhook,
@@ -634,5 +640,56 @@ fn differences(
                 .in_stream(&info.name, Some(read))
                 .at_record(&key, pointer),
         );
+    }
+}
+
+/// A sample's stored records and emitted events: a refused record is a problem (a real
+/// payload should fit its stream's schema), and what the sample expects must be what it did.
+fn webhook_records(
+    name: &str,
+    sample: &WebhookSample,
+    outcome: &crate::WebhookOutcome,
+    problems: &mut Vec<Problem>,
+) {
+    for refused in &outcome.refused {
+        problems.push(Problem::new(
+            ProblemKind::Webhook,
+            format!(
+                "`{name}` carries a record of `{}` ({}) that is refused: {}",
+                refused.stream,
+                refused.primary_key.as_deref().unwrap_or("no key"),
+                refused.problems.join("; ")
+            ),
+        ));
+    }
+    if let Some(expected) = &sample.expect_stored {
+        let stored: BTreeSet<(&str, &str)> = outcome
+            .records
+            .iter()
+            .flat_map(|r| {
+                r.upserts
+                    .iter()
+                    .map(|u| (r.stream.as_str(), u.primary_key.as_str()))
+            })
+            .collect();
+        let wanted: BTreeSet<(&str, &str)> = expected
+            .iter()
+            .flat_map(|(stream, keys)| keys.iter().map(|k| (stream.as_str(), k.as_str())))
+            .collect();
+        if stored != wanted {
+            problems.push(Problem::new(
+                ProblemKind::Webhook,
+                format!("`{name}` stores {stored:?}, expected {wanted:?}"),
+            ));
+        }
+    }
+    if let Some(expected) = &sample.expect_emitted {
+        let emitted: Vec<&str> = outcome.emit.iter().map(|e| e.event_type.as_str()).collect();
+        if emitted != *expected {
+            problems.push(Problem::new(
+                ProblemKind::Webhook,
+                format!("`{name}` emits {emitted:?}, expected {expected:?}"),
+            ));
+        }
     }
 }

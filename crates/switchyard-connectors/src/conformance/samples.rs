@@ -40,12 +40,19 @@ impl ActionSample {
 /// One verified webhook, as the gateway would pass it on.
 #[derive(Debug, Clone)]
 pub struct WebhookSample {
+    /// The gateway's type without its provider namespace.
     pub event_type: Option<String>,
+    /// Request headers (a manifest's `event_type` may read them).
+    pub headers: Vec<(String, String)>,
     pub body: Value,
     /// The streams it must ask to sync, in any order.
     pub expect_sync: Vec<String>,
     /// Whether it must be answered without processing (a ping).
     pub expect_acknowledged_only: bool,
+    /// When set, the primary keys it must store, per stream (in any order).
+    pub expect_stored: Option<Vec<(String, Vec<String>)>>,
+    /// When set, the types of the events it must emit, in order.
+    pub expect_emitted: Option<Vec<String>>,
 }
 
 impl WebhookSample {
@@ -54,10 +61,36 @@ impl WebhookSample {
     pub fn new(event_type: impl Into<String>, body: Value) -> Self {
         Self {
             event_type: Some(event_type.into()),
+            headers: Vec::new(),
             body,
             expect_sync: Vec::new(),
             expect_acknowledged_only: false,
+            expect_stored: None,
+            expect_emitted: None,
         }
+    }
+
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// It must store the records keyed `keys` into `stream` (each call adds a stream).
+    pub fn stores<S: Into<String>>(
+        mut self,
+        stream: impl Into<String>,
+        keys: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.expect_stored
+            .get_or_insert_with(Vec::new)
+            .push((stream.into(), keys.into_iter().map(Into::into).collect()));
+        self
+    }
+
+    /// It must emit events of these types, in this order.
+    pub fn emits<S: Into<String>>(mut self, types: impl IntoIterator<Item = S>) -> Self {
+        self.expect_emitted = Some(types.into_iter().map(Into::into).collect());
+        self
     }
 
     pub fn syncs<S: Into<String>>(mut self, streams: impl IntoIterator<Item = S>) -> Self {

@@ -97,6 +97,13 @@ impl TokenBroker {
         }
     }
 
+    /// What the live token minted from `secret` was granted, as its token endpoint said
+    /// (see [`TokenCache::granted`]).
+    pub fn granted(&self, secret: &SecretIdentity) -> Option<Vec<String>> {
+        self.cache
+            .granted(&secret.tenant, &secret.secret, secret.version)
+    }
+
     fn endpoint(&self) -> TokenEndpoint<'_> {
         TokenEndpoint {
             client: &self.client,
@@ -154,6 +161,7 @@ impl TokenBroker {
                     token: jwt,
                     // It expires `lifetime` after its backdated issue time.
                     lifetime: Some(spec.lifetime.0.saturating_sub(backdate)),
+                    granted: None,
                 }),
                 Some((exchange, url)) => {
                     let headers = match exchange {
@@ -206,9 +214,15 @@ impl TokenBroker {
                 secrets: Vec::new(),
                 auth,
             };
-            self.endpoint()
+            let mut minted = self
+                .endpoint()
                 .bearer_grant(grant, spec.default_token_lifetime.map(|d| d.0))
-                .await
+                .await?;
+            // RFC 6749 §5.1: an answer without `scope` granted what was asked.
+            if minted.granted.is_none() && !spec.scopes.is_empty() {
+                minted.granted = Some(spec.scopes.clone());
+            }
+            Ok(minted)
         };
         let token = self.cache.get_or_mint(key, mint).await?;
         Ok(Credential::Bearer(token))

@@ -30,6 +30,7 @@ pub struct CacheKey {
 
 struct Cached {
     token: SecretString,
+    granted: Option<Vec<String>>,
     refresh_at: Instant,
 }
 
@@ -75,6 +76,7 @@ impl TokenCache {
             if !keep_for.is_zero() {
                 *entry = Some(Cached {
                     token: minted.token.clone(),
+                    granted: minted.granted,
                     refresh_at: self.clock.now() + keep_for,
                 });
                 drop(entry);
@@ -82,6 +84,29 @@ impl TokenCache {
             }
         }
         Ok(minted.token)
+    }
+
+    /// What a live token minted from this secret version was granted (any purpose: a
+    /// connection's mode mints one kind of token). `None` when no such token is held: it was
+    /// never minted here, has expired, or came without a lifetime and was not kept.
+    pub fn granted(&self, tenant: &str, secret: &str, version: u32) -> Option<Vec<String>> {
+        let slots: Vec<Slot> = {
+            let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            slots
+                .iter()
+                .filter(|(key, _)| {
+                    key.tenant == tenant && key.secret == secret && key.version == version
+                })
+                .map(|(_, slot)| Arc::clone(slot))
+                .collect()
+        };
+        let now = self.clock.now();
+        slots.iter().find_map(|slot| {
+            // A slot being minted right now has nothing to say yet.
+            let entry = slot.try_lock().ok()?;
+            let cached = entry.as_ref().filter(|c| now < c.refresh_at)?;
+            cached.granted.clone()
+        })
     }
 
     /// A newer version of the secret minted a token: the rotation is through, and the
@@ -144,7 +169,40 @@ mod tests {
         Ok(Minted {
             token: SecretString::from(token.to_owned()),
             lifetime,
+            granted: Some(vec![format!("{token}:read")]),
         })
+    }
+
+    #[tokio::test]
+    async fn grants_are_known_while_their_token_is_kept() {
+        let clock = ManualClock::new();
+        let cache = TokenCache::new(Arc::new(clock.clone()));
+        assert_eq!(cache.granted("t", "connection:c", 1), None);
+        let hour = Some(Duration::from_secs(3600));
+        cache
+            .get_or_mint(key(1), async { minted("a", hour) })
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.granted("t", "connection:c", 1),
+            Some(vec!["a:read".to_owned()])
+        );
+        // Another version, secret or tenant knows nothing of them.
+        assert_eq!(cache.granted("t", "connection:c", 2), None);
+        assert_eq!(cache.granted("t", "connection:d", 1), None);
+        assert_eq!(cache.granted("u", "connection:c", 1), None);
+        clock.advance(Duration::from_secs(3600));
+        assert_eq!(
+            cache.granted("t", "connection:c", 1),
+            None,
+            "the token expired"
+        );
+        // A token without a lifetime is not kept, nor is what it was granted.
+        cache
+            .get_or_mint(key(3), async { minted("b", None) })
+            .await
+            .unwrap();
+        assert_eq!(cache.granted("t", "connection:c", 3), None);
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 struct AnswerPaths<'a> {
     token_path: &'a str,
     expires_at_path: Option<&'a str>,
+    granted_path: Option<&'a str>,
     /// When the answer has no expiry.
     default_lifetime: Option<Duration>,
 }
@@ -42,6 +43,8 @@ pub struct Minted {
     pub token: SecretString,
     /// How long it is good for from now, when known.
     pub lifetime: Option<Duration>,
+    /// What the endpoint says the token is granted (scopes, or `permission:level`).
+    pub granted: Option<Vec<String>>,
 }
 
 /// How client credentials reach the token endpoint.
@@ -100,12 +103,14 @@ impl TokenEndpoint<'_> {
                 method,
                 token_path,
                 expires_at_path,
+                granted_path,
                 default_token_lifetime,
                 ..
             } => {
                 let answer = AnswerPaths {
                     token_path,
                     expires_at_path: expires_at_path.as_deref(),
+                    granted_path: granted_path.as_deref(),
                     default_lifetime: default_token_lifetime.map(|d| d.0),
                 };
                 self.bearer_exchange(method, url, headers, jwt, answer)
@@ -166,9 +171,14 @@ impl TokenEndpoint<'_> {
             Some(path) => select(&answer, path)?.map(until).transpose()?,
             None => None,
         };
+        let granted = match paths.granted_path {
+            Some(path) => select(&answer, path)?.and_then(grants),
+            None => None,
+        };
         Ok(Minted {
             token: SecretString::from(token.to_owned()),
             lifetime: lifetime.or(paths.default_lifetime),
+            granted,
         })
     }
 
@@ -207,6 +217,7 @@ impl TokenEndpoint<'_> {
         Ok(Minted {
             token: access_token(&answer)?,
             lifetime: lifetime(&answer)?.or(default_lifetime),
+            granted: answer.get("scope").and_then(grants),
         })
     }
 
@@ -347,6 +358,30 @@ pub struct FormGrant<'a> {
 }
 
 /// The answer's `access_token`, required and not empty.
+/// What a token answer says is granted: a list of names, one string of names separated by
+/// spaces (OAuth's `scope`) or commas, or an object of permission → level (GitHub's
+/// `{"members": "read"}`, read as `members:read`).
+fn grants(value: &Value) -> Option<Vec<String>> {
+    let names = match value {
+        Value::String(text) => text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Value::Object(levels) => levels
+            .iter()
+            .filter_map(|(name, level)| Some(format!("{name}:{}", level.as_str()?)))
+            .collect(),
+        _ => return None,
+    };
+    Some(names)
+}
+
 fn access_token(answer: &Map<String, Value>) -> Result<SecretString, TokenError> {
     answer
         .get("access_token")

@@ -17,6 +17,9 @@ pub enum CredentialFieldsError {
     /// The value a template made for header `{0}` cannot be sent in a header.
     #[error("the value of header `{0}` cannot be sent in a header")]
     HeaderValue(String),
+    /// What an `aws_sigv4` mode's region template made (from the config, never a secret).
+    #[error("the signing region `{0}` is not a region (lowercase letters, digits and `-`)")]
+    Region(String),
     /// The mode's tokens come from a flow this placement does not run (a token broker does).
     #[error("auth mode `{0}` mints its tokens: place it through a token broker")]
     NotExecutable(&'static str),

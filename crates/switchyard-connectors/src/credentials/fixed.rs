@@ -3,11 +3,11 @@
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value, json};
-use switchyard_http::Credential;
+use switchyard_http::{AwsSigV4, Credential};
 
 use super::TokenError;
 use super::fields::{CredentialFieldsError, secret, text};
-use crate::manifest::{ApiKeyLocation, AuthMode, OAuthGrant};
+use crate::manifest::{ApiKeyLocation, AuthMode, AwsSigV4Spec, OAuthGrant};
 use crate::template;
 
 /// The credential to place on one request, for a mode that mints nothing. `config` is the
@@ -53,6 +53,7 @@ pub fn credential(
             }
         }
         AuthMode::CustomHeaders { headers } => custom_headers(headers, fields, config)?,
+        AuthMode::AwsSigV4(spec) => aws_sigv4(spec, fields, config)?,
         AuthMode::OAuth2(_) | AuthMode::JwtBearer(_) => {
             return Err(CredentialFieldsError::NotExecutable(mode.kind()).into());
         }
@@ -81,6 +82,35 @@ fn custom_headers(
     Ok(Credential::Headers(placed))
 }
 
+/// The connection's access keys, and the scope its requests are signed for: the mode's
+/// service, and its region template rendered over the connection's config.
+fn aws_sigv4(
+    spec: &AwsSigV4Spec,
+    fields: &Map<String, Value>,
+    config: &Value,
+) -> Result<Credential, TokenError> {
+    let region = template::render(&spec.region, &json!({"config": config}))?;
+    let region = region.trim();
+    let is_region = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !is_region {
+        return Err(CredentialFieldsError::Region(region.to_owned()).into());
+    }
+    let session_token = match fields.get("session_token") {
+        Some(Value::String(token)) if !token.is_empty() => Some(secret(fields, "session_token")?),
+        _ => None,
+    };
+    Ok(Credential::AwsSigV4(AwsSigV4 {
+        access_key_id: text(fields, "access_key_id")?.to_owned(),
+        secret_access_key: secret(fields, "secret_access_key")?,
+        session_token,
+        region: region.to_owned(),
+        service: spec.service.clone(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -100,6 +130,48 @@ mod tests {
         };
         let credential = credential(&mode, &fields(json!({"api_key": "k"})), &json!({})).unwrap();
         assert_eq!(format!("{credential:?}"), "Credential(header)");
+    }
+
+    #[test]
+    fn aws_sigv4_signs_for_the_mode_s_service_and_the_config_s_region() {
+        let mode = AuthMode::AwsSigV4(AwsSigV4Spec {
+            service: "iam".into(),
+            region: "{{ config.region | default('us-east-1') }}".into(),
+        });
+        let keys = fields(json!({"access_key_id": "AKID", "secret_access_key": "s3cr3t"}));
+        let signer =
+            |config: Value, keys: &Map<String, Value>| match credential(&mode, keys, &config) {
+                Ok(Credential::AwsSigV4(signer)) => Ok(signer),
+                Ok(other) => panic!("placed as {other:?}"),
+                Err(error) => Err(error),
+            };
+        let signer_default = signer(json!({}), &keys).unwrap();
+        assert_eq!(
+            (
+                signer_default.region.as_str(),
+                signer_default.service.as_str()
+            ),
+            ("us-east-1", "iam")
+        );
+        assert!(signer_default.session_token.is_none());
+        let with_token = fields(
+            json!({"access_key_id": "AKID", "secret_access_key": "s3cr3t", "session_token": "tok"}),
+        );
+        let regional = signer(json!({"region": "eu-west-1"}), &with_token).unwrap();
+        assert_eq!(regional.region, "eu-west-1");
+        assert_eq!(
+            regional.session_token.as_ref().map(|t| t.expose_secret()),
+            Some("tok")
+        );
+        // A region that is not one is refused by name; the keys stay out of the error.
+        let error = signer(json!({"region": "EU West"}), &keys).unwrap_err();
+        assert!(error.to_string().contains("EU West"), "{error}");
+        assert!(!error.to_string().contains("s3cr3t"));
+        let missing = signer(json!({}), &fields(json!({"access_key_id": "AKID"}))).unwrap_err();
+        assert!(
+            missing.to_string().contains("secret_access_key"),
+            "{missing}"
+        );
     }
 
     #[test]

@@ -92,4 +92,8 @@ impl CredentialSource for HeldCredential {
             .map(Some)
             .map_err(CredentialError::from)
     }
+
+    async fn granted_scopes(&self, _: &CallScope) -> Option<Vec<String>> {
+        self.broker.granted(&self.secret)
+    }
 }

@@ -1,6 +1,7 @@
 //! What a stream's checkpoint holds: what the last complete read left for the next one
-//! (the `since` cursor, the delta link, each page's ETag) and, while a read is under way,
-//! exactly where it is, so a run killed after any page resumes at the next one.
+//! (the `since` cursor, the delta link, each page's ETag, the parent list of partitions) and,
+//! while a read is under way, exactly where it is, so a run killed after any page resumes at
+//! the next one.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -19,9 +20,52 @@ pub struct StreamCheckpoint {
     /// `etag`: each page of the last complete read, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<PageMemo>,
+    /// Partitions from an `etag` parent stream: the parent's pages and the partition values
+    /// of the last complete read, so the next one can revalidate the parent with
+    /// `If-None-Match` instead of listing it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentListing>,
     /// The read under way, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<Progress>,
+}
+
+/// A parent stream's list as partitions: each page as asked and answered, and the values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentListing {
+    /// What the values were made by; a listing made otherwise (the manifest changed) is not
+    /// reused.
+    pub source: ParentSource,
+    pub pages: Vec<ParentPage>,
+    /// The partition values, page after page. Empty in a read's progress, whose own
+    /// `partitions` hold them until the read completes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<Value>,
+}
+
+/// How a parent's records became partition values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentSource {
+    pub stream: String,
+    /// The JSONPath of `partition.value`.
+    pub value: String,
+    /// The top-level record fields kept as `partition.record`; `None`: the whole record.
+    pub record_fields: Option<Vec<String>>,
+}
+
+/// One page of a parent list: asked as `state`, answered with `etag` (when the provider sent
+/// one), led to `next`, gave `count` partition values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentPage {
+    pub state: PageState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<PageState>,
+    pub count: usize,
 }
 
 /// One page of an `etag` read: asked as `state`, answered with `etag`, led to `next`, held
@@ -58,6 +102,10 @@ pub struct Progress {
     /// `etag`: the pages of this read so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pages: Vec<PageMemo>,
+    /// The `etag` parent's pages this read's `partitions` came from (kept in
+    /// [`StreamCheckpoint::parent`] when the read completes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentListing>,
 }
 
 /// Where the next request of a read goes.

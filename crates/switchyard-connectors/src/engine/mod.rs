@@ -10,6 +10,7 @@
 //! - `request`: a manifest request and a page position made an HTTP request.
 //! - `paginate`, `link`: where the next page is.
 //! - `progress`, `checkpoint`: where a read is, and what the next read starts from.
+//! - `parent`: a partitioned stream's parent list, revalidated with ETags.
 //! - `rules`: what error rules make of an answer.
 //! - `select`: JSONPath reads of bodies and records; `scopes`: granted scopes.
 
@@ -17,11 +18,13 @@ mod checkpoint;
 mod compile;
 mod link;
 mod paginate;
+mod parent;
 mod progress;
 mod request;
 mod rules;
 mod scopes;
 mod select;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -34,7 +37,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use url::Url;
 
-pub use checkpoint::{PageMemo, PageState, Progress, StreamCheckpoint};
+pub use checkpoint::{
+    PageMemo, PageState, ParentListing, ParentPage, ParentSource, Progress, StreamCheckpoint,
+};
 use compile::{CompiledStream, compile, metadata};
 use paginate::next_state;
 use progress::{Contents, advance, finish, later, restarted, timestamp};
@@ -45,7 +50,10 @@ use crate::connector::{
     CallContext, CheckReport, Connector, ConnectorError, ConnectorMetadata, DEFAULT_CALL_DEADLINE,
     Page, Record, WebhookEvent, WebhookOutcome,
 };
-use crate::manifest::{Incremental, Manifest, Pagination, PartitionSpec, StreamSpec};
+use crate::manifest::check::ScopeSource;
+use crate::manifest::{
+    EndpointClass, Incremental, Manifest, Pagination, PartitionSpec, StreamSpec,
+};
 
 /// Retries an `errors: [{action: retry}]` rule allows, on top of the call stack's own.
 const RULE_RETRIES: u32 = 3;
@@ -62,6 +70,32 @@ pub struct ManifestConnector {
     action_inputs: BTreeMap<String, jsonschema::Validator>,
     /// The manifest-wide error rules (the check's and the actions').
     errors: Vec<CompiledRule>,
+    webhooks: Option<webhook::CompiledWebhooks>,
+}
+
+/// The endpoint class a call counts under, its key rendered for this call.
+struct Endpoint<'a> {
+    class: &'a str,
+    key: Option<String>,
+}
+
+impl<'a> Endpoint<'a> {
+    fn of(
+        class: Option<&'a EndpointClass>,
+        context: &Value,
+    ) -> Result<Option<Self>, ConnectorError> {
+        let Some(class) = class else {
+            return Ok(None);
+        };
+        let key = class
+            .key()
+            .map(|template| crate::template::render(template, context))
+            .transpose()?;
+        Ok(Some(Self {
+            class: class.name(),
+            key,
+        }))
+    }
 }
 
 /// An answer the error rules let through.
@@ -116,6 +150,11 @@ impl ManifestConnector {
         }
         let metadata = metadata(&manifest);
         let errors = rules::compile(&manifest.errors)?;
+        let webhooks = manifest
+            .webhooks
+            .as_ref()
+            .map(|spec| webhook::CompiledWebhooks::new(spec, &manifest.streams))
+            .transpose()?;
         Ok(Self {
             manifest,
             policy,
@@ -124,6 +163,7 @@ impl ManifestConnector {
             streams,
             action_inputs,
             errors,
+            webhooks,
         })
     }
 
@@ -155,22 +195,29 @@ impl ManifestConnector {
         )
     }
 
+    /// Who a call is for: its rate budget, breaker and credential.
+    fn scope(&self, cx: CallContext<'_>) -> CallScope {
+        CallScope {
+            tenant: cx.connection.tenant.to_string(),
+            provider: self.manifest.id.clone(),
+            connection: Some(cx.connection.connection.to_string()),
+        }
+    }
+
     async fn send(
         &self,
         cx: CallContext<'_>,
         built: request::Built,
-        endpoint_class: Option<&str>,
+        endpoint: Option<&Endpoint<'_>>,
         configure: impl FnOnce(ProviderRequest) -> ProviderRequest,
     ) -> Result<ProviderResponse, ConnectorError> {
-        let scope = CallScope {
-            tenant: cx.connection.tenant.to_string(),
-            provider: self.manifest.id.clone(),
-            connection: Some(cx.connection.connection.to_string()),
-        };
-        let mut call = ProviderRequest::new(scope, built.request, built.route)
+        let mut call = ProviderRequest::new(self.scope(cx), built.request, built.route)
             .deadline_in(DEFAULT_CALL_DEADLINE);
-        if let Some(class) = endpoint_class {
-            call = call.with_endpoint_class(class);
+        if let Some(endpoint) = endpoint {
+            call = call.with_endpoint_class(endpoint.class);
+            if let Some(key) = &endpoint.key {
+                call = call.with_endpoint_key(key.as_str());
+            }
         }
         Ok(cx.calls.call(&self.policy, configure(call)).await?)
     }
@@ -182,7 +229,7 @@ impl ManifestConnector {
         &self,
         cx: CallContext<'_>,
         rules: &[CompiledRule],
-        endpoint_class: Option<&str>,
+        endpoint: Option<&Endpoint<'_>>,
         first: request::Built,
         make: impl Fn() -> Result<request::Built, ConnectorError>,
         configure: impl Fn(ProviderRequest) -> ProviderRequest,
@@ -190,7 +237,7 @@ impl ManifestConnector {
         let mut tries = 0;
         let mut built = first;
         loop {
-            let response = self.send(cx, built, endpoint_class, &configure).await?;
+            let response = self.send(cx, built, endpoint, &configure).await?;
             let mut answer = Answer::new(&response);
             let verdict = rules::judge(rules, &self.manifest.id, &mut answer);
             let json = answer.into_json();
@@ -212,14 +259,18 @@ impl ManifestConnector {
         }
     }
 
-    /// Starts a read: resolves partitions, and chooses between following the delta link
-    /// and listing everything.
+    /// Starts a read: resolves partitions (revalidating the parent list `saved` kept), and
+    /// chooses between following the delta link and listing everything.
     async fn start_read(
         &self,
         cx: CallContext<'_>,
         spec: &StreamSpec,
-        saved: &StreamCheckpoint,
+        saved: &mut StreamCheckpoint,
     ) -> Result<Progress, ConnectorError> {
+        // The kept parent list moves into this read's progress, renewed; the read's end
+        // keeps it again.
+        let previous_parent = saved.parent.take();
+        let mut parent = None;
         let partitions = match &spec.partitions {
             None => None,
             Some(PartitionSpec::Config { config, .. }) => {
@@ -236,17 +287,15 @@ impl ManifestConnector {
                 Some(list.iter().map(|value| json!({"value": value})).collect())
             }
             Some(PartitionSpec::Stream { stream, value, .. }) => {
-                let value_path = select::path(value)?;
-                let parents = Box::pin(self.read_all(cx, stream)).await?;
-                Some(
-                    parents
-                        .into_iter()
-                        .filter_map(|record| {
-                            let value = select::first(&record.data, &value_path)?.clone();
-                            Some(json!({"value": value, "record": record.data}))
-                        })
-                        .collect(),
-                )
+                let source = ParentSource {
+                    stream: stream.clone(),
+                    value: value.clone(),
+                    record_fields: parent::record_fields(&self.manifest.headers, &spec.request),
+                };
+                let (values, listing) =
+                    Box::pin(self.read_parent(cx, source, previous_parent)).await?;
+                parent = listing;
+                Some(values)
             }
         };
         let (page, delta) = match (&spec.incremental, &saved.delta_link) {
@@ -263,24 +312,43 @@ impl ManifestConnector {
             high_water: None,
             delta,
             pages: Vec::new(),
+            parent,
         })
     }
 
-    /// Every record of a stream, read from the start (a parent of partitions).
-    async fn read_all(
+    /// The partition values a parent stream gives, listed from the start, and its pages to
+    /// keep for the next read (when it sent ETags). The pages `previous` kept are asked with
+    /// `If-None-Match`: a `304` page gives the values it gave then, a changed one is read.
+    async fn read_parent(
         &self,
         cx: CallContext<'_>,
-        stream: &str,
-    ) -> Result<Vec<Record>, ConnectorError> {
-        let mut records = Vec::new();
-        let mut checkpoint: Option<Value> = None;
+        source: ParentSource,
+        previous: Option<ParentListing>,
+    ) -> Result<(Vec<Value>, Option<ParentListing>), ConnectorError> {
+        let value_path = select::path(&source.value)?;
+        let known = parent::Known::new(previous, &source);
+        let mut listing = parent::Listing::new(source);
+        // Only the position and the kept ETags matter: nothing else of the parent's own
+        // checkpoint is used.
+        let mut checkpoint = known.checkpoint();
         loop {
-            let page = self.collect(cx, stream, checkpoint.as_ref()).await?;
-            records.extend(page.records);
+            let state = parent::asked(checkpoint.as_ref())?;
+            let page = self
+                .collect(cx, &listing.source().stream, checkpoint.as_ref())
+                .await?;
+            let values = if page.not_modified {
+                known.values(&state)?
+            } else {
+                let fields = listing.source().record_fields.as_deref();
+                page.records
+                    .into_iter()
+                    .filter_map(|record| parent::partition(record.data, &value_path, fields))
+                    .collect()
+            };
+            listing.push(state, values);
             if page.done {
-                return Ok(records);
+                return listing.finish(&page.checkpoint);
             }
-            // Only the position matters: drop what a complete read would leave behind.
             checkpoint = Some(page.checkpoint);
         }
     }
@@ -402,11 +470,12 @@ impl Connector for ManifestConnector {
             .send_judged(cx, &self.errors, None, first, make, read_only)
             .await;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let scoping = check.scoping(cx.connection.auth_mode.as_deref());
         let failed = |code: &str, message: String| CheckReport {
             success: false,
             latency_ms,
             permissions_verified: Vec::new(),
-            permissions_missing: check.required_scopes.clone(),
+            permissions_missing: scoping.required.to_vec(),
             error_code: Some(code.to_owned()),
             error_message: Some(message),
         };
@@ -420,13 +489,17 @@ impl Connector for ManifestConnector {
             let error = status_error(&response);
             return Ok(failed(error.code(), error.to_string()));
         }
-        let granted = granted_scopes(check.scopes.as_ref(), &response);
+        let granted = match scoping.source {
+            // The token the check was just sent with is the one whose grants are asked for.
+            Some(ScopeSource::Token(_)) => cx.calls.granted_scopes(&self.scope(cx)).await,
+            source => granted_scopes(source, &response),
+        };
         let (verified, missing) = match granted {
-            Some(granted) => check
-                .required_scopes
+            Some(granted) => scoping
+                .required
                 .iter()
                 .cloned()
-                .partition(|s| covers(&granted, &check.implied_scopes, s)),
+                .partition(|s| covers(&granted, scoping.implied, s)),
             // The provider does not say: a working credential is all we know.
             None => (Vec::new(), Vec::new()),
         };
@@ -450,7 +523,7 @@ impl Connector for ManifestConnector {
         let mut saved = StreamCheckpoint::parse(checkpoint)?;
         let mut progress = match saved.progress.take() {
             Some(progress) => progress,
-            None => self.start_read(cx, spec, &saved).await?,
+            None => self.start_read(cx, spec, &mut saved).await?,
         };
         let full_read = match spec.incremental {
             Incremental::FullRefresh | Incremental::Etag => true,
@@ -530,11 +603,12 @@ impl Connector for ManifestConnector {
             }
             Ok(built)
         };
+        let endpoint = Endpoint::of(spec.endpoint_class.as_ref(), &context)?;
         let mut judged = self
             .send_judged(
                 cx,
                 &compiled.errors,
-                spec.endpoint_class.as_deref(),
+                endpoint.as_ref(),
                 make()?,
                 make,
                 read_only,
@@ -563,7 +637,7 @@ impl Connector for ManifestConnector {
             // The delta token expired: list everything again, and let deletion detection
             // catch what went away meanwhile.
             saved.delta_link = None;
-            let fresh = self.start_read(cx, spec, &saved).await?;
+            let fresh = self.start_read(cx, spec, &mut saved).await?;
             saved.progress = Some(fresh);
             return Ok(restarted(&saved));
         }
@@ -679,44 +753,17 @@ impl Connector for ManifestConnector {
 
     async fn handle_webhook(
         &self,
-        _cx: CallContext<'_>,
+        cx: CallContext<'_>,
         event: &WebhookEvent,
     ) -> Result<WebhookOutcome, ConnectorError> {
-        let webhooks =
-            self.manifest
-                .webhooks
-                .as_ref()
-                .ok_or_else(|| ConnectorError::Unsupported {
-                    connector: self.manifest.id.clone(),
-                    what: "webhooks",
-                })?;
-        // The delivery's own type, and every type a batching provider lists in the body.
-        let listed = match &webhooks.event_types_path {
-            Some(path) => select::path(path)?.query(&event.body).all(),
-            None => Vec::new(),
-        };
-        let event_types: Vec<&str> = (event.event_type.as_deref().into_iter())
-            .chain(listed.into_iter().filter_map(Value::as_str))
-            .collect();
-        let mut outcome = WebhookOutcome::default();
-        for rule in &webhooks.events {
-            let matches =
-                event_types
-                    .iter()
-                    .any(|event_type| match rule.event_type.strip_suffix('*') {
-                        Some(prefix) => event_type.starts_with(prefix),
-                        None => rule.event_type == *event_type,
-                    });
-            if matches {
-                outcome.acknowledged_only |= rule.acknowledge_only;
-                for stream in &rule.sync {
-                    if !outcome.sync.contains(stream) {
-                        outcome.sync.push(stream.clone());
-                    }
-                }
-            }
-        }
-        Ok(outcome)
+        let webhooks = self
+            .webhooks
+            .as_ref()
+            .ok_or_else(|| ConnectorError::Unsupported {
+                connector: self.manifest.id.clone(),
+                what: "webhooks",
+            })?;
+        webhooks.handle(&self.streams, &cx.connection.config, event)
     }
 
     async fn execute_action(
@@ -758,15 +805,23 @@ impl Connector for ManifestConnector {
             Ok(built)
         };
         let idempotent = spec.idempotent;
+        let endpoint = Endpoint::of(spec.endpoint_class.as_ref(), &context)?;
         let mut judged = self
-            .send_judged(cx, &self.errors, None, make()?, make, |mut call| {
-                call.repeatability.idempotent |= idempotent;
-                if keyed {
-                    call.with_idempotency_key()
-                } else {
-                    call
-                }
-            })
+            .send_judged(
+                cx,
+                &self.errors,
+                endpoint.as_ref(),
+                make()?,
+                make,
+                |mut call| {
+                    call.repeatability.idempotent |= idempotent;
+                    if keyed {
+                        call.with_idempotency_key()
+                    } else {
+                        call
+                    }
+                },
+            )
             .await?;
         let body = if judged.ignored {
             // An accepted refusal: its body is the output when it is JSON at all.

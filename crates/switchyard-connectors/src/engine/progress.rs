@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::checkpoint::{PageState, Progress, StreamCheckpoint};
+use super::parent;
 use crate::connector::{Page, Record};
 use crate::manifest::{Incremental, StreamSpec};
 
@@ -79,6 +80,10 @@ pub(super) fn finish(
     if matches!(spec.incremental, Incremental::Etag) {
         saved.pages = progress.pages;
     }
+    // The parent list this read's partitions came from, for the next read to revalidate.
+    saved.parent = progress
+        .parent
+        .and_then(|listing| parent::keep(listing, progress.partitions));
     saved.progress = None;
     contents.into_page(&saved, true, full_read.then_some(progress.read))
 }

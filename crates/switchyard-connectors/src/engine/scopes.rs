@@ -40,6 +40,8 @@ pub(super) fn granted_scopes(
                 _ => None,
             }
         }
+        // Not in the answer: the engine asks the credential source.
+        ScopeSource::Token(_) => None,
     }
 }
 

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::RequestSpec;
+use super::{EndpointClass, RequestSpec};
 use crate::unified::ActionMapping;
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -29,6 +29,10 @@ pub struct ActionSpec {
     /// in it, which makes the request safe to retry.
     #[serde(default)]
     pub idempotency_header: Option<String>,
+    /// The endpoint class the provider limits this action's requests under; a key template
+    /// over `input` and `config` limits each key apart (Slack's per-channel posts).
+    #[serde(default)]
+    pub endpoint_class: Option<EndpointClass>,
     /// The output as a unified model (`ticket` for a created issue): the action's answer then
     /// carries it beside `output`. The same mapping forms as a stream's, except `related`;
     /// `from: exchange` makes the paths read `{"input": …, "output": …}`.

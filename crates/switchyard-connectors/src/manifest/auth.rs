@@ -35,6 +35,10 @@ pub enum AuthMode {
     JwtBearer(JwtBearerSpec),
     /// Headers built from credential fields (`X-Api-Key: "{{ secrets.key }}"`).
     CustomHeaders { headers: BTreeMap<String, String> },
+    /// AWS Signature Version 4: every attempt is signed with the connection's access keys;
+    /// credential fields `access_key_id` and `secret_access_key`, optionally `session_token`.
+    #[serde(rename = "aws_sigv4")]
+    AwsSigV4(AwsSigV4Spec),
 }
 
 impl AuthMode {
@@ -47,6 +51,22 @@ impl AuthMode {
             Self::OAuth2(_) => "oauth2",
             Self::JwtBearer(_) => "jwt_bearer",
             Self::CustomHeaders { .. } => "custom_headers",
+            Self::AwsSigV4(_) => "aws_sigv4",
+        }
+    }
+
+    /// Whether the token this mode mints comes with what it is granted, for a check that
+    /// reports `scopes: token_answer`: an OAuth client-credentials or RFC 7523 answer's
+    /// `scope`, or a bearer-style exchange with a `granted_path`.
+    pub fn token_answer_grants(&self) -> bool {
+        match self {
+            Self::OAuth2(spec) => spec.grant == OAuthGrant::ClientCredentials,
+            Self::JwtBearer(spec) => match &spec.exchange {
+                Some(TokenExchange::Bearer { granted_path, .. }) => granted_path.is_some(),
+                Some(TokenExchange::Assertion { .. }) => true,
+                None => false,
+            },
+            _ => false,
         }
     }
 
@@ -75,6 +95,7 @@ impl AuthMode {
                 fields.dedup();
                 fields
             }
+            Self::AwsSigV4(_) => vec!["access_key_id".into(), "secret_access_key".into()],
         }
     }
 
@@ -91,9 +112,24 @@ impl AuthMode {
             }
             // The `kid` of the JWT (a Google service account's `private_key_id`).
             Self::JwtBearer(_) => &["key_id"],
+            // Temporary credentials (STS) come with a token signed into each request.
+            Self::AwsSigV4(_) => &["session_token"],
             _ => &[],
         }
     }
+}
+
+/// What an `aws_sigv4` mode signs for: the credential scope of each signature.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSigV4Spec {
+    /// The service's signing name (`iam`, `sts`, `s3`, `execute-api`): lowercase letters,
+    /// digits and `-`. `s3` also signs the body's hash in `X-Amz-Content-Sha256`.
+    pub service: String,
+    /// The region signed for, a template over the connection config
+    /// (`"{{ config.region | default('us-east-1') }}"`); global services such as IAM sign
+    /// for `us-east-1`.
+    pub region: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -207,6 +243,9 @@ pub enum TokenExchange {
         token_path: String,
         /// JSONPath of its expiry (RFC 3339 or epoch seconds), if the response has one.
         expires_at_path: Option<String>,
+        /// JSONPath of what the token is granted (GitHub's installation `permissions`), for
+        /// a check that reports `scopes: token_answer`.
+        granted_path: Option<String>,
         /// How long a token lives when the response says nothing.
         default_token_lifetime: Option<ManifestDuration>,
     },
@@ -247,7 +286,7 @@ impl TokenExchange {
     extend(
         "if" = {"properties": {"style": {"const": "assertion"}}, "required": ["style"]},
         "then" = {"properties": {"method": {"pattern": "^[Pp][Oo][Ss][Tt]$"}},
-                  "not": {"anyOf": [{"required": ["token_path"]}, {"required": ["expires_at_path"]}]}},
+                  "not": {"anyOf": [{"required": ["token_path"]}, {"required": ["expires_at_path"]}, {"required": ["granted_path"]}]}},
         "else" = {"required": ["token_path"]}
     )
 )]
@@ -268,6 +307,11 @@ struct ExchangeFields {
     /// JSONPath of its expiry, RFC 3339 or epoch seconds (`bearer` only).
     #[serde(default)]
     expires_at_path: Option<String>,
+    /// JSONPath of what the token is granted (`bearer` only): a list of strings, one
+    /// separated string, or an object of permission → level (GitHub's `permissions`, read as
+    /// `members:read`). An assertion grant's answer says it in `scope`.
+    #[serde(default)]
+    granted_path: Option<String>,
     /// How long a token lives when the answer says nothing; without either, every attempt
     /// exchanges anew.
     #[serde(default)]
@@ -293,6 +337,7 @@ impl TryFrom<ExchangeFields> for TokenExchange {
             url,
             token_path,
             expires_at_path,
+            granted_path,
             default_token_lifetime,
         } = fields;
         match style {
@@ -304,6 +349,7 @@ impl TryFrom<ExchangeFields> for TokenExchange {
                      (or `style: assertion` for an RFC 7523 OAuth token endpoint)",
                 )?,
                 expires_at_path,
+                granted_path,
                 default_token_lifetime,
             }),
             ExchangeStyle::Assertion => {
@@ -315,6 +361,7 @@ impl TryFrom<ExchangeFields> for TokenExchange {
                 let bearer_only = [
                     ("token_path", &token_path),
                     ("expires_at_path", &expires_at_path),
+                    ("granted_path", &granted_path),
                 ];
                 if let Some((name, _)) = bearer_only.iter().find(|(_, v)| v.is_some()) {
                     return Err(format!(

@@ -7,10 +7,11 @@ use std::fmt;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
+use super::check::{CheckSpec, ScopeSource};
 use super::locate::{locate, parse_path};
 use super::{
-    AuthMode, CursorLocation, ErrorAction, ErrorRule, Incremental, Manifest, Pagination,
-    PartitionSpec, RequestSpec, TokenExchange,
+    AuthMode, CursorLocation, EndpointClass, ErrorAction, ErrorRule, Incremental, Manifest,
+    Pagination, PartitionSpec, RequestSpec, TokenExchange,
 };
 use crate::template;
 
@@ -169,6 +170,54 @@ impl Problems {
         }
     }
 
+    /// A keyed class needs a rate of its own (else every key would share `rate`'s budget
+    /// in name only), and its key may read only what each call has: `roots`.
+    fn endpoint_class(
+        &mut self,
+        path: &str,
+        class: &EndpointClass,
+        roots: &[&str],
+        manifest: &Manifest,
+    ) {
+        let Some(key) = class.key() else {
+            return;
+        };
+        let rated = manifest
+            .limits
+            .as_ref()
+            .and_then(|limits| limits.get("endpoint_rates"))
+            .and_then(Value::as_object)
+            .is_some_and(|rates| rates.contains_key(class.name()));
+        if !rated {
+            self.add(
+                format!("{path}.name"),
+                format!(
+                    "a keyed class needs its rate: `limits.endpoint_rates.{}`",
+                    class.name()
+                ),
+            );
+        }
+        let key_path = format!("{path}.key");
+        if let Err(error) = template::check(key) {
+            self.add(key_path, error.reason);
+            return;
+        }
+        let reads = |name: &str, root: &str| {
+            name == root
+                || name
+                    .strip_prefix(root)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        };
+        for name in template::variables(key) {
+            if !roots.iter().any(|root| reads(&name, root)) {
+                self.add(
+                    key_path.clone(),
+                    format!("reads `{name}`; a key reads only {roots:?}"),
+                );
+            }
+        }
+    }
+
     fn errors(&mut self, path: &str, rules: &[ErrorRule]) {
         for (i, rule) in rules.iter().enumerate() {
             if let Some(when) = &rule.when {
@@ -203,6 +252,71 @@ impl Problems {
         }
     }
 }
+
+/// A check's `modes` name declared auth modes, and `scopes: token_answer` is used only for
+/// modes whose token answer says what it grants.
+/// An `aws_sigv4` mode's scope: a signing name as AWS writes them, and a region that is one
+/// or a template over the connection config (never over the secrets).
+fn aws_sigv4_problems(i: usize, spec: &super::AwsSigV4Spec, problems: &mut Problems) {
+    let is_name = |text: &str| {
+        !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if !is_name(&spec.service) {
+        problems.add(
+            format!("auth[{i}].service"),
+            "a signing name (`iam`, `sts`, `s3`): lowercase letters, digits and `-`",
+        );
+    }
+    let at = format!("auth[{i}].region");
+    if spec.region.contains("{{") || spec.region.contains("{%") {
+        problems.template(&at, &spec.region);
+        if template::variables(&spec.region)
+            .iter()
+            .any(|name| name == "secrets" || name.starts_with("secrets."))
+        {
+            problems.add(at, "reads the connection config only, never `secrets`");
+        }
+    } else if !is_name(&spec.region) {
+        problems.add(
+            at,
+            "a region (`us-east-1`) or a template over the config (`{{ config.region }}`)",
+        );
+    }
+}
+
+fn check_scoping(manifest: &Manifest, check: &CheckSpec, problems: &mut Problems) {
+    for (kind, own) in &check.modes {
+        let at = format!("check.modes.{kind}");
+        let modes: Vec<&AuthMode> = manifest.auth.iter().filter(|m| m.kind() == kind).collect();
+        if modes.is_empty() {
+            problems.add(
+                at.clone(),
+                format!("the manifest has no auth mode of type `{kind}`"),
+            );
+        } else if matches!(own.scopes, Some(ScopeSource::Token(_)))
+            && modes.iter().any(|m| !m.token_answer_grants())
+        {
+            problems.add(format!("{at}.scopes"), TOKEN_ANSWER_UNSUPPORTED);
+        }
+    }
+    let uses_own = |mode: &&AuthMode| !check.modes.contains_key(mode.kind());
+    if matches!(check.scopes, Some(ScopeSource::Token(_)))
+        && manifest
+            .auth
+            .iter()
+            .filter(uses_own)
+            .any(|m| !m.token_answer_grants())
+    {
+        problems.add("check.scopes", TOKEN_ANSWER_UNSUPPORTED);
+    }
+}
+
+const TOKEN_ANSWER_UNSUPPORTED: &str = "`token_answer` needs a mode that mints its token and \
+     reads what it grants: OAuth client credentials, a `jwt_bearer` assertion grant, or a \
+     bearer exchange with `granted_path`";
 
 fn check(manifest: &Manifest, problems: &mut Problems) {
     let id_ok = manifest.id.len() <= 63
@@ -278,15 +392,19 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
                         TokenExchange::Bearer {
                             token_path,
                             expires_at_path,
+                            granted_path,
                             ..
                         } => {
                             problems
                                 .json_path(&format!("auth[{i}].exchange.token_path"), token_path);
-                            if let Some(path) = expires_at_path {
-                                problems.json_path(
-                                    &format!("auth[{i}].exchange.expires_at_path"),
-                                    path,
-                                );
+                            let optional = [
+                                ("expires_at_path", expires_at_path),
+                                ("granted_path", granted_path),
+                            ];
+                            for (name, path) in optional {
+                                if let Some(path) = path {
+                                    problems.json_path(&format!("auth[{i}].exchange.{name}"), path);
+                                }
                             }
                         }
                         // RFC 7523 §3: the token endpoint checks who issued the assertion
@@ -306,11 +424,13 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
                     }
                 }
             }
+            AuthMode::AwsSigV4(spec) => aws_sigv4_problems(i, spec, problems),
             _ => {}
         }
     }
     if let Some(check) = &manifest.check {
         problems.request("check.request", &check.request);
+        check_scoping(manifest, check, problems);
     }
     problems.errors("errors", &manifest.errors);
     if let Some(limits) = &manifest.limits
@@ -330,6 +450,13 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
             );
         }
         problems.request(&format!("{at}.request"), &stream.request);
+        if let Some(class) = &stream.endpoint_class {
+            let roots: &[&str] = match stream.partitions {
+                Some(_) => &["config", "partition.value"],
+                None => &["config"],
+            };
+            problems.endpoint_class(&format!("{at}.endpoint_class"), class, roots, manifest);
+        }
         problems.json_path(&format!("{at}.records"), &stream.records);
         if stream.primary_key.is_empty() {
             problems.add(format!("{at}.primary_key"), "at least one JSONPath");
@@ -486,6 +613,10 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
             );
         }
         problems.request(&format!("{at}.request"), &action.request);
+        if let Some(class) = &action.endpoint_class {
+            let roots = ["input", "config"];
+            problems.endpoint_class(&format!("{at}.endpoint_class"), class, &roots, manifest);
+        }
         if let Err(error) = jsonschema::validator_for(&action.input) {
             problems.add(
                 format!("{at}.input"),
@@ -521,15 +652,81 @@ fn check(manifest: &Manifest, problems: &mut Problems) {
         if let Some(path) = &webhooks.event_types_path {
             problems.json_path("webhooks.event_types_path", path);
         }
+        check_webhook_sources(problems, webhooks);
         for (i, rule) in webhooks.events.iter().enumerate() {
+            let at = format!("webhooks.events[{i}]");
             for stream in &rule.sync {
                 if manifest.stream(stream).is_none() {
                     problems.add(
-                        format!("webhooks.events[{i}].sync"),
+                        format!("{at}.sync"),
                         format!("no stream `{stream}` (streams: {names:?})"),
                     );
                 }
             }
+            check_webhook_rule(problems, manifest, &at, rule, &names);
+        }
+    }
+}
+
+/// The paths of a webhook spec's value sources parse.
+fn check_webhook_sources(problems: &mut Problems, webhooks: &super::WebhookSpec) {
+    let mut check = |at: String, source: &super::ValueSource| {
+        if let super::ValueSource::Body { path, .. } = source {
+            problems.json_path(&at, path);
+        }
+    };
+    for (i, part) in webhooks.event_type.iter().enumerate() {
+        check(format!("webhooks.event_type[{i}].path"), part);
+    }
+    if let Some(source) = &webhooks.delivery_id {
+        check("webhooks.delivery_id.path".to_owned(), source);
+    }
+    if let Some(routing) = &webhooks.routing {
+        for (i, rule) in routing.rules().iter().enumerate() {
+            check(format!("webhooks.routing[{i}].source.path"), &rule.source);
+        }
+    }
+}
+
+/// A rule's `upsert`, `delete` and `emit`: streams exist, paths parse, templates use only
+/// what the webhook context has.
+fn check_webhook_rule(
+    problems: &mut Problems,
+    manifest: &Manifest,
+    at: &str,
+    rule: &super::WebhookEventRule,
+    names: &[&str],
+) {
+    let acts = rule.upsert.is_some() || rule.delete.is_some() || rule.emit.is_some();
+    if rule.acknowledge_only && (acts || !rule.sync.is_empty()) {
+        problems.add(
+            format!("{at}.acknowledge_only"),
+            "an acknowledged-only event does nothing else: drop `sync`, `upsert`, `delete` and `emit`",
+        );
+    }
+    for (field, records) in [("upsert", &rule.upsert), ("delete", &rule.delete)] {
+        let Some(records) = records else { continue };
+        if manifest.stream(&records.stream).is_none() {
+            problems.add(
+                format!("{at}.{field}.stream"),
+                format!("no stream `{}` (streams: {names:?})", records.stream),
+            );
+        }
+        problems.json_path(&format!("{at}.{field}.records"), &records.records);
+    }
+    if let Some(emit) = &rule.emit {
+        problems.template(&format!("{at}.emit.type"), &emit.event_type);
+        for variable in template::variables(&emit.event_type) {
+            let root = variable.split('.').next().unwrap_or_default();
+            if root != "event" && root != "config" {
+                problems.add(
+                    format!("{at}.emit.type"),
+                    format!("`{variable}` is not in a webhook's context (`event`, `config`)"),
+                );
+            }
+        }
+        if let Some(data) = &emit.data {
+            problems.json_path(&format!("{at}.emit.data"), data);
         }
     }
 }
@@ -551,4 +748,126 @@ fn switchyard_webhooks_scheme_known(scheme: &str) -> bool {
     switchyard_webhooks::Scheme::ALL
         .iter()
         .any(|known| known.as_str() == scheme)
+}
+
+#[cfg(test)]
+mod endpoint_class_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A manifest with a `post` class rated, a partitioned stream and an action; `stream`
+    /// and `action` are their `endpoint_class` lines.
+    fn manifest(stream: &str, action: &str) -> String {
+        format!(
+            "\
+id: example
+name: Example
+version: 1.0.0
+base_url: https://api.example.test
+auth:
+  - type: bearer
+limits:
+  endpoint_rates:
+    post: {{ per_second: 1, burst: 1 }}
+streams:
+  - name: channels
+    request: {{ path: /channels }}
+    records: $.channels[*]
+    primary_key: [$.id]
+    endpoint_class: channels
+  - name: members
+    request: {{ path: /members }}
+    records: $.members[*]
+    primary_key: [$.id]
+    partitions: {{ stream: channels, value: $.id }}
+    endpoint_class: {stream}
+actions:
+  - name: post
+    request: {{ method: POST, path: /post }}
+    endpoint_class: {action}
+"
+        )
+    }
+
+    fn problems(stream: &str, action: &str) -> Vec<(String, String)> {
+        match load(&manifest(stream, action), "test.yaml") {
+            Ok(_) => Vec::new(),
+            Err(error) => error
+                .problems
+                .into_iter()
+                .map(|p| (p.path.unwrap_or_default(), p.message))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn plain_and_keyed_classes_load() {
+        let text = manifest(
+            r#"{ name: post, key: "{{ config.team }}-{{ partition.value }}" }"#,
+            r#"{ name: post, key: "{{ input.channel }}" }"#,
+        );
+        let loaded = load(&text, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            loaded.streams[0].endpoint_class,
+            Some(EndpointClass::Name("channels".into()))
+        );
+        let keyed = loaded.actions[0].endpoint_class.as_ref().unwrap();
+        assert_eq!(
+            (keyed.name(), keyed.key()),
+            ("post", Some("{{ input.channel }}"))
+        );
+        assert!(problems("members", "post").is_empty());
+    }
+
+    #[test]
+    fn a_keyed_class_needs_a_rate_and_a_key_over_what_each_call_has() {
+        let found = problems(
+            r#"{ name: unrated, key: "{{ input.channel }}" }"#,
+            r#"{ name: post, key: "{{ secrets.token }}{{ checkpoint.since }}" }"#,
+        );
+        let at = |path: &str| -> Vec<&str> {
+            found
+                .iter()
+                .filter(|(p, _)| p == path)
+                .map(|(_, m)| m.as_str())
+                .collect()
+        };
+        let unrated = at("streams[1].endpoint_class.name");
+        assert!(
+            unrated[0].contains("limits.endpoint_rates.unrated"),
+            "{found:?}"
+        );
+        assert!(
+            at("streams[1].endpoint_class.key")[0].contains("`input.channel`"),
+            "{found:?}"
+        );
+        let action_key = at("actions[0].endpoint_class.key");
+        assert_eq!(action_key.len(), 2, "{found:?}");
+        assert!(action_key.iter().any(|m| m.contains("`secrets.token`")));
+        assert!(action_key.iter().any(|m| m.contains("`checkpoint.since`")));
+        assert_eq!(found.len(), 4, "{found:?}");
+        // A template that does not parse; the partition's record is not the key's to read.
+        let found = problems(
+            r#"{ name: post, key: "{{ partition.record.name }}" }"#,
+            r#"{ name: post, key: "{{ input.channel" }"#,
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, "streams[1].endpoint_class.key");
+        assert_eq!(found[1].0, "actions[0].endpoint_class.key");
+    }
+
+    #[test]
+    fn a_stream_without_partitions_keys_by_config_only() {
+        let text = manifest("post", "post").replace(
+            "    endpoint_class: channels",
+            "    endpoint_class: { name: post, key: \"{{ partition.value }}\" }",
+        );
+        let error = load(&text, "test.yaml").unwrap_err();
+        assert_eq!(
+            error.problems[0].path.as_deref(),
+            Some("streams[0].endpoint_class.key"),
+            "{error}"
+        );
+    }
 }

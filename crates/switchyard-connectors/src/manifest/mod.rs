@@ -27,17 +27,19 @@ use serde_json::Value;
 
 pub use action::ActionSpec;
 pub use auth::{
-    ApiKeyLocation, AuthMode, JwtAlgorithm, JwtBearerSpec, OAuth2Spec, OAuthGrant, TokenAuthMethod,
-    TokenExchange,
+    ApiKeyLocation, AuthMode, AwsSigV4Spec, JwtAlgorithm, JwtBearerSpec, OAuth2Spec, OAuthGrant,
+    TokenAuthMethod, TokenExchange,
 };
 pub use check::CheckSpec;
 pub use duration::ManifestDuration;
 pub use load::{ManifestError, ManifestProblem, json_schema, load};
 pub use stream::{
-    BodyCondition, CursorLocation, ErrorAction, ErrorKind, ErrorRule, Incremental, Pagination,
-    PartitionSpec, RequestSpec, StreamSpec,
+    BodyCondition, CursorLocation, EndpointClass, ErrorAction, ErrorKind, ErrorRule, Incremental,
+    Pagination, PartitionSpec, RequestSpec, StreamSpec,
 };
-pub use webhook::{Routing, ValueSource, WebhookEventRule, WebhookRouting, WebhookSpec};
+pub use webhook::{
+    EmitRule, RecordsRule, Routing, ValueSource, WebhookEventRule, WebhookRouting, WebhookSpec,
+};
 
 /// A connector manifest (one provider).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

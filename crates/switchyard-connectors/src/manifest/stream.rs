@@ -38,12 +38,45 @@ pub struct StreamSpec {
     /// The stream's records as a unified model.
     #[serde(default)]
     pub unified: Option<MappingSpec>,
-    /// The endpoint class the provider limits this stream's requests under.
+    /// The endpoint class the provider limits this stream's requests under; a key template
+    /// over `config` and `partition.value` limits each partition apart.
     #[serde(default)]
-    pub endpoint_class: Option<String>,
+    pub endpoint_class: Option<EndpointClass>,
     /// A JSON Schema each record must satisfy (checked by the conformance kit).
     #[serde(default)]
     pub schema: Option<Value>,
+}
+
+/// The endpoint class of `limits.endpoint_rates` a stream's or an action's requests count
+/// under: a name (`users_list`), or a name and a key template whose every rendering has a
+/// budget of its own at the class's rate (`{name: post_message, key: "{{ input.channel }}"}`,
+/// Slack's one post a second per channel).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EndpointClass {
+    Name(String),
+    Keyed {
+        name: String,
+        /// A template over `input` and `config` (actions) or `config` and `partition.value`
+        /// (streams); the class needs a rate in `limits.endpoint_rates`.
+        key: String,
+    },
+}
+
+impl EndpointClass {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Name(name) | Self::Keyed { name, .. } => name,
+        }
+    }
+
+    /// The key template, for a keyed class.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::Name(_) => None,
+            Self::Keyed { key, .. } => Some(key),
+        }
+    }
 }
 
 /// A templated request. Templates read `config.*`, `partition.*`, `checkpoint.*` and, in

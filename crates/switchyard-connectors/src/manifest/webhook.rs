@@ -27,12 +27,32 @@ pub struct WebhookSpec {
     pub events: Vec<WebhookEventRule>,
 }
 
-/// Where a value is read from in a webhook request.
+/// Where a value is read from in a webhook request. `strip_prefix` drops a fixed prefix
+/// from the value when it has it (Jira's `jira:issue_updated` → `issue_updated`).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ValueSource {
-    Header { header: String },
-    Body { path: String },
+    Header {
+        header: String,
+        #[serde(default)]
+        strip_prefix: Option<String>,
+    },
+    Body {
+        path: String,
+        #[serde(default)]
+        strip_prefix: Option<String>,
+    },
+}
+
+impl ValueSource {
+    /// The prefix to drop from the value, if any.
+    pub fn strip_prefix(&self) -> Option<&str> {
+        match self {
+            Self::Header { strip_prefix, .. } | Self::Body { strip_prefix, .. } => {
+                strip_prefix.as_deref()
+            }
+        }
+    }
 }
 
 /// One routing rule, or several: a connection is judged by the first rule whose
@@ -73,4 +93,37 @@ pub struct WebhookEventRule {
     /// Answered at once without processing (`ping`).
     #[serde(default)]
     pub acknowledge_only: bool,
+    /// Records the payload carries whole, stored into a stream as a sync page stores them.
+    #[serde(default)]
+    pub upsert: Option<RecordsRule>,
+    /// Records the payload says are gone, marked deleted in a stream.
+    #[serde(default)]
+    pub delete: Option<RecordsRule>,
+    /// An outbound event to publish.
+    #[serde(default)]
+    pub emit: Option<EmitRule>,
+}
+
+/// Records of a webhook payload, for one stream of the connection.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsRule {
+    /// The stream; its `primary_key` keys the records and its `schema` (if any) checks them.
+    pub stream: String,
+    /// JSONPath into the payload selecting one record or several (`$.event.user`).
+    pub records: String,
+}
+
+/// An outbound event a webhook publishes to the tenant's subscribed endpoints.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmitRule {
+    /// The event's type: literal, or a template over `event.type` (the matched webhook's
+    /// type) and `config` (`slack.user.updated`, `github.{{ event.type }}`).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// JSONPath of the event's data in the payload (the first value it selects); default
+    /// the whole payload.
+    #[serde(default)]
+    pub data: Option<String>,
 }

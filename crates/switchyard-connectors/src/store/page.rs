@@ -128,6 +128,19 @@ pub(super) async fn write_pages(
     Ok(counts)
 }
 
+/// Writes `pages` in order in the caller's transaction (a webhook's records with the events
+/// they announce).
+pub(super) async fn write_pages_in(
+    tx: &mut Transaction,
+    pages: Vec<PageWrite<'_>>,
+) -> Result<Vec<PageCounts>> {
+    let mut counts = Vec::with_capacity(pages.len());
+    for page in pages {
+        counts.push(write_page_in(tx, page).await?);
+    }
+    Ok(counts)
+}
+
 async fn write_page_in(tx: &mut Transaction, page: PageWrite<'_>) -> Result<PageCounts> {
     let scope = Scope::new(page.tenant, page.connection, page.stream)?;
     let upserts = last_copy_wins(page.upserts)?;
@@ -229,20 +242,22 @@ pub(super) async fn sweep_unseen(
     let Some(last_seq) = last_seq else {
         return Ok(0);
     };
+    // Run ids are ULIDs, which sort by creation time: a record stamped after the read began
+    // (a webhook's write while the read was under way) is newer than it and stays.
+    let sweep = if tx.as_sqlite().is_some() {
+        SWEEP.replace("{collate}", "")
+    } else {
+        SWEEP.replace("{collate}", " COLLATE \"C\"")
+    };
     let mut deleted: Vec<(String, String)> = with_tx!(tx, |conn| {
-        sqlx::query_as(
-            "UPDATE records SET deleted = TRUE, updated_at = $5 \
-             WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3 AND deleted = FALSE \
-               AND (last_seen_run IS NULL OR last_seen_run <> $4) \
-             RETURNING primary_key, data",
-        )
-        .bind(&scope.tenant)
-        .bind(&scope.connection)
-        .bind(&scope.stream)
-        .bind(&seen_by)
-        .bind(now)
-        .fetch_all(&mut *conn)
-        .await?
+        sqlx::query_as(&sweep)
+            .bind(&scope.tenant)
+            .bind(&scope.connection)
+            .bind(&scope.stream)
+            .bind(&seen_by)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?
     });
     if deleted.is_empty() {
         return Ok(0);
@@ -262,6 +277,13 @@ pub(super) async fn sweep_unseen(
     tx.commit().await?;
     Ok(deleted.len() as u64)
 }
+
+/// Marks deleted every live record of the stream last seen before read `$4` (or never):
+/// older run ids, and none.
+const SWEEP: &str = "UPDATE records SET deleted = TRUE, updated_at = $5 \
+     WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3 AND deleted = FALSE \
+       AND (last_seen_run IS NULL OR last_seen_run{collate} < $4) \
+     RETURNING primary_key, data";
 
 /// Creates or locks the stream's row and returns its `last_seq`. The row lock is held until
 /// commit, so this must be every stream write's first statement (on SQLite, a first write also

@@ -33,6 +33,10 @@ pub struct PageWrite<'a> {
     pub run: Option<&'a RunId>,
     /// The read that saw these records, for full-read deletion detection
     /// ([`RecordStore::sweep_unseen`]); one read may span runs that resume it. `None`: `run`.
+    ///
+    /// A write outside a run (a webhook's records) passes a run id generated at the write:
+    /// ids sort by creation time, so a full read already under way, whose id is older, does
+    /// not sweep what the webhook wrote while it ran; the next read judges it as any other.
     pub seen_by: Option<&'a RunId>,
     /// Within a page, the last copy of a primary key wins.
     pub upserts: Vec<RecordUpsert>,
@@ -262,9 +266,23 @@ impl RecordStore {
         page::write_pages(&self.database, pages).await
     }
 
+    /// [`Self::write_pages`] in the caller's transaction, so what else it writes (a
+    /// webhook's announcements) commits with the records or not at all.
+    ///
+    /// # Errors
+    /// As for [`Self::write_page`].
+    pub async fn write_pages_in(
+        &self,
+        tx: &mut switchyard_store::Transaction,
+        pages: Vec<PageWrite<'_>>,
+    ) -> Result<Vec<PageCounts>> {
+        page::write_pages_in(tx, pages).await
+    }
+
     /// Full-refresh deletion detection, once `run` has read the whole stream: every live record
-    /// of the stream that `run` did not return is marked deleted, with a change each. Returns
-    /// how many.
+    /// of the stream last seen by an older read than `run` (or by none) is marked deleted, with
+    /// a change each; records stamped by a newer id (a webhook's write during the read) stay.
+    /// Returns how many.
     pub async fn sweep_unseen(
         &self,
         tenant: &TenantId,
@@ -297,6 +315,28 @@ impl RecordStore {
         stream: &str,
     ) -> Result<u64> {
         let seq: Option<i64> = with_conn!(&self.database, |conn| {
+            sqlx::query_scalar(
+                "SELECT last_seq FROM sync_streams \
+                 WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3",
+            )
+            .bind(tenant.to_string())
+            .bind(connection.to_string())
+            .bind(stream)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+    }
+
+    /// [`Self::last_seq`] in the caller's transaction (after its own writes).
+    pub async fn last_seq_in(
+        &self,
+        tx: &mut switchyard_store::Transaction,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        stream: &str,
+    ) -> Result<u64> {
+        let seq: Option<i64> = switchyard_store::with_tx!(tx, |conn| {
             sqlx::query_scalar(
                 "SELECT last_seq FROM sync_streams \
                  WHERE tenant_id = $1 AND connection_id = $2 AND stream = $3",

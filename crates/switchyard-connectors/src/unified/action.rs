@@ -107,6 +107,16 @@ impl CompiledActionMapping {
         })
     }
 
+    /// The mapping for one connection's calls: `template` fields read its settings as
+    /// `config`.
+    #[must_use]
+    pub fn with_config(self, config: Value) -> Self {
+        Self {
+            from: self.from,
+            mapping: self.mapping.with_config(config),
+        }
+    }
+
     pub fn model(&self) -> UnifiedModel {
         self.mapping.model()
     }
@@ -132,7 +142,8 @@ impl CompiledActionMapping {
 fn paths(form: &FieldMapping) -> Box<dyn Iterator<Item = &RecordPath> + '_> {
     match form {
         FieldMapping::Select(select) => Box::new(std::iter::once(&select.path)),
-        FieldMapping::Const(_) => Box::new(std::iter::empty()),
+        // A template reads `record.input`/`record.output` by name; it has no path to check.
+        FieldMapping::Const(_) | FieldMapping::Template { .. } => Box::new(std::iter::empty()),
         FieldMapping::FirstOf { paths, .. } | FieldMapping::Join { paths, .. } => {
             Box::new(paths.iter())
         }

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use serde_json_path::JsonPath;
 
 use super::coerce::{coerce, kind, to_text};
@@ -10,6 +10,7 @@ use super::error::MappingError;
 use super::mapping::{Coercion, FieldMapping, MappingSpec, RecordPath, Related};
 use super::model::UnifiedModel;
 use super::related::{MemberPath, RelatedLookup, RelatedMatches, key_text};
+use crate::template;
 
 /// The field every unified record carries and Switchyard fills from the connector id.
 pub const SOURCE_FIELD: &str = "source";
@@ -23,6 +24,8 @@ pub struct CompiledMapping {
     related: Vec<RelatedLookup>,
     /// The key path of each of `related`.
     related_keys: Vec<Query>,
+    /// The connection's settings, which `template` fields read as `config`.
+    config: Value,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +55,11 @@ enum Reader {
         default: Option<Value>,
     },
     Exists(Query),
+    /// Rendered over `{record, config}`.
+    Template {
+        text: String,
+        default: Option<Value>,
+    },
     /// `present` or `absent` by the record store's answer for the key.
     Related {
         key: Query,
@@ -117,7 +125,16 @@ impl CompiledMapping {
             fields,
             related,
             related_keys,
+            config: Value::Object(Map::new()),
         })
+    }
+
+    /// The mapping for the records of one connection: `template` fields read its settings as
+    /// `config` (an empty object until this is called).
+    #[must_use]
+    pub fn with_config(mut self, config: Value) -> Self {
+        self.config = config;
+        self
     }
 
     pub fn model(&self) -> UnifiedModel {
@@ -168,8 +185,13 @@ impl CompiledMapping {
         related: &RelatedMatches,
     ) -> Result<Value, MappingError> {
         let mut unified = Map::new();
+        let input = Input {
+            record,
+            config: &self.config,
+            related,
+        };
         for field in &self.fields {
-            let value = field.reader.read(&field.name, record, related)?;
+            let value = field.reader.read(&field.name, &input)?;
             if field.required && value.is_null() {
                 return Err(MappingError::Missing {
                     field: field.name.clone(),
@@ -214,6 +236,10 @@ impl Reader {
                 default: default.clone(),
             },
             FieldMapping::Exists(path) => Reader::Exists(Query::parse(field, path)?),
+            FieldMapping::Template { template, default } => Reader::Template {
+                text: checked_template(field, template)?,
+                default: default.clone(),
+            },
             FieldMapping::Related(related) => Reader::Related {
                 key: Query::parse(field, &related.key)?,
                 present: related.present.clone(),
@@ -222,12 +248,8 @@ impl Reader {
         })
     }
 
-    fn read(
-        &self,
-        field: &str,
-        record: &Value,
-        related: &RelatedMatches,
-    ) -> Result<Value, MappingError> {
+    fn read(&self, field: &str, input: &Input<'_>) -> Result<Value, MappingError> {
+        let record = input.record;
         match self {
             Reader::Select {
                 query,
@@ -301,6 +323,22 @@ impl Reader {
                     .into_iter()
                     .any(|value| !value.is_null()),
             )),
+            Reader::Template { text, default } => {
+                let context = json!({"record": record, "config": input.config});
+                let rendered = template::render_opaque(text, &context).map_err(|kind| {
+                    MappingError::Template {
+                        field: field.to_owned(),
+                        kind,
+                    }
+                })?;
+                let rendered = rendered.trim();
+                let value = if rendered.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(rendered.to_owned())
+                };
+                Ok(or_default(value, default))
+            }
             Reader::Related {
                 key,
                 present,
@@ -309,7 +347,7 @@ impl Reader {
                 let Some(key) = key_text(field, &key.one(field, record)?)? else {
                     return Ok(Value::Null);
                 };
-                Ok(match related.contains(field, &key) {
+                Ok(match input.related.contains(field, &key) {
                     Some(true) => present.clone(),
                     Some(false) => absent.clone(),
                     None => Value::Null,
@@ -317,6 +355,35 @@ impl Reader {
             }
         }
     }
+}
+
+/// What a field is read from: the record, the connection's settings, and the record store's
+/// answers for `related` fields.
+struct Input<'a> {
+    record: &'a Value,
+    config: &'a Value,
+    related: &'a RelatedMatches,
+}
+
+/// The names a mapping template may read: the record and the connection's settings.
+const TEMPLATE_ROOTS: [&str; 2] = ["record", "config"];
+
+/// A template that parses and reads only `record.*` and `config.*`.
+fn checked_template(field: &str, text: &str) -> Result<String, MappingError> {
+    template::check(text).map_err(|error| MappingError::InvalidTemplate {
+        field: field.to_owned(),
+        reason: error.reason,
+    })?;
+    if let Some(name) = template::variables(text).into_iter().find(|name| {
+        let root = name.split('.').next().unwrap_or_default();
+        !TEMPLATE_ROOTS.contains(&root)
+    }) {
+        return Err(MappingError::TemplateVariable {
+            field: field.to_owned(),
+            name,
+        });
+    }
+    Ok(text.to_owned())
 }
 
 /// Checks a `related` mapping's paths and values and turns it into its store lookup.

@@ -52,6 +52,19 @@ pub enum MappingError {
         "field `{field}`: with `from: exchange`, `{path}` must start at `$.input` or `$.output`"
     )]
     OutsideExchange { field: String, path: String },
+    /// A `template` that does not parse.
+    #[error("field `{field}`: the template does not parse: {reason}")]
+    InvalidTemplate { field: String, reason: String },
+    /// A `template` that reads a name other than `record` and `config`, which are all its
+    /// context holds.
+    #[error(
+        "field `{field}`: the template reads `{name}`; it can read only `record.*` and `config.*`"
+    )]
+    TemplateVariable { field: String, name: String },
+    /// A `template` that failed for this record. Only the failure's kind is kept: its detail
+    /// can quote the record.
+    #[error("field `{field}`: the template failed: {kind}")]
+    Template { field: String, kind: String },
     /// A required field that came out null for this record.
     #[error("field `{field}` is required but the record gives it no value")]
     Missing { field: String },
@@ -93,6 +106,9 @@ impl MappingError {
             | MappingError::RelatedRequired { field, .. }
             | MappingError::RelatedValue { field, .. }
             | MappingError::OutsideExchange { field, .. }
+            | MappingError::InvalidTemplate { field, .. }
+            | MappingError::TemplateVariable { field, .. }
+            | MappingError::Template { field, .. }
             | MappingError::Missing { field }
             | MappingError::Ambiguous { field, .. }
             | MappingError::Coercion { field, .. } => Some(field),

@@ -46,6 +46,12 @@ pub enum FieldMapping {
     },
     /// `true` when the path selects a non-null value, else `false`.
     Exists(RecordPath),
+    /// Text rendered by a template over `{record, config}`: the record and the connection's
+    /// settings. Blank text is null.
+    Template {
+        template: String,
+        default: Option<Value>,
+    },
     /// One of two values, by whether another stream of the same connection holds a matching
     /// record. Resolved against the record store (see [`Related`]).
     Related(Related),
@@ -234,6 +240,22 @@ struct ExistsForm {
     exists: bool,
 }
 
+/// `{ template, default? }`
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "Template",
+    description = "Text rendered by a MiniJinja template over `record` (the record; an action's output or, with `from: exchange`, `{input, output}`) and `config` (the connection's settings). Blank text is null."
+)]
+struct TemplateForm {
+    /// Reads `record.*` and `config.*` only; strict: a name that is not there is an error, so
+    /// test optional ones with `is defined`.
+    #[schemars(length(min = 1))]
+    template: String,
+    /// The value used when the text is blank.
+    default: Option<Value>,
+}
+
 /// `{ related: {…}, present, absent }`
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -303,6 +325,9 @@ impl<'de> Deserialize<'de> for FieldMapping {
                 separator,
                 default,
             })
+        } else if object.contains_key("template") {
+            let TemplateForm { template, default } = serde_json::from_value(raw).map_err(form)?;
+            Ok(FieldMapping::Template { template, default })
         } else if object.contains_key("related") {
             let RelatedForm {
                 related,
@@ -347,7 +372,7 @@ impl<'de> Deserialize<'de> for FieldMapping {
 }
 
 const NOT_A_FORM: &str = "a field mapping is a JSONPath string or an object with `path`, \
-                          `const`, `first_of`, `join` or `related`";
+                          `const`, `first_of`, `join`, `template` or `related`";
 
 impl JsonSchema for FieldMapping {
     fn schema_name() -> Cow<'static, str> {
@@ -364,6 +389,7 @@ impl JsonSchema for FieldMapping {
                 generator.subschema_for::<FirstOfForm>(),
                 generator.subschema_for::<JoinForm>(),
                 generator.subschema_for::<ExistsForm>(),
+                generator.subschema_for::<TemplateForm>(),
                 generator.subschema_for::<RelatedForm>(),
             ]
         })

@@ -39,6 +39,10 @@
 //! - `many`, every match as an array (nulls left out; `default` replaces an empty one):
 //!   `tags: { path: "$.labels[*].name", many: true }`.
 //!
+//! - `template`, text rendered by a strict MiniJinja template over `record` and `config` (the
+//!   connection's settings, set with [`CompiledMapping::with_config`]); blank text is null:
+//!   `url: { template: "https://{{ config.site }}.atlassian.net/browse/{{ record.key }}" }`.
+//!
 //! - `related`, one of two values by whether another stream of the same connection holds a
 //!   matching record (`match`: a member path into it, default its primary key; `where`: a
 //!   member that must hold a value): `mfa_enabled: { related: { stream: user_factors, key:

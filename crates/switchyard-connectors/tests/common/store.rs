@@ -48,6 +48,7 @@ impl Store {
             connection: self.connection,
             config,
             base_url,
+            auth_mode: None,
         }
     }
 

@@ -86,6 +86,7 @@ async fn webhook_rules_name_the_streams_to_sync() {
     let connector = connector("standin-link");
     let outcome = |event_type: &str| WebhookEvent {
         event_type: Some(event_type.into()),
+        headers: Vec::new(),
         body: json!({}),
     };
     let member = connector
@@ -116,6 +117,7 @@ async fn unsupported_methods_say_so() {
             harness.cx(),
             &WebhookEvent {
                 event_type: None,
+                headers: Vec::new(),
                 body: json!({}),
             },
         )
@@ -134,6 +136,7 @@ async fn a_batched_delivery_syncs_what_each_of_its_events_concerns() {
         .unwrap();
     let event = |types: &[&str]| WebhookEvent {
         event_type: types.first().map(|t| (*t).to_owned()),
+        headers: Vec::new(),
         body: json!({
             "eventType": "com.okta.event_hook",
             "data": {"events": types.iter().map(|t| json!({"eventType": t})).collect::<Vec<_>>()},

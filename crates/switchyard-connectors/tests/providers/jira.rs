@@ -74,6 +74,7 @@ fn site_connection(standin: &JiraStandIn, store: Option<&Store>) -> ConnectionCo
             connection: switchyard_core::ConnectionId::generate(),
             config,
             base_url,
+            auth_mode: None,
         },
     }
 }
@@ -232,6 +233,7 @@ async fn oauth_connections_go_through_the_gateway_by_cloud_id() {
         connection: store.connection,
         config: json!({"cloud_id": standin.options().cloud_id}),
         base_url: Some(standin.oauth_url()),
+        auth_mode: None,
     };
     let connector = builtin_connector("jira");
     let report = connector
@@ -320,6 +322,7 @@ async fn a_wrong_api_token_or_access_token_is_auth_failed() {
     let wrong = provider_client(BearerToken("expired".into()));
     let gateway = ConnectionContext {
         base_url: Some(standin.oauth_url()),
+        auth_mode: None,
         ..connection
     };
     let report = connector
@@ -452,18 +455,20 @@ async fn a_created_issue_is_a_ticket_that_agrees_with_the_issues_stream() {
     assert_eq!(mapping.from, MappingSubject::Exchange);
     let ticket = CompiledActionMapping::new(mapping)
         .unwrap()
+        .with_config(connection.config.clone())
         .apply("jira", &input, &created)
         .unwrap();
+    // The browse page on the configured site; no status, which Jira's answer does not say.
+    let key = created["key"].as_str().unwrap();
     assert_eq!(
         ticket,
         json!({
             "id": created["id"],
             "title": "Rotate keys",
             "system": "jira",
-            "externalId": created["key"],
-            "url": created["self"],
+            "externalId": key,
+            "url": format!("https://acme.atlassian.net/browse/{key}"),
             "type": "Bug",
-            "status": "To Do",
             "source": "jira",
         })
     );
@@ -476,11 +481,13 @@ async fn a_created_issue_is_a_ticket_that_agrees_with_the_issues_stream() {
     let from_stream =
         CompiledMapping::new(manifest.stream("issues").unwrap().unified.as_ref().unwrap())
             .unwrap()
+            .with_config(connection.config.clone())
             .apply("jira", &record)
             .unwrap();
     for (field, value) in ticket.as_object().unwrap() {
         assert_eq!(&from_stream[field], value, "{field}");
     }
+    assert_eq!(from_stream["status"], "To Do", "the stream has the status");
 
     // Without the input the title is missing: the mapping reads the exchange, not the output.
     let error = CompiledActionMapping::new(mapping)
@@ -488,6 +495,84 @@ async fn a_created_issue_is_a_ticket_that_agrees_with_the_issues_stream() {
         .apply("jira", &json!({}), &created)
         .unwrap_err();
     assert_eq!(error.field(), Some("title"), "{error}");
+}
+
+/// `ticket.url` is the browse page: on the configured `site` (API-token connections, and
+/// OAuth ones that set it), else on the host of `self` when that is a site; an OAuth
+/// connection without `site` has only the gateway's REST link, which stands in.
+#[test]
+fn ticket_urls_are_browse_pages_on_the_site() {
+    let connector = builtin_connector("jira");
+    let manifest = connector.manifest();
+    let issues =
+        CompiledMapping::new(manifest.stream("issues").unwrap().unified.as_ref().unwrap()).unwrap();
+    let create = CompiledActionMapping::new(
+        manifest
+            .action("create_issue")
+            .unwrap()
+            .unified
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap();
+    let cloud_id = "11223344-a1b2-3b33-c444-def123456789";
+    let site_self = "https://acme.atlassian.net/rest/api/3/issue/10001";
+    let gateway_self =
+        format!("https://api.atlassian.com/ex/jira/{cloud_id}/rest/api/3/issue/10001");
+    let browse = "https://acme.atlassian.net/browse/OPS-1";
+    let cases = [
+        (
+            json!({"site": "acme"}),
+            site_self.to_owned(),
+            browse.to_owned(),
+        ),
+        (
+            json!({"cloud_id": cloud_id, "site": "acme"}),
+            gateway_self.clone(),
+            browse.to_owned(),
+        ),
+        (
+            json!({"cloud_id": cloud_id}),
+            site_self.to_owned(),
+            browse.to_owned(),
+        ),
+        (
+            json!({"cloud_id": cloud_id}),
+            gateway_self.clone(),
+            gateway_self.clone(),
+        ),
+        (
+            json!({"cloud_id": cloud_id, "site": ""}),
+            gateway_self.clone(),
+            gateway_self.clone(),
+        ),
+    ];
+    let input =
+        json!({"project_key": "OPS", "issue_type": "Task", "summary": "Hi", "description": "x"});
+    for (config, self_link, url) in cases {
+        let record = json!({
+            "id": "10001", "key": "OPS-1", "self": self_link,
+            "fields": {
+                "summary": "Hi", "status": {"name": "To Do"}, "issuetype": {"name": "Task"},
+                "priority": null, "project": {"key": "OPS"},
+                "created": "2024-01-01T10:00:00.000+0000", "updated": "2024-01-01T10:00:00.000+0000",
+            }
+        });
+        let ticket = issues
+            .clone()
+            .with_config(config.clone())
+            .apply("jira", &record)
+            .unwrap();
+        assert_eq!(ticket["url"], url, "{config} {self_link}");
+        let created = json!({"id": "10001", "key": "OPS-1", "self": self_link});
+        let ticket = create
+            .clone()
+            .with_config(config.clone())
+            .apply("jira", &input, &created)
+            .unwrap();
+        assert_eq!(ticket["url"], url, "{config} {self_link}");
+        assert!(ticket.get("status").is_none(), "{ticket}");
+    }
 }
 
 #[tokio::test]
@@ -511,6 +596,7 @@ async fn webhooks_sync_the_stream_they_concern() {
                 cx,
                 &WebhookEvent {
                     event_type: Some(event.into()),
+                    headers: Vec::new(),
                     body: json!({"webhookEvent": event}),
                 },
             )

@@ -7,4 +7,5 @@ mod github;
 mod jira;
 mod okta;
 mod slack;
+mod slack_posts;
 mod support;

@@ -57,7 +57,7 @@ impl Org {
         let okta = OktaStandIn::start(options).await.unwrap();
         okta.seed(USERS, GROUPS);
         let store = Store::start("okta").await;
-        let connection = store.context(
+        let mut connection = store.context(
             json!({"domain": "acme.okta.com"}),
             Some(okta.url().to_owned()),
         );
@@ -69,6 +69,7 @@ impl Org {
                 json!({"client_id": CLIENT_ID, "private_key": key.private_key_pem}),
             ),
         };
+        connection.auth_mode = Some(kind.to_owned());
         let fields: Map<String, Value> = fields.as_object().cloned().unwrap();
         let held = HeldCredential::new(
             local_broker(),
@@ -428,6 +429,9 @@ async fn a_service_app_signs_an_assertion_and_uses_one_cached_token() {
     let org = Org::start(service_app(&key, &ALL_SCOPES), Auth::ServiceApp(key)).await;
     let report = org.connector.test_connection(org.cx()).await.unwrap();
     assert!(report.success, "{report:?}");
+    // The token answer's `scope` says what the app was granted.
+    assert_eq!(report.permissions_verified, ALL_SCOPES);
+    assert!(report.permissions_missing.is_empty(), "{report:?}");
     org.sync("users").await;
     org.sync("groups").await;
     assert_eq!(
@@ -594,6 +598,7 @@ async fn event_hook_types_sync_the_matching_streams() {
     for (event_type, streams) in cases {
         let event = WebhookEvent {
             event_type: Some(event_type.into()),
+            headers: Vec::new(),
             body: json!({}),
         };
         let outcome = org

@@ -127,8 +127,9 @@ fn webhook_samples(standin: &SlackStandIn) -> Vec<WebhookSample> {
     let public = standin.channel(&slack::channel_id(2)).unwrap();
     let private = standin.channel(&slack::channel_id(3)).unwrap();
     let inner: [(Value, &[&str]); 13] = [
-        (events::team_join(&user), &["users"]),
-        (events::user_change(&user), &["users"]),
+        // These two carry the member whole: stored, not synced (see `user_events`).
+        (events::team_join(&user), &[]),
+        (events::user_change(&user), &[]),
         (events::channel_created(&public), &["conversations"]),
         (events::channel_rename(&public), &["conversations"]),
         (
@@ -164,7 +165,28 @@ fn webhook_samples(standin: &SlackStandIn) -> Vec<WebhookSample> {
         .map(|(event, streams)| {
             let delivery = standin.event(event);
             let kind = delivery.body["event"]["type"].as_str().unwrap().to_owned();
-            WebhookSample::new(kind, delivery.body).syncs(streams.iter().copied())
+            let stored = match kind.as_str() {
+                "team_join" | "user_change" => vec![
+                    delivery.body["event"]["user"]["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                ],
+                _ => Vec::new(),
+            };
+            let emitted = match kind.as_str() {
+                "team_join" => vec!["slack.user.created"],
+                "user_change" => vec!["slack.user.updated"],
+                _ => Vec::new(),
+            };
+            let sample = WebhookSample::new(kind, delivery.body)
+                .syncs(streams.iter().copied())
+                .emits(emitted);
+            if stored.is_empty() {
+                sample
+            } else {
+                sample.stores("users", stored)
+            }
         })
         .collect()
 }
@@ -652,8 +674,9 @@ async fn events_trigger_the_matching_stream() {
     let slack = Slack::start().await;
     let connector = builtin_connector("slack");
     let cases = [
-        ("team_join", vec!["users"]),
-        ("user_change", vec!["users"]),
+        // Without the member they usually carry, these two have nothing to store.
+        ("team_join", vec![]),
+        ("user_change", vec![]),
         ("channel_created", vec!["conversations"]),
         ("group_rename", vec!["conversations"]),
         ("member_joined_channel", MEMBERSHIP.to_vec()),
@@ -668,6 +691,7 @@ async fn events_trigger_the_matching_stream() {
                 slack.cx(),
                 &WebhookEvent {
                     event_type: Some(kind.to_owned()),
+                    headers: Vec::new(),
                     body: delivery.body,
                 },
             )
@@ -680,30 +704,78 @@ async fn events_trigger_the_matching_stream() {
     assert_eq!(webhooks.scheme, "slack");
 }
 
+/// `team_join` and `user_change` carry the member as users.list lists it: the outcome stores
+/// it into `users` and emits it; a member that breaks the stream's schema is refused, and
+/// `users` is synced instead.
 #[tokio::test]
-async fn a_rate_limited_post_fails_and_posts_nothing() {
-    // A post is not idempotent, so the call stack does not send it again by itself: the
-    // call fails (the stack reports a 429 on such a POST as `provider_error`), Slack posted
-    // nothing, and the caller may send it again.
+async fn user_events_store_the_member_they_carry() {
     let slack = Slack::start().await;
     let connector = builtin_connector("slack");
-    slack.standin.rate_limit_next("chat.postMessage", 1, 1);
-    let input = json!({"channel": slack::channel_id(1), "text": "Once"});
-    let error = connector
-        .execute_action(slack.cx(), "post_message", &input, None)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, switchyard_connectors::ConnectorError::Provider(_)),
-        "{error:?}"
-    );
-    assert!(slack.standin.messages().is_empty());
-    let output = connector
-        .execute_action(slack.cx(), "post_message", &input, None)
+    let mut user = slack.standin.user(&slack::user_id(3)).unwrap();
+    user.real_name = "Renamed Three".into();
+    for (event, emitted) in [
+        (events::user_change(&user), "slack.user.updated"),
+        (events::team_join(&new_user(91)), "slack.user.created"),
+    ] {
+        let delivery = slack.standin.event(event);
+        let member = delivery.body["event"]["user"].clone();
+        let outcome = connector
+            .handle_webhook(
+                slack.cx(),
+                &WebhookEvent {
+                    event_type: None,
+                    headers: Vec::new(),
+                    body: delivery.body,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(
+            outcome.sync.is_empty() && outcome.refused.is_empty(),
+            "{outcome:?}"
+        );
+        assert_eq!(outcome.records.len(), 1);
+        assert_eq!(outcome.records[0].stream, "users");
+        assert_eq!(outcome.records[0].upserts.len(), 1);
+        assert_eq!(outcome.records[0].upserts[0].primary_key, member["id"]);
+        assert_eq!(outcome.records[0].upserts[0].data, member);
+        assert_eq!(outcome.emit.len(), 1);
+        assert_eq!(outcome.emit[0].event_type, emitted);
+        assert_eq!(outcome.emit[0].data, member);
+    }
+
+    let mut broken = events::user_change(&user);
+    broken["user"]["id"] = json!("not-a-slack-id");
+    broken["user"]["deleted"] = json!("no");
+    let outcome = connector
+        .handle_webhook(
+            slack.cx(),
+            &WebhookEvent {
+                event_type: None,
+                headers: Vec::new(),
+                body: slack.standin.event(broken).body,
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(output["ok"], true);
-    let statuses: Vec<u16> = slack.standin.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [429, 200]);
-    assert_eq!(slack.standin.messages().len(), 1, "posted exactly once");
+    assert!(
+        outcome.records.iter().all(|r| r.upserts.is_empty()),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.sync, ["users"]);
+    assert_eq!(outcome.refused.len(), 1);
+    let refused = &outcome.refused[0];
+    assert_eq!(refused.primary_key.as_deref(), Some("not-a-slack-id"));
+    let problems = refused.problems.join("; ");
+    assert!(
+        problems.contains("/id") && problems.contains("/deleted"),
+        "{problems}"
+    );
+    // Where and which rule, never the values.
+    assert!(
+        !problems.contains("not-a-slack-id") && !problems.contains("\"no\""),
+        "{problems}"
+    );
+    // The event still goes out.
+    assert_eq!(outcome.emit.len(), 1);
 }

@@ -295,6 +295,48 @@ backend_tests! { Fixture;
         assert_eq!(fx.all_changes(&tenant, &connection).await.len(), 9);
     }
 
+    async fn a_full_read_under_way_does_not_sweep_what_a_webhook_wrote_meanwhile(fx) {
+        let (tenant, connection) = fx.tenant_with_connection().await;
+        let first = RunId::generate();
+        let mut write = page(&tenant, &connection, STREAM, Some(&first));
+        write.upserts = ["a", "b", "gone"].iter().map(|k| record(k, json!({"k": k}))).collect();
+        fx.records.write_page(write).await.unwrap();
+        let mut write = page(&tenant, &connection, STREAM, Some(&first));
+        write.deletions = vec!["gone".into()];
+        fx.records.write_page(write).await.unwrap();
+
+        // A full read starts; meanwhile webhooks add `new`, change `b` and bring `gone` back,
+        // each write stamped with an id made at the write.
+        let read = RunId::generate();
+        let stamp = RunId::generate();
+        let mut write = page(&tenant, &connection, STREAM, None);
+        write.seen_by = Some(&stamp);
+        write.upserts = vec![
+            record("new", json!({"k": "new"})),
+            record("b", json!({"k": "B"})),
+            record("gone", json!({"k": "back"})),
+        ];
+        let counts = fx.records.write_page(write).await.unwrap();
+        assert_eq!((counts.added, counts.updated), (2, 1));
+        // The read listed only `a` (its pages were read before the webhooks' changes).
+        let mut write = page(&tenant, &connection, STREAM, Some(&read));
+        write.upserts = vec![record("a", json!({"k": "a"}))];
+        fx.records.write_page(write).await.unwrap();
+        assert_eq!(fx.records.sweep_unseen(&tenant, &connection, STREAM, &read).await.unwrap(), 0);
+        assert_eq!(fx.live_keys(&tenant, &connection).await, ["a", "b", "gone", "new"]);
+        // Webhook changes are nobody's run's.
+        let changes = fx.all_changes(&tenant, &connection).await;
+        assert!(changes.iter().rev().take(3).all(|c| c.run.is_none()));
+
+        // The next read judges them as any other record: what it does not list is gone.
+        let next = RunId::generate();
+        let mut write = page(&tenant, &connection, STREAM, Some(&next));
+        write.upserts = vec![record("a", json!({"k": "a"})), record("new", json!({"k": "new"}))];
+        fx.records.write_page(write).await.unwrap();
+        assert_eq!(fx.records.sweep_unseen(&tenant, &connection, STREAM, &next).await.unwrap(), 2);
+        assert_eq!(fx.live_keys(&tenant, &connection).await, ["a", "new"]);
+    }
+
     async fn another_tenant_sees_nothing(fx) {
         let (owner, connection) = fx.tenant_with_connection().await;
         let run = RunId::generate();

@@ -22,6 +22,7 @@ const KEPT_HEADERS: &[&str] = &[
     "idempotency-key",
     "if-none-match",
     "prefer",
+    "traceparent",
     "user-agent",
     "x-github-api-version",
 ];

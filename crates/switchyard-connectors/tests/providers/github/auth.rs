@@ -50,8 +50,17 @@ async fn a_github_app_signs_a_jwt_exchanges_it_once_and_syncs_with_the_installat
     let synced = with_app(&key, key.private_key_pem()).await;
     let report = synced.connector.test_connection(synced.cx()).await.unwrap();
     assert!(report.success, "{report:?}");
-    // Installation tokens carry no x-oauth-scopes: nothing is reported either way.
-    assert!(report.permissions_missing.is_empty());
+    // The installation's permissions came with its token.
+    assert_eq!(
+        report.permissions_verified,
+        [
+            "members:read",
+            "metadata:read",
+            "administration:read",
+            "issues:write"
+        ]
+    );
+    assert!(report.permissions_missing.is_empty(), "{report:?}");
     for stream in STREAMS {
         synced.sync(stream).await;
     }
@@ -94,6 +103,27 @@ async fn a_github_app_signs_a_jwt_exchanges_it_once_and_syncs_with_the_installat
         .await
         .unwrap();
     assert_eq!(output["user"]["login"], "switchyard[bot]");
+}
+
+#[tokio::test]
+async fn an_installation_without_a_permission_the_streams_need_reports_it_missing() {
+    let key = AppKey::generate();
+    let mut app = GitHubApp::new(APP_ID, INSTALLATION, &key);
+    // Members may be written (which includes reading); no Administration; Issues read only.
+    app.permissions = json!({"members": "write", "metadata": "read", "issues": "read"});
+    let synced = with_installation(app, key.private_key_pem()).await;
+    let report = synced.connector.test_connection(synced.cx()).await.unwrap();
+    assert!(report.success, "{report:?}");
+    assert_eq!(
+        report.permissions_verified,
+        ["members:read", "metadata:read"]
+    );
+    assert_eq!(
+        report.permissions_missing,
+        ["administration:read", "issues:write"]
+    );
+    // One exchange: the check's call minted the token whose grants it reports.
+    assert_eq!(synced.github.installation_tokens_issued(), 1);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ fn connection(github: &GitHub, config: Value) -> ConnectionContext {
         connection: switchyard_core::ConnectionId::generate(),
         config,
         base_url: Some(github.url().to_owned()),
+        auth_mode: None,
     }
 }
 

@@ -210,9 +210,14 @@ impl<C: CredentialSource + 'static> Synced<C> {
 }
 
 async fn with_app(key: &AppKey, private_key: String) -> Synced<HeldCredential> {
+    with_installation(GitHubApp::new(APP_ID, INSTALLATION, key), private_key).await
+}
+
+/// A connection of the App mode to `app`'s installation.
+async fn with_installation(app: GitHubApp, private_key: String) -> Synced<HeldCredential> {
     let github = stand_in(GitHubOptions {
         token: None,
-        app: Some(GitHubApp::new(APP_ID, INSTALLATION, key)),
+        app: Some(app),
         rate_limit: None,
         ..Default::default()
     })
@@ -223,11 +228,13 @@ async fn with_app(key: &AppKey, private_key: String) -> Synced<HeldCredential> {
         "installation_id": INSTALLATION.to_string(),
     });
     let broker = local_broker();
-    Synced::start(github, config, move |connection| {
+    let mut synced = Synced::start(github, config, move |connection| {
         let manifest = connector().manifest().clone();
         let mut fields = Map::new();
         fields.insert("private_key".into(), Value::String(private_key));
         HeldCredential::new(broker, &manifest, Some("jwt_bearer"), connection, fields).unwrap()
     })
-    .await
+    .await;
+    synced.connection.auth_mode = Some("jwt_bearer".into());
+    synced
 }

@@ -82,21 +82,25 @@ async fn an_unchanged_organization_answers_304s_that_cost_no_rate_limit() {
     let requests = synced.github.requests();
     let not_protected = requests.iter().filter(|r| r.status == 404).count();
     assert_eq!(not_protected, 3);
-    // A partitioned stream lists its parent afresh when its read starts: teams once (team
-    // members), repositories twice (settings, protection).
+    // A partitioned stream revalidates its parent when its read starts: teams once (team
+    // members), repositories twice (settings, protection), each a 304 too.
     let parents: Vec<&str> = requests
         .iter()
-        .filter(|r| r.status == 200)
+        .filter(|r| r.path == "/orgs/acme/teams" || r.path == "/orgs/acme/repos")
         .map(|r| r.path.as_str())
         .collect();
     assert_eq!(
         parents,
-        ["/orgs/acme/teams", "/orgs/acme/repos", "/orgs/acme/repos"]
+        [
+            "/orgs/acme/teams",
+            "/orgs/acme/teams",
+            "/orgs/acme/repos",
+            "/orgs/acme/repos",
+            "/orgs/acme/repos"
+        ],
+        "teams, team members' parent, repositories, two partitioned streams' parent"
     );
-    for request in requests
-        .iter()
-        .filter(|r| r.status != 404 && r.status != 200)
-    {
+    for request in requests.iter().filter(|r| r.status != 404) {
         assert!(
             request.headers.contains_key("if-none-match"),
             "{} {} without If-None-Match",
@@ -105,8 +109,99 @@ async fn an_unchanged_organization_answers_304s_that_cost_no_rate_limit() {
         );
         assert_eq!(request.status, 304, "{} {}", request.method, request.path);
     }
-    // Only the 404s, the parent lists and the probe itself counted since.
-    assert_eq!(rate_used(&synced.github).await, used_before + 3 + 3 + 1);
+    // Only the 404s and the probe itself counted since.
+    assert_eq!(rate_used(&synced.github).await, used_before + 3 + 1);
+}
+
+#[tokio::test]
+async fn partition_parents_are_revalidated_with_304s_that_leave_the_rate_budget_alone() {
+    let synced = with_token(
+        stand_in(GitHubOptions {
+            rate_limit: Some(RateLimit::default()),
+            ..token_options()
+        })
+        .await,
+    )
+    .await;
+    let parents = |github: &GitHub| -> Vec<(String, bool, u16)> {
+        github
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/orgs/acme/teams" || r.path == "/orgs/acme/repos")
+            .map(|r| (r.path, r.headers.contains_key("if-none-match"), r.status))
+            .collect()
+    };
+    synced.sync("team_members").await;
+    synced.sync("branch_protection").await;
+    assert_eq!(
+        parents(&synced.github),
+        [
+            ("/orgs/acme/teams".into(), false, 200),
+            ("/orgs/acme/repos".into(), false, 200)
+        ]
+    );
+
+    synced.github.clear_requests();
+    let remaining_before = rate_remaining(&synced.github).await;
+    let team_members = synced.sync("team_members").await;
+    let protection = synced.sync("branch_protection").await;
+    assert_eq!(
+        parents(&synced.github),
+        [
+            ("/orgs/acme/teams".into(), true, 304),
+            ("/orgs/acme/repos".into(), true, 304)
+        ]
+    );
+    // Every team's members are asked as before, each page a 304 of its own.
+    assert!(team_members.pages >= 4, "{team_members:?}");
+    assert_eq!(
+        (
+            team_members.not_modified,
+            team_members.added,
+            team_members.deleted
+        ),
+        (team_members.pages, 0, 0),
+        "{team_members:?}"
+    );
+    assert_eq!((protection.pages, protection.not_modified), (6, 3));
+    // Spent since: the three unprotected branches' 404s and this probe, not the parents.
+    assert_eq!(
+        rate_remaining(&synced.github).await,
+        remaining_before - 3 - 1
+    );
+    synced
+        .assert_in_sync_streams(&["team_members", "branch_protection"])
+        .await;
+
+    // A new team is read: its list page changed, so it is listed again with its members.
+    synced.github.change(|org| {
+        org.add_team("team-new");
+        org.add_team_member("team-new", "member-0003");
+    });
+    synced.github.clear_requests();
+    let counts = synced.sync("team_members").await;
+    assert_eq!(
+        parents(&synced.github),
+        [("/orgs/acme/teams".into(), true, 200)]
+    );
+    assert_eq!(counts.added, 1, "{counts:?}");
+    synced.assert_in_sync_streams(&["team_members"]).await;
+}
+
+/// `x-ratelimit-remaining` as a plain request sees it.
+async fn rate_remaining(github: &GitHub) -> u64 {
+    let response = reqwest::Client::new()
+        .get(format!("{}/orgs/{ORG}", github.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.headers()["x-ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// `x-ratelimit-used` as a plain request sees it.

@@ -77,6 +77,7 @@ async fn githubs_webhook_payloads_trigger_the_matching_streams() {
                 synced.cx(),
                 &WebhookEvent {
                     event_type: Some(event_type.clone()),
+                    headers: Vec::new(),
                     body,
                 },
             )

@@ -75,6 +75,8 @@ pub(crate) async fn user(
             "created_at": "2008-01-14T04:33:35Z",
             "updated_at": "2008-01-14T04:33:35Z",
             "two_factor_authentication": true,
+            // The owner's own view (octokit's `private-user`).
+            "user_view_type": "private",
         });
         if let Some(fields) = profile.as_object() {
             object.extend(fields.clone());

@@ -409,10 +409,14 @@ pub(crate) async fn add_comment(
     let base = base(&shared, &uri);
     let offset = shared.options.utc_offset;
     let mut site = shared.site();
-    let author = site
-        .users
-        .get(MYSELF_ACCOUNT_ID)
-        .map(|u| u.to_json(&base, &shared.options.time_zone));
+    // A comment's author is Atlassian's `UserDetails`: the user without `locale`.
+    let author = site.users.get(MYSELF_ACCOUNT_ID).map(|u| {
+        let mut author = u.to_json(&base, &shared.options.time_zone);
+        if let Some(fields) = author.as_object_mut() {
+            fields.remove("locale");
+        }
+        author
+    });
     let comment_id = site.next_comment_id();
     let Some(issue) = site.issue_by_key_mut(&key) else {
         return no_issue();

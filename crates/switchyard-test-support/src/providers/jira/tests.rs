@@ -287,3 +287,124 @@ async fn a_spent_budget_is_a_429_with_jiras_headers() {
     let reset = headers["x-ratelimit-reset"].to_str().unwrap();
     assert!(reset.len() == 17 && reset.ends_with('Z'), "{reset}");
 }
+
+/// Writes the stand-in's answers, one file per endpoint, into `SWITCHYARD_JIRA_SHAPES_DIR` for
+/// `scripts/dev/jira-shapes.py` to compare with Atlassian's REST v3 description; without that
+/// variable it only checks that each endpoint answers as expected. A `204` is written `null`.
+#[tokio::test]
+async fn answers_for_the_shape_check() {
+    use reqwest::Method;
+    let (standin, client) = started(JiraOptions::default()).await;
+    let issue_key = standin.issues()[0].key.clone();
+    let fields = json!([
+        "summary",
+        "status",
+        "issuetype",
+        "priority",
+        "project",
+        "created",
+        "updated"
+    ]);
+    let calls: Vec<(&str, Method, String, Option<Value>, u16)> = vec![
+        (
+            "myself",
+            Method::GET,
+            "/rest/api/3/myself".into(),
+            None,
+            200,
+        ),
+        (
+            "project_search",
+            Method::GET,
+            "/rest/api/3/project/search?maxResults=2".into(),
+            None,
+            200,
+        ),
+        (
+            "users_search",
+            Method::GET,
+            "/rest/api/3/users/search?maxResults=6".into(),
+            None,
+            200,
+        ),
+        (
+            "search_jql",
+            Method::POST,
+            "/rest/api/3/search/jql".into(),
+            Some(
+                json!({"jql": "updated >= \"1970-01-01 00:00\" ORDER BY updated ASC", "fields": fields, "maxResults": 5}),
+            ),
+            200,
+        ),
+        (
+            "create_issue",
+            Method::POST,
+            "/rest/api/3/issue".into(),
+            Some(
+                json!({"fields": {"project": {"key": "PRJ1"}, "issuetype": {"name": "Bug"}, "summary": "Disk full", "description": super::adf_paragraph("db-1")}}),
+            ),
+            201,
+        ),
+        (
+            "transitions",
+            Method::GET,
+            format!("/rest/api/3/issue/{issue_key}/transitions"),
+            None,
+            200,
+        ),
+        (
+            "transition",
+            Method::POST,
+            format!("/rest/api/3/issue/{issue_key}/transitions"),
+            Some(json!({"transition": {"id": "21"}})),
+            204,
+        ),
+        (
+            "add_comment",
+            Method::POST,
+            format!("/rest/api/3/issue/{issue_key}/comment"),
+            Some(json!({"body": super::adf_paragraph("Looking into it")})),
+            201,
+        ),
+        (
+            "error_400",
+            Method::POST,
+            "/rest/api/3/issue".into(),
+            Some(
+                json!({"fields": {"project": {"key": "NOPE"}, "issuetype": {"name": "Bug"}, "summary": "x"}}),
+            ),
+            400,
+        ),
+        (
+            "error_404",
+            Method::GET,
+            "/rest/api/3/issue/NOPE-1/transitions".into(),
+            None,
+            404,
+        ),
+    ];
+    let dir = std::env::var_os("SWITCHYARD_JIRA_SHAPES_DIR").map(std::path::PathBuf::from);
+    for (name, method, path, body, status) in calls {
+        let request = site(&standin, &client, method, &path);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        let text = response.text().await.unwrap();
+        let answer: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(
+                dir.join(format!("{name}.json")),
+                serde_json::to_string_pretty(&answer).unwrap(),
+            )
+            .unwrap();
+        }
+    }
+}

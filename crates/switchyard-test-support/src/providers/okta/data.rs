@@ -213,16 +213,42 @@ impl Render<'_> {
         })
     }
 
+    /// A factor as `ListFactorsResults` shows them: a pending one links to its activation
+    /// (a TOTP with its `_embedded.activation`), an active one to `verify`, except a
+    /// security question, which links to the question catalogue.
     pub(crate) fn factor(&self, user_id: &str, factor: &OktaFactor) -> Value {
-        let href = format!("{}/api/v1/users/{user_id}/factors/{}", self.base, factor.id);
+        let user = format!("{}/api/v1/users/{user_id}", self.base);
+        let href = format!("{user}/factors/{}", factor.id);
+        let link = |href: String, allow: &[&str]| json!({"href": href, "hints": {"allow": allow}});
         let profile = match factor.factor_type.as_str() {
-            "sms" | "call" => json!({"phoneNumber": "+1-555-415-1337"}),
+            "sms" | "call" => json!({"phoneNumber": "+15554151337"}),
             "question" => {
                 json!({"question": "favorite_art_piece", "questionText": "What is your favorite piece of art?"})
             }
+            "push" => json!({
+                "credentialId": format!("{user_id}@example.test"),
+                "deviceType": "SmartPhone_IPhone",
+                "name": "Test iPhone",
+                "platform": "IOS",
+                "version": "9.0",
+            }),
             _ => json!({"credentialId": format!("{user_id}@example.test")}),
         };
-        json!({
+        let pending = factor.status == "PENDING_ACTIVATION";
+        let mut links = json!({"user": link(user.clone(), &["GET"])});
+        if pending {
+            links["self"] = link(href.clone(), &["GET"]);
+            links["next"] = link(format!("{href}/lifecycle/activate"), &["POST"]);
+            links["next"]["name"] = json!("activate");
+        } else {
+            links["self"] = link(href.clone(), &["GET", "DELETE"]);
+            if factor.factor_type == "question" {
+                links["questions"] = link(format!("{user}/factors/questions"), &["GET"]);
+            } else {
+                links["verify"] = link(format!("{href}/verify"), &["POST"]);
+            }
+        }
+        let mut answer = json!({
             "id": factor.id,
             "factorType": factor.factor_type,
             "provider": factor.provider,
@@ -231,11 +257,14 @@ impl Render<'_> {
             "created": okta_time(factor.created),
             "lastUpdated": okta_time(factor.last_updated),
             "profile": profile,
-            "_links": {
-                "self": {"href": href, "hints": {"allow": ["GET", "DELETE"]}},
-                "user": {"href": format!("{}/api/v1/users/{user_id}", self.base), "hints": {"allow": ["GET"]}},
-            },
-        })
+            "_links": links,
+        });
+        if pending && factor.factor_type == "token:software:totp" {
+            answer["_embedded"] = json!({"activation": {
+                "timeStep": 30, "sharedSecret": "HE64TMLL2IUZW2ZLB", "encoding": "base32", "keyLength": 16,
+            }});
+        }
+        answer
     }
 
     pub(crate) fn app(&self, app: &OktaApp) -> Value {
@@ -248,11 +277,18 @@ impl Render<'_> {
             "lastUpdated": okta_time(app.last_updated),
             "created": okta_time(app.created),
             "accessibility": {"selfService": false, "errorRedirectUrl": null, "loginRedirectUrl": null},
-            "visibility": {"autoSubmitToolbar": false, "hide": {"iOS": false, "web": false}},
+            "visibility": {
+                "autoSubmitToolbar": false,
+                "hide": {"iOS": false, "web": false},
+                "appLinks": {format!("{}_link", app.name): true},
+            },
             "features": [],
             "signOnMode": app.sign_on_mode,
             "credentials": {"userNameTemplate": {"template": "${source.login}", "type": "BUILT_IN"}, "signing": {}},
-            "settings": {"app": {}},
+            "settings": {
+                "app": {},
+                "notifications": {"vpn": {"network": {"connection": "DISABLED"}, "message": null, "helpUrl": null}},
+            },
             "_links": {
                 "users": {"href": format!("{}/api/v1/apps/{}/users", self.base, app.id)},
                 "groups": {"href": format!("{}/api/v1/apps/{}/groups", self.base, app.id)},
@@ -275,7 +311,11 @@ impl Render<'_> {
                 "zone": null, "device": "Unknown", "id": null, "ipAddress": "10.0.0.1",
                 "geographicalContext": null,
             },
-            "authenticationContext": {"authenticationStep": 0, "externalSessionId": "trs-stand-in"},
+            "authenticationContext": {
+                "authenticationProvider": null, "credentialProvider": null, "credentialType": null,
+                "issuer": null, "interface": null, "authenticationStep": 0,
+                "rootSessionId": "trs-stand-in", "externalSessionId": "trs-stand-in",
+            },
             "displayMessage": event.display_message,
             "eventType": event.event_type,
             "outcome": {"result": "SUCCESS", "reason": null},
@@ -287,7 +327,8 @@ impl Render<'_> {
             "transaction": {"type": "WEB", "id": format!("tx-{}", event.uuid), "detail": {}},
             "uuid": event.uuid,
             "version": "0",
-            "request": {"ipChain": []},
+            // A private address: Okta resolves no geographical context for it.
+            "request": {"ipChain": [{"ip": "10.0.0.1", "geographicalContext": null, "version": "V4", "source": null}]},
             "target": targets,
         })
     }

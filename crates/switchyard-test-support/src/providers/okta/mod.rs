@@ -54,6 +54,8 @@ mod data;
 mod hook;
 mod oauth;
 mod routes;
+#[cfg(test)]
+mod shapes;
 mod wire;
 
 use std::{

@@ -41,6 +41,8 @@ pub fn event_callback(event_id: &str, event: Value, at: OffsetDateTime) -> Deliv
             "type": "event_callback",
             "event_id": event_id,
             "event_time": at.unix_timestamp(),
+            // Deprecated since 2021 but still sent, with at most one entry.
+            "authed_users": [BOT_USER_ID],
             "authorizations": [{
                 "enterprise_id": null,
                 "team_id": TEAM_ID,

@@ -19,8 +19,8 @@ pub(crate) struct MethodSpec {
 }
 
 /// Tier 2 is 20+ a minute, Tier 3 50+, Tier 4 100+; `auth.test` is a special tier that
-/// allows far more; `chat.postMessage` is about one a second per channel with a
-/// workspace-wide cap, counted here as one workspace-wide minute budget.
+/// allows far more; `chat.postMessage` is about one a second per channel (enforced by the
+/// server before the call) with a workspace-wide cap, counted here as a minute budget.
 pub(crate) const METHODS: &[MethodSpec] = &[
     MethodSpec {
         name: "auth.test",

@@ -26,6 +26,9 @@
 //!   `users.list` and `conversations.list` Tier 2 (20), `conversations.open` Tier 3 (50),
 //!   `conversations.members` Tier 4 (100), `chat.postMessage` 60, `auth.test` 600. Over the
 //!   budget: HTTP **429**, `Retry-After: <seconds>` and `{"ok":false,"error":"ratelimited"}`.
+//!   `chat.postMessage` also allows one message a second per channel: a post that arrives
+//!   within 900 ms of the channel's last accepted one is that 429 with `Retry-After: 1`, and
+//!   nothing is posted ([`SlackStandIn::channel_posts`] lists every post with its arrival).
 //!   Slack sends no remaining/reset headers. [`SlackOptions::enforce_tiers`] turns budgets
 //!   off; [`SlackStandIn::rate_limit_next`] forces a 429 for a test.
 //! - Unknown methods answer `unknown_method`.
@@ -57,6 +60,8 @@
 pub mod events;
 mod methods;
 mod server;
+#[cfg(test)]
+mod shapes;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -75,7 +80,7 @@ use crate::serve::{Listener, Serving};
 use crate::standin::{Failure, LoggedRequest};
 
 pub use events::Delivery;
-pub use state::{Arrival, MethodCall};
+pub use state::{Arrival, ChannelPost, MethodCall};
 pub use wire::{Args, SlackError};
 pub use workspace::{PostedMessage, SlackChannel, SlackUser, channel_id, user_id};
 
@@ -334,6 +339,12 @@ impl SlackStandIn {
     /// Every method call that reached a method (not injected failures), with its arguments.
     pub fn calls(&self) -> Vec<MethodCall> {
         self.shared.calls()
+    }
+
+    /// Every `chat.postMessage` that named a channel (injected failures excepted), oldest
+    /// first: when it arrived and whether the channel's one-a-second limit accepted it.
+    pub fn channel_posts(&self) -> Vec<ChannelPost> {
+        self.shared.channel_posts()
     }
 
     /// When each HTTP request arrived, oldest first, on the stand-in's monotonic clock

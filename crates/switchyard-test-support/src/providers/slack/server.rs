@@ -75,14 +75,7 @@ fn answer(
         return json_response(StatusCode::OK, &SlackError::new("unknown_method").body());
     };
     if let Err(retry_after) = shared.spend(spec.name, spec.per_minute) {
-        let mut response = json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            &SlackError::new("ratelimited").body(),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-        return response;
+        return rate_limited(retry_after);
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -93,6 +86,13 @@ fn answer(
         Ok(parsed) => parsed,
         Err(error) => return json_response(StatusCode::OK, &error.body()),
     };
+    // About one message a second per channel, on top of the method's minute budget.
+    if spec.name == "chat.postMessage"
+        && let Some(channel) = args.str("channel")
+        && let Err(retry_after) = shared.spend_channel_post(channel)
+    {
+        return rate_limited(retry_after);
+    }
     let mut granted = None;
     let outcome = shared
         .authenticate(wire::presented_token(headers, &args))
@@ -125,5 +125,17 @@ fn answer(
             headers.insert("x-accepted-oauth-scopes", value);
         }
     }
+    response
+}
+
+/// Slack's rate-limit answer: 429, `Retry-After` in seconds and `ratelimited`; nothing done.
+fn rate_limited(retry_after: u64) -> Response {
+    let mut response = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &SlackError::new("ratelimited").body(),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     response
 }

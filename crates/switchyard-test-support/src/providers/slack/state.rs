@@ -26,6 +26,25 @@ pub(crate) struct SlackShared {
     pub(crate) log: RequestLog,
     calls: Mutex<Vec<MethodCall>>,
     arrivals: Mutex<Vec<Arrival>>,
+    /// When each channel last accepted a post, for its one-a-second limit.
+    last_posts: Mutex<HashMap<String, Instant>>,
+    posts: Mutex<Vec<ChannelPost>>,
+}
+
+/// `chat.postMessage` is limited to about one message a second per channel. A post is
+/// refused when it arrives sooner than this after the channel's last accepted one: a
+/// second, less an allowance for delivery jitter (a client that spaces its posts a second
+/// apart can see the second arrive a few milliseconds early).
+pub(crate) const CHANNEL_POST_SPACING: Duration = Duration::from_millis(900);
+
+/// One `chat.postMessage` that named a channel: when it arrived, on the stand-in's
+/// monotonic clock, and whether the channel's one-a-second limit let it through (`false`:
+/// answered 429 `ratelimited`, nothing posted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelPost {
+    pub channel: String,
+    pub at: Instant,
+    pub accepted: bool,
 }
 
 /// When a request reached the stand-in, on the stand-in's own monotonic clock: tests read
@@ -107,6 +126,8 @@ impl SlackShared {
             log: RequestLog::default(),
             calls: Mutex::new(Vec::new()),
             arrivals: Mutex::new(Vec::new()),
+            last_posts: Mutex::new(HashMap::new()),
+            posts: Mutex::new(Vec::new()),
         }
     }
 
@@ -169,6 +190,30 @@ impl SlackShared {
         Ok(())
     }
 
+    /// Takes `channel`'s one-a-second slot for a post, or answers the seconds to wait
+    /// (`Retry-After: 1`, as Slack answers). Every post is logged with its outcome.
+    pub(crate) fn spend_channel_post(&self, channel: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut last_posts = lock(&self.last_posts);
+        let accepted = !self.options.enforce_tiers
+            || last_posts
+                .get(channel)
+                .is_none_or(|last| now.duration_since(*last) >= CHANNEL_POST_SPACING);
+        if accepted {
+            last_posts.insert(channel.to_owned(), now);
+        }
+        lock(&self.posts).push(ChannelPost {
+            channel: channel.to_owned(),
+            at: now,
+            accepted,
+        });
+        if accepted { Ok(()) } else { Err(1) }
+    }
+
+    pub(crate) fn channel_posts(&self) -> Vec<ChannelPost> {
+        lock(&self.posts).clone()
+    }
+
     pub(crate) fn record_call(&self, call: MethodCall) {
         lock(&self.calls).push(call);
     }
@@ -180,6 +225,7 @@ impl SlackShared {
     pub(crate) fn clear_calls(&self) {
         lock(&self.calls).clear();
         lock(&self.arrivals).clear();
+        lock(&self.posts).clear();
     }
 
     pub(crate) fn record_arrival(&self, path: &str) {

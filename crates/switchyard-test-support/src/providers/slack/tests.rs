@@ -175,7 +175,13 @@ async fn conversations_and_their_members() {
 
 #[tokio::test]
 async fn write_methods_take_form_and_json_bodies() {
-    let slack = started().await;
+    // Three posts to one channel at once: without the one-a-second limit.
+    let options = SlackOptions {
+        enforce_tiers: false,
+        ..SlackOptions::default()
+    };
+    let slack = SlackStandIn::start(options).await.unwrap();
+    slack.seed(10, 3);
     let url = format!("{}/chat.postMessage", slack.api_url());
     let client = reqwest::Client::new();
     let (_, _, body) = call(
@@ -243,4 +249,48 @@ async fn a_forced_rate_limit_answers_429_with_retry_after() {
     let logged: Vec<u16> = slack.requests().iter().map(|r| r.status).collect();
     assert_eq!(logged, [429, 200]);
     assert_eq!(slack.requests()[0].headers["authorization"], "Bearer");
+}
+
+#[tokio::test]
+async fn a_channel_takes_one_post_a_second() {
+    let slack = started().await;
+    let post = |channel: String| {
+        reqwest::Client::new()
+            .post(format!("{}/chat.postMessage", slack.api_url()))
+            .bearer_auth(BOT_TOKEN)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(json!({"channel": channel, "text": "hi"}).to_string())
+    };
+    let (status, _, body) = call(post(channel_id(1))).await;
+    assert_eq!((status, body["ok"].clone()), (200, json!(true)));
+    // The same channel at once: Slack's 429, nothing posted; another channel is not held.
+    let (status, headers, body) = call(post(channel_id(1))).await;
+    assert_eq!(
+        (status, body),
+        (429, json!({"ok": false, "error": "ratelimited"}))
+    );
+    assert_eq!(headers["retry-after"], "1");
+    let (status, _, _) = call(post(channel_id(2))).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (status, _, _) = call(post(channel_id(1))).await;
+    assert_eq!(status, 200);
+    let posts = slack.channel_posts();
+    let outcomes: Vec<(&str, bool)> = posts
+        .iter()
+        .map(|p| (p.channel.as_str(), p.accepted))
+        .collect();
+    let (one, two) = (channel_id(1), channel_id(2));
+    assert_eq!(
+        outcomes,
+        [
+            (one.as_str(), true),
+            (one.as_str(), false),
+            (two.as_str(), true),
+            (one.as_str(), true)
+        ]
+    );
+    assert!(posts[3].at.duration_since(posts[0].at) >= std::time::Duration::from_secs(1));
+    let texts = slack.messages().len();
+    assert_eq!(texts, 3, "the refused post posted nothing");
 }

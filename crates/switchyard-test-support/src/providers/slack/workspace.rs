@@ -67,8 +67,16 @@ impl SlackUser {
             "status_text": "",
             "team": TEAM_ID,
             "title": "",
-            "image_48": "https://a.slack-edge.com/80588/img/avatars/ava_0001-48.png",
+            "phone": "",
+            "skype": "",
+            // Custom profile fields: `users.list` sends none.
+            "fields": null,
         });
+        for size in [24, 32, 48, 72, 192, 512] {
+            profile[format!("image_{size}")] = json!(format!(
+                "https://a.slack-edge.com/80588/img/avatars/ava_0001-{size}.png"
+            ));
+        }
         if with_email && !self.is_bot {
             profile["email"] = json!(self.email);
         }

@@ -150,6 +150,7 @@ impl Org {
             "description": team.description,
             "privacy": team.privacy,
             "notification_setting": "notifications_enabled",
+            "type": "organization",
             "permission": "pull",
             "members_url": format!("{url}/members{{/member}}"),
             "repositories_url": format!("{url}/repos"),
