@@ -257,6 +257,8 @@ impl Action {
     pub const CONNECT_SESSION_CREATE: Action = Action::known("connect_session.create");
     /// A connection's OAuth access token refreshed (or the attempt, with its failure reason).
     pub const OAUTH_TOKEN_REFRESH: Action = Action::known("oauth_token.refresh");
+    /// A person read a provider call capture (redacted, but it may hold personal data).
+    pub const PROVIDER_CAPTURE_READ: Action = Action::known("provider_capture.read");
 
     /// Every action named by a constant above.
     pub const KNOWN: &'static [Action] = &[
@@ -298,6 +300,7 @@ impl Action {
         Self::OAUTH_CLIENT_DELETE,
         Self::CONNECT_SESSION_CREATE,
         Self::OAUTH_TOKEN_REFRESH,
+        Self::PROVIDER_CAPTURE_READ,
     ];
 
     /// For the constants; a unit test checks they are all valid.

@@ -27,12 +27,14 @@ use crate::{
 /// Where canonical events go once built.
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    /// Takes one event; an error fails the job attempt (it is retried).
+    /// Takes one event; an error fails the job attempt (it is retried). `headers` are the
+    /// delivery's request headers (a connector's manifest may name events by them).
     async fn accept(
         &self,
         event: &InboundEvent,
         linked_connection: Option<&str>,
         canonical: &Value,
+        headers: &HeaderMap,
     ) -> Result<(), String>;
 }
 
@@ -89,9 +91,14 @@ impl ProcessInbound {
             &format!("/sources/{}", source.id),
         );
         for sink in &self.sinks {
-            sink.accept(&event, source.connection_id.as_deref(), &canonical)
-                .await
-                .map_err(|error| JobError::new(FailureClass::Internal, error))?;
+            sink.accept(
+                &event,
+                source.connection_id.as_deref(),
+                &canonical,
+                request.headers,
+            )
+            .await
+            .map_err(|error| JobError::new(FailureClass::Internal, error))?;
         }
         let event_type = canonical.get("type").and_then(Value::as_str);
         let subject = canonical.get("subject").and_then(Value::as_str);

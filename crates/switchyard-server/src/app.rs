@@ -12,6 +12,7 @@ use axum::{
 };
 use secrecy::ExposeSecret;
 use switchyard_config::{Config, ProcessRole};
+use switchyard_http::{ConfiguredBackend, InMemoryBackend, RedisBackend};
 use switchyard_store::{Database, DatabaseOptions, StoreError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -75,6 +76,9 @@ pub enum StartupError {
     EndpointHeaders(#[source] switchyard_outbound::OutboundError),
     #[error("cannot load the connector manifests: {0}")]
     Connectors(String),
+    /// The message names the failure, never the URL (it may hold a password).
+    #[error("cannot reach the Redis of `connectors.rate_limit_redis_url`: {0}")]
+    RateLimits(#[source] switchyard_http::RateLimitError),
 }
 
 /// A built server, listening, not yet serving.
@@ -245,8 +249,27 @@ impl App {
             &audit,
             &gateway,
         );
+        let rate_limits = match &config.connectors.rate_limit_redis_url {
+            None => ConfiguredBackend::Memory(InMemoryBackend::new()),
+            Some(url) => ConfiguredBackend::Redis(
+                RedisBackend::connect(
+                    url.expose_secret(),
+                    config.connectors.rate_limit_key_prefix.clone(),
+                )
+                .await
+                .map_err(StartupError::RateLimits)?,
+            ),
+        };
+        tracing::info!(
+            backend = match rate_limits {
+                ConfiguredBackend::Memory(_) => "memory",
+                ConfiguredBackend::Redis(_) => "redis",
+            },
+            "provider rate budgets"
+        );
         let connectors = crate::connectors::ConnectorService::new(
             catalogue,
+            rate_limits,
             runs_database.clone(),
             audited_vault.clone(),
             gateway.http.clone(),
@@ -255,7 +278,23 @@ impl App {
             Arc::clone(&oauth.flows.broker),
             Arc::clone(&oauth.refresher),
         );
+        let capture_index = crate::provider_capture::CaptureIndex::new(runs_database.clone());
+        // The writer ends with the last sink (the process); captures still queued then are
+        // lost, as a full queue's are: they are diagnostics.
+        let (capture_sink, _capture_writer) = crate::provider_capture::BlobCaptureSink::spawn(
+            blobs.clone(),
+            audited_vault.clone(),
+            capture_index.clone(),
+            CAPTURE_QUEUE,
+        );
+        let connectors = connectors.with_captures(Arc::new(capture_sink));
+        let captures = crate::provider_capture::Captures::new(
+            capture_index,
+            blobs.clone(),
+            audited_vault.clone(),
+        );
         let state = AppState {
+            captures,
             connectors,
             oauth,
             health,
@@ -429,6 +468,8 @@ impl App {
     }
 }
 
+/// Provider call captures waiting for the writer; beyond it they are dropped (and counted).
+const CAPTURE_QUEUE: usize = 1024;
 /// The OAuth parts: client registrations, connect flows and the token refresher, sharing
 /// one token broker (the process's minted-token cache) with the connectors.
 fn build_oauth(
@@ -540,7 +581,7 @@ fn build_router(state: &AppState, serve_api: bool) -> Router {
                 // The path only: query strings may carry things that do not belong in logs
                 // (an OAuth callback's code and state), and connect pages' paths are redacted.
                 .make_span_with(|request: &Request| {
-                    tracing::info_span!("http", method = %request.method(), path = %loggable_path(request.uri().path()))
+                    tracing::info_span!("http", otel.kind = "server", method = %request.method(), path = %loggable_path(request.uri().path()))
                 })
                 .on_request(())
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(Level::INFO)),

@@ -9,6 +9,7 @@
 //!   (`switchyard jobs probe`);
 //! - `connector.sync` and `connector.sync.tick`: a stream's sync, and a schedule's tick of
 //!   one (see [`crate::connectors::sync_job`]);
+//! - `connector.action`: an `"async": true` action (see [`crate::connectors::action_job`]);
 //! - `oauth.refresh_due`: refreshes OAuth tokens about to expire and idle ones, and forgets
 //!   old authorization states; enqueued by a platform schedule (see [`crate::oauth::scheduled`]).
 //!
@@ -36,6 +37,8 @@ use switchyard_store::{
 use switchyard_vault::{AuditContext, VaultError};
 use time::OffsetDateTime;
 
+use crate::connectors::action_job::{ACTION_JOB, ActionHandler};
+use crate::connectors::action_results::ActionResults;
 use crate::connectors::sync_job::{
     AttemptCounters, SYNC_JOB, SYNC_TICK_JOB, SyncHandler, SyncTickHandler,
 };
@@ -75,6 +78,7 @@ pub fn registry(
                         service: connectors.clone(),
                         database: database.clone(),
                         runs: runs.clone(),
+                        vault: vault.clone(),
                     }),
                 ],
             ),
@@ -87,6 +91,13 @@ pub fn registry(
                 runs: runs.clone(),
                 database: database.clone(),
                 vault: vault.clone(),
+            },
+        )
+        .register(
+            ACTION_JOB,
+            ActionHandler {
+                service: connectors.clone(),
+                results: ActionResults::new(database.clone()),
             },
         )
         .register(

@@ -87,6 +87,7 @@ impl EventSink for FanOut {
         event: &InboundEvent,
         _linked_connection: Option<&str>,
         canonical: &Value,
+        _headers: &axum::http::HeaderMap,
     ) -> Result<(), String> {
         let Some(event_type) = canonical.get("type").and_then(Value::as_str) else {
             return Ok(());

@@ -36,6 +36,15 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         .map_or_else(generate, str::to_owned);
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id);
+    // With trace export on, a caller's W3C `traceparent` makes this request part of its trace.
+    if let Some(parent) = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .and_then(switchyard_http::TraceContext::parse)
+    {
+        parent.adopt_as_parent(&span);
+    }
     let mut response = REQUEST_ID
         .scope(
             id.clone(),

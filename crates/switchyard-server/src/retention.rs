@@ -35,5 +35,13 @@ pub fn classes(config: &switchyard_config::Config) -> Vec<RetentionClass> {
         condition: None,
         default_period: std::time::Duration::from_secs(7 * 24 * 3600),
     });
+    // The index of provider call captures, for as long as their blobs are kept.
+    classes.push(RetentionClass {
+        name: "provider_captures",
+        table: "provider_captures",
+        age_column: "captured_at",
+        condition: None,
+        default_period: retention.provider_captures,
+    });
     classes
 }

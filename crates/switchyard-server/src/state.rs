@@ -31,6 +31,8 @@ pub struct AppState {
     pub connectors: crate::connectors::ConnectorService,
     /// OAuth registrations, connect sessions and token refresh.
     pub oauth: crate::oauth::OAuthService,
+    /// Provider call captures of connections, to list and open.
+    pub captures: crate::provider_capture::Captures,
 }
 
 /// The API settings handlers consult on each request.

@@ -535,6 +535,20 @@ impl Runtime {
                 Ok(_) => {
                     metrics::dead(&job.kind);
                     self.report.dead += 1;
+                    // The observer hears of it as an attempt that died at once, so a run
+                    // waiting on the job ends instead of showing `running` for ever.
+                    if let Some(observer) = &self.context.registry.observer {
+                        let now = OffsetDateTime::now_utc();
+                        observer.attempt_started(&job, now).await;
+                        let report = AttemptReport {
+                            attempt: job.attempts,
+                            started_at: now,
+                            finished_at: now,
+                            duration: Duration::ZERO,
+                            outcome: AttemptOutcome::Dead { error },
+                        };
+                        observer.attempt_finished(&job, &report).await;
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, job = %job.id, "marking a job dead failed"),
             }

@@ -194,6 +194,18 @@ impl CredentialSource for ConnectionCredentials {
             "the credential kept changing while it was read",
         ))
     }
+
+    /// Read from the broker's cache under the row's secret version: the check that asks
+    /// has just placed (and so minted) that version's token.
+    async fn granted_scopes(&self, scope: &CallScope) -> Option<Vec<String>> {
+        let (tenant, row) = self.connection(scope).await.ok()??;
+        let reference = row.credential?;
+        self.broker.granted(&SecretIdentity {
+            tenant: tenant.to_string(),
+            secret: reference.name,
+            version: reference.version,
+        })
+    }
 }
 
 impl ConnectionCredentials {
@@ -251,5 +263,14 @@ impl CredentialSource for ProbeCredentials {
                 "the credential being checked is gone",
             )),
         }
+    }
+
+    async fn granted_scopes(&self, scope: &CallScope) -> Option<Vec<String>> {
+        (self.secret.tenant == scope.tenant).then_some(())?;
+        self.base.broker.granted(&SecretIdentity {
+            tenant: self.secret.tenant.clone(),
+            secret: self.secret.name.clone(),
+            version: self.secret.version,
+        })
     }
 }

@@ -1,6 +1,8 @@
 //! Connections and what is done through them: the server side of the connector framework
 //! (`docs/connectors.md`).
 //!
+//! - [`action_job`]: actions ready to run, and the `connector.action` job of `"async": true`
+//!   ones; [`action_results`]: what those came to.
 //! - [`catalogue`]: the connectors this process serves, reloaded when their directory changes.
 //! - [`credentials`]: connection credentials from the vault, placed per attempt.
 //! - [`sync_job`]: the `connector.sync` job that runs a stream's sync as a run.
@@ -11,6 +13,8 @@
 //! row holds only the reference), rotating its credential (the new version is checked before
 //! the old one is destroyed), testing it, running actions.
 
+pub mod action_job;
+pub mod action_results;
 pub mod catalogue;
 pub mod credentials;
 pub mod sync_job;
@@ -30,8 +34,8 @@ use switchyard_connectors::{
 };
 use switchyard_core::{ConnectionId, ErrorCode, TenantId};
 use switchyard_http::{
-    AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CredentialSource,
-    GuardedClient, InMemoryBackend, ProviderClient, Rate, RateLimiter, SystemClock,
+    AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CaptureSink, ConfiguredBackend,
+    CredentialSource, GuardedClient, ProviderClient, Rate, RateLimiter, SystemClock,
 };
 use switchyard_vault::{AuditContext, AuditedVault, SecretRef, VaultError};
 
@@ -44,22 +48,28 @@ use credentials::{ConnectionCredentials, secret_name};
 #[derive(Clone)]
 struct StackParts {
     client: GuardedClient,
-    limiter: Arc<RateLimiter<InMemoryBackend>>,
+    limiter: Arc<RateLimiter<ConfiguredBackend>>,
     adaptive: Arc<AdaptiveLimits>,
     breakers: Arc<BreakerRegistry>,
     health: switchyard_health::HealthRecorder,
+    /// Where calls of providers whose manifest enables `limits.capture` are captured.
+    captures: Option<Arc<dyn CaptureSink>>,
 }
 
 impl StackParts {
-    fn client<C: CredentialSource>(&self, credentials: C) -> ProviderClient<InMemoryBackend, C> {
-        ProviderClient::new(
+    fn client<C: CredentialSource>(&self, credentials: C) -> ProviderClient<ConfiguredBackend, C> {
+        let client = ProviderClient::new(
             self.client.clone(),
             Arc::clone(&self.limiter),
             Arc::clone(&self.adaptive),
             Arc::clone(&self.breakers),
             credentials,
         )
-        .with_observer(self.health.observer())
+        .with_observer(self.health.observer());
+        match &self.captures {
+            Some(sink) => client.with_capture_sink(Arc::clone(sink)),
+            None => client,
+        }
     }
 }
 
@@ -94,6 +104,7 @@ impl ConnectorService {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         catalogue: Catalogue,
+        rate_limits: ConfiguredBackend,
         database: switchyard_store::Database,
         vault: AuditedVault,
         http: GuardedClient,
@@ -108,7 +119,7 @@ impl ConnectorService {
         let ceiling = Rate::per_second(std::num::NonZeroU32::MIN.saturating_add(9_999));
         let stack = StackParts {
             client: http,
-            limiter: Arc::new(RateLimiter::in_memory(ceiling)),
+            limiter: Arc::new(RateLimiter::new(rate_limits, ceiling)),
             adaptive: Arc::new(AdaptiveLimits::new(
                 AdaptiveConfig::default(),
                 Arc::new(SystemClock),
@@ -118,6 +129,7 @@ impl ConnectorService {
                 Arc::new(SystemClock),
             )),
             health,
+            captures: None,
         };
         let credentials = ConnectionCredentials {
             connections: connections.clone(),
@@ -153,7 +165,15 @@ impl ConnectorService {
             connection: connection.id,
             config: connection.config.clone(),
             base_url: connection.base_url.clone(),
+            auth_mode: connection.credential.as_ref().map(|c| c.mode.clone()),
         }
+    }
+
+    /// Captures the calls of providers whose manifest enables `limits.capture` into `sink`.
+    pub fn with_captures(mut self, sink: Arc<dyn CaptureSink>) -> Self {
+        self.stack.captures = Some(sink);
+        self.calls = Arc::new(self.stack.client(self.credentials.clone()));
+        self
     }
 
     /// Calls through the stack with the connection's stored credential.
@@ -408,7 +428,10 @@ impl ConnectorService {
             ),
             mode.clone(),
         ));
-        let cx = Self::context(connection);
+        let cx = ConnectionContext {
+            auth_mode: Some(mode.kind().to_owned()),
+            ..Self::context(connection)
+        };
         let report = match connector
             .test_connection(CallContext {
                 calls: &probe,

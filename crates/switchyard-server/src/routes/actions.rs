@@ -1,18 +1,21 @@
 //! `/v1/connections/{id}/actions/{name}`: writing to the provider through a connection
-//! (create a ticket, post a message). Each call is a run with one attempt; the input is
-//! checked against the action's schema before anything is sent; an `Idempotency-Key` replays
-//! the first answer (the API's own idempotency) and is passed to providers that honour one.
+//! (create a ticket, post a message). The input is checked against the action's schema
+//! before anything else (a bad one never becomes a run). A call is a run with one attempt
+//! that answers the output; with `"async": true` it is a queued run (`202`, a
+//! `connector.action` job) whose output `GET /v1/runs/{run_id}` shows once it ran. An
+//! `Idempotency-Key` replays the first answer (the API's own idempotency: the same output, or
+//! the same `run_id`) and is passed to providers that honour one.
 
-use axum::{extract::State, http::HeaderMap};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use switchyard_audit::Action;
-use switchyard_connectors::manifest::ErrorKind;
-use switchyard_connectors::unified::CompiledActionMapping;
-use switchyard_connectors::{CallContext, ConnectorError};
-use switchyard_core::{ConnectionId, ErrorCode, Role};
-use switchyard_jobs::queue::FailureClass;
-use switchyard_jobs::runs::{AttemptResult, Failure, NewRun, RunTrigger};
+use switchyard_core::{ConnectionId, Role, TenantId};
+use switchyard_jobs::runs::{AttemptResult, NewRun, RunStatus, RunTrigger};
 use utoipa::ToSchema;
 
 use super::connections::owned_connection;
@@ -20,12 +23,17 @@ use super::sources::TenantLookup;
 use crate::{
     AppState, audit_trail,
     auth::Principal,
-    connectors::{ConnectorService, connector_error},
+    connectors::{
+        ConnectorService,
+        action_job::{self, ACTION_JOB, AcceptedAction, PreparedAction, enqueue_action},
+        action_results::ActionOutput,
+    },
     error::{ApiError, Problem},
     extract::{ApiJson, ApiPath, ApiQuery},
 };
 
-pub const ACTION_RUN_KIND: &str = "connector.action";
+/// The kind of every action's run.
+pub const ACTION_RUN_KIND: &str = ACTION_JOB;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +42,9 @@ pub struct RunActionRequest {
     #[serde(default = "empty")]
     #[schema(value_type = Object)]
     pub input: Value,
+    /// Queue the action instead of waiting for it: the answer is `202` with the run to poll.
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
 }
 
 fn empty() -> Value {
@@ -56,30 +67,28 @@ pub struct RunActionResponse {
     pub mapping_error: Option<String>,
 }
 
-fn failure_class(error: &ConnectorError) -> FailureClass {
-    match error {
-        ConnectorError::Provider(error) => switchyard_jobs::queue::JobError::from(error).class,
-        ConnectorError::ProviderStatus {
-            status: 401 | 403, ..
-        } => FailureClass::Auth,
-        ConnectorError::ProviderStatus { status: 429, .. } => FailureClass::RateLimited,
-        ConnectorError::Refused { kind, .. } => match kind {
-            ErrorKind::AuthFailed | ErrorKind::PermissionDenied => FailureClass::Auth,
-            ErrorKind::RateLimited => FailureClass::RateLimited,
-            ErrorKind::NotFound | ErrorKind::ProviderError => FailureClass::InvalidResponse,
-        },
-        ConnectorError::ProviderStatus { status: 500.., .. } => FailureClass::ProviderUnavailable,
-        _ => FailureClass::InvalidResponse,
-    }
+/// A queued action (`"async": true`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueuedActionResponse {
+    /// The run to poll: `GET /v1/runs/{run_id}` (also the `Location` header).
+    pub run_id: String,
+    /// `queued`.
+    pub status: String,
 }
 
-/// Runs an action now and returns its output.
+/// Runs an action now and returns its output; with `"async": true`, queues it as a run.
 #[utoipa::path(
     post, path = "/v1/connections/{connection_id}/actions/{action}", tag = "connections",
-    params(("connection_id" = String, Path), ("action" = String, Path), TenantLookup),
+    params(
+        ("connection_id" = String, Path), ("action" = String, Path), TenantLookup,
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer (the same `run_id`); passed to providers that declare an `idempotency_header`"),
+    ),
     request_body = RunActionRequest,
     responses(
-        (status = 200, body = RunActionResponse),
+        (status = 200, body = RunActionResponse, description = "The action ran"),
+        (status = 202, body = QueuedActionResponse,
+            description = "With `\"async\": true`: the action is queued as run `run_id`; `GET /v1/runs/{run_id}` shows its `action` result once it ran",
+            headers(("Location" = String, description = "The run: `/v1/runs/{run_id}`"))),
         (status = "4XX", body = Problem, content_type = "application/problem+json"),
         (status = "5XX", body = Problem, content_type = "application/problem+json"),
     ),
@@ -92,46 +101,55 @@ pub async fn run_action(
     ApiPath((id, action)): ApiPath<(ConnectionId, String)>,
     ApiQuery(lookup): ApiQuery<TenantLookup>,
     ApiJson(request): ApiJson<RunActionRequest>,
-) -> Result<axum::Json<RunActionResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let connection =
         owned_connection(&state, &principal, lookup.tenant_id, id, Role::Write).await?;
-    crate::connectors::ConnectorService::usable(&connection)?;
-    let connector = state.connectors.connector(&connection.provider)?;
-    if !connector
-        .metadata()
-        .actions
-        .iter()
-        .any(|a| a.name == action)
-    {
-        return Err(ApiError::not_found(format_args!(
-            "action `{action}` of `{}`",
-            connection.provider
-        )));
-    }
-    // Compiled before anything is sent: the loader has checked it, so this fails only on a
-    // bug, which must not surface after the provider acted.
-    let mapping = state
-        .connectors
-        .catalogue
-        .registry()
-        .manifest(&connection.provider)
-        .and_then(|manifest| manifest.action(&action).and_then(|a| a.unified.clone()))
-        .map(|spec| CompiledActionMapping::new(&spec))
-        .transpose()
-        .map_err(ApiError::internal)?;
+    ConnectorService::usable(&connection)?;
+    let prepared = PreparedAction::new(&state.connectors, &connection.provider, &action)?;
+    // Checked before the run exists: a bad input is no work done.
+    prepared.check_input(&request.input)?;
     let tenant = connection.tenant_id;
     // The idempotency middleware has vetted the header's form already.
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if request.run_async {
+        let run = enqueue_action(
+            state.store.database(),
+            &state.runs,
+            AcceptedAction {
+                connection: &connection,
+                action: &action,
+                repeatable: prepared.repeatable(key.as_deref()),
+                input: request.input,
+                idempotency_key: key,
+            },
+        )
+        .await?;
+        audit(&state, &principal, tenant, id, &action).await;
+        let location = match principal {
+            Principal::PlatformAdmin => format!("/v1/runs/{run}?tenant_id={tenant}"),
+            Principal::TenantKey(_) => format!("/v1/runs/{run}"),
+        };
+        let accepted = QueuedActionResponse {
+            run_id: run.to_string(),
+            status: RunStatus::Queued.as_str().to_owned(),
+        };
+        return Ok((
+            StatusCode::ACCEPTED,
+            [(header::LOCATION, location)],
+            axum::Json(accepted),
+        )
+            .into_response());
+    }
     let run = state
         .runs
         .create_run(NewRun {
             tenant: Some(tenant),
-            subject: format!("connection:{id}/action:{action}"),
+            subject: action_job::subject(id, &action),
             trigger: RunTrigger::Manual,
-            kind: ACTION_RUN_KIND.to_owned(),
+            kind: ACTION_JOB.to_owned(),
             // The input stays out of the run: it can carry what the provider should see only.
             payload: json!({"connection_id": id.to_string(), "action": action}),
             job_id: None,
@@ -143,41 +161,18 @@ pub async fn run_action(
         .start_attempt(Some(tenant), run.id)
         .await
         .map_err(ApiError::internal)?;
-    let context = ConnectorService::context(&connection);
-    let outcome = connector
-        .execute_action(
-            CallContext {
-                calls: state.connectors.calls(),
-                connection: &context,
-            },
-            &action,
+    let outcome = prepared
+        .run(
+            &state.connectors,
+            &connection,
             &request.input,
             key.as_deref(),
         )
         .await;
-    let limit = state.connectors.max_action_output_bytes;
-    let outcome = outcome.map_err(Err).and_then(|output| {
-        let size = serde_json::to_vec(&output).map_or(usize::MAX, |b| b.len());
-        if size > limit {
-            Err(Ok(size))
-        } else {
-            Ok(output)
-        }
-    });
     let result = match &outcome {
         Ok(_) => AttemptResult::Succeeded,
-        Err(Err(error)) => AttemptResult::Failed {
-            failure: Failure {
-                class: failure_class(error),
-                message: error.to_string(),
-            },
-            will_retry: false,
-        },
-        Err(Ok(size)) => AttemptResult::Failed {
-            failure: Failure {
-                class: FailureClass::InvalidResponse,
-                message: format!("the output is {size} bytes, over the limit of {limit}"),
-            },
+        Err(error) => AttemptResult::Failed {
+            failure: error.failure(),
             will_retry: false,
         },
     };
@@ -194,35 +189,36 @@ pub async fn run_action(
     {
         tracing::warn!(%error, run_id = %run.id, "could not record an action's attempt");
     }
+    audit(&state, &principal, tenant, id, &action).await;
+    match outcome {
+        Ok(ActionOutput {
+            output,
+            unified,
+            mapping_error,
+        }) => Ok(axum::Json(RunActionResponse {
+            run_id: run.id.to_string(),
+            output,
+            unified,
+            mapping_error,
+        })
+        .into_response()),
+        Err(error) => Err(error.into_problem(run.id)),
+    }
+}
+
+async fn audit(
+    state: &AppState,
+    principal: &Principal,
+    tenant: TenantId,
+    id: ConnectionId,
+    action: &str,
+) {
     audit_trail::record_change(
-        &state,
-        &principal,
+        state,
+        principal,
         tenant,
         Action::CONNECTION_ACTION,
-        format!("connection:{id}/action:{action}"),
+        action_job::subject(id, action),
     )
     .await;
-    match outcome {
-        Ok(output) => {
-            let (unified, mapping_error) = match mapping
-                .as_ref()
-                .map(|m| m.apply(&connection.provider, &request.input, &output))
-            {
-                None => (None, None),
-                Some(Ok(unified)) => (Some(unified), None),
-                Some(Err(error)) => (None, Some(error.to_string())),
-            };
-            Ok(axum::Json(RunActionResponse {
-                run_id: run.id.to_string(),
-                output,
-                unified,
-                mapping_error,
-            }))
-        }
-        Err(Err(error)) => Err(connector_error(error)),
-        Err(Ok(size)) => Err(ApiError::new(ErrorCode::ProviderError).with_detail(format!(
-            "the action ran (run {}), but its output of {size} bytes is over connectors.max_action_output_bytes ({limit})",
-            run.id
-        ))),
-    }
 }

@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod api_keys;
 pub mod audit_events;
+pub mod captures;
 pub mod connect_sessions;
 pub mod connection_health;
 pub mod connections;
@@ -102,6 +103,8 @@ fn documented_routes() -> DocumentedRoutes {
         ))
         .routes(routes!(connections::test_connection))
         .routes(routes!(connections::rotate_credentials))
+        .routes(routes!(captures::list_captures))
+        .routes(routes!(captures::get_capture))
         .routes(routes!(syncs::list_syncs))
         .routes(routes!(syncs::set_sync, syncs::delete_sync))
         .routes(routes!(syncs::run_sync))

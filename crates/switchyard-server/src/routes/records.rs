@@ -124,7 +124,12 @@ pub async fn list_records(
                     ApiError::new(ErrorCode::InvalidQuery)
                         .with_detail(format!("stream `{stream}` does not map to `{model}`"))
                 })?;
-            Some(CompiledMapping::new(unified).map_err(ApiError::internal)?)
+            // `template` fields read the connection's settings (Jira's site for a browse link).
+            Some(
+                CompiledMapping::new(unified)
+                    .map_err(ApiError::internal)?
+                    .with_config(connection.config.clone()),
+            )
         }
     };
     let page = ListParams {

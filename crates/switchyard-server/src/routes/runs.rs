@@ -15,6 +15,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     AppState,
     auth::Principal,
+    connectors::{
+        action_job::ACTION_JOB,
+        action_results::{ActionResult, ActionResults},
+    },
     error::{ApiError, Problem},
     extract::{ApiPath, ApiQuery},
     pagination::{ListParams, ListResponse, encode_cursor},
@@ -124,6 +128,11 @@ pub struct RunResponse {
     /// Present on `GET /v1/runs/{run_id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<Vec<RunAttemptResponse>>,
+    /// On `GET /v1/runs/{run_id}` of an `"async": true` action (kind `connector.action`),
+    /// once an attempt ended: `{output, unified, mapping_error}` as the synchronous call
+    /// answers them, or `{error: {code, reason, message}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActionResult>,
 }
 
 impl From<Run> for RunResponse {
@@ -143,6 +152,7 @@ impl From<Run> for RunResponse {
             started_at: run.started_at,
             finished_at: run.finished_at,
             attempts: None,
+            action: None,
         }
     }
 }
@@ -218,7 +228,17 @@ pub async fn get_run(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format_args!("run `{run_id}`")))?;
+    let action = match found.run.tenant {
+        Some(tenant) if found.run.kind == ACTION_JOB => {
+            ActionResults::new(state.store.database().clone())
+                .get(tenant, run_id)
+                .await
+                .map_err(ApiError::internal)?
+        }
+        _ => None,
+    };
     let mut response = RunResponse::from(found.run);
+    response.action = action;
     response.attempts = Some(
         found
             .attempts

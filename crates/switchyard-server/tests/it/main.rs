@@ -2,9 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod actions_async;
 mod api_keys;
 mod audit;
 mod auth;
+mod captures;
 mod connection_health;
 mod connections;
 mod error_rules;
@@ -23,6 +25,7 @@ mod providers;
 mod related;
 mod rotation;
 mod runs;
+mod shared_budgets;
 mod startup;
 mod tenants;
 mod token_auth;

@@ -10,13 +10,13 @@ use secrecy::SecretString;
 use serde_json::json;
 use switchyard_audit::{Actor, AuditLog, AuditOptions};
 use switchyard_blob::{BlobConfig, BlobStore};
-use switchyard_core::TenantId;
+use switchyard_core::{ConnectionId, TenantId};
 use switchyard_http::{
     AdaptiveConfig, AdaptiveLimits, BreakerConfig, BreakerRegistry, CallScope, CaptureSink,
     CaptureSpec, Credential, CredentialError, CredentialSource, GuardedClient, InMemoryBackend,
     ProviderClient, ProviderPolicy, ProviderRequest, Rate, RateLimiter, SsrfPolicy, SystemClock,
 };
-use switchyard_server::provider_capture::{self, BlobCaptureSink, CaptureError};
+use switchyard_server::provider_capture::{self, BlobCaptureSink, CaptureError, CaptureIndex};
 use switchyard_server::provider_credentials::{CredentialBinding, Placement, VaultCredentials};
 use switchyard_store::{Database, DatabaseOptions};
 use switchyard_vault::{AuditContext, AuditedVault, KekConfig, Vault, VaultOptions, storage_for};
@@ -58,7 +58,7 @@ fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 }
 
 /// A vault on SQLite with a key-file KEK, and a local blob store, in one temporary folder.
-async fn parts() -> (tempfile::TempDir, AuditedVault, BlobStore) {
+async fn parts() -> (tempfile::TempDir, AuditedVault, BlobStore, Database) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("capture.db").display());
     let database = Database::connect(&url, &DatabaseOptions::default())
@@ -77,7 +77,7 @@ async fn parts() -> (tempfile::TempDir, AuditedVault, BlobStore) {
         .await
         .unwrap();
 
-    (dir, vault, blobs)
+    (dir, vault, blobs, database)
 }
 
 fn client<C: CredentialSource>(credentials: C) -> ProviderClient<InMemoryBackend, C> {
@@ -103,8 +103,9 @@ fn client<C: CredentialSource>(credentials: C) -> ProviderClient<InMemoryBackend
 
 #[tokio::test]
 async fn captures_are_sealed_per_tenant_and_read_back_redacted() {
-    let (dir, vault, blobs) = parts().await;
-    let (sink, writer) = BlobCaptureSink::spawn(blobs.clone(), vault.clone(), 16);
+    let (dir, vault, blobs, database) = parts().await;
+    let index = CaptureIndex::new(database);
+    let (sink, writer) = BlobCaptureSink::spawn(blobs.clone(), vault.clone(), index.clone(), 16);
     let client = client(Bearer).with_capture_sink(Arc::new(sink) as Arc<dyn CaptureSink>);
     let policy = ProviderPolicy {
         capture: CaptureSpec {
@@ -115,10 +116,11 @@ async fn captures_are_sealed_per_tenant_and_read_back_redacted() {
         ..ProviderPolicy::default()
     };
     let tenant = TenantId::generate();
+    let connection = ConnectionId::generate();
     let scope = CallScope {
         tenant: tenant.to_string(),
         provider: "okta".to_owned(),
-        connection: Some("con_1".to_owned()),
+        connection: Some(connection.to_string()),
     };
     let addr = provider().await;
     let request = reqwest::Request::new(
@@ -157,6 +159,40 @@ async fn captures_are_sealed_per_tenant_and_read_back_redacted() {
         .map(|c| c.to_string_lossy().into_owned())
         .collect();
     let key = segments[segments.len() - 6..].join("/");
+    // The index lists it under its connection, with what was called, and names that blob.
+    let listed = index.list(&tenant, &connection, None, 10).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let summary = &listed.items[0];
+    assert_eq!(
+        (
+            summary.method.as_str(),
+            summary.route.as_str(),
+            summary.status
+        ),
+        ("GET", "/api/v1/users/{id}", Some(200))
+    );
+    let (_, indexed_key) = index
+        .get(&tenant, &connection, &summary.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(indexed_key, key);
+    let other = TenantId::generate();
+    assert!(
+        index
+            .list(&other, &connection, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        index
+            .get(&other, &connection, &summary.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     let capture = provider_capture::read(&blobs, &vault, tenant, &key)
         .await
@@ -173,7 +209,6 @@ async fn captures_are_sealed_per_tenant_and_read_back_redacted() {
     );
     assert!(!capture.to_string().contains(CANARY));
 
-    let other = TenantId::generate();
     let err = provider_capture::read(&blobs, &vault, other, &key)
         .await
         .unwrap_err();
@@ -210,7 +245,7 @@ async fn recording_provider() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec
 
 #[tokio::test]
 async fn credentials_come_from_the_vault_per_attempt_and_stay_in_their_tenant() {
-    let (_dir, vault, _blobs) = parts().await;
+    let (_dir, vault, _blobs, _database) = parts().await;
     let (tenant, other) = (TenantId::generate(), TenantId::generate());
     let context = AuditContext::new(Actor::PlatformAdmin);
     let token = vault

@@ -168,6 +168,12 @@ backend_tests! { GitHubFixture;
         }), &mut seen).await;
         let test = seen.keep("test", &test_connection(app, &key, &id).await);
         assert_eq!(test["success"], true, "{test}");
+        // The installation's permissions, as its token's answer listed them.
+        assert_eq!(
+            (&test["permissions_verified"], &test["permissions_missing"]),
+            (&json!(["members:read", "metadata:read", "administration:read", "issues:write"]), &json!([])),
+            "{test}"
+        );
         let run = seen.keep("run", &sync(app, &key, &id, "repositories").await);
         assert_eq!(run["counters"]["records_added"], 6, "{run}");
         seen.keep("run", &sync(app, &key, &id, "repository_settings").await);

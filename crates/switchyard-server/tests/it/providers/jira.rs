@@ -104,7 +104,8 @@ backend_tests! { JiraApp;
             ticket["record"],
             json!({
                 "id": first.id, "title": first.summary, "system": "jira", "externalId": first.key,
-                "url": format!("{}/rest/api/3/issue/{}", standin.url(), first.id),
+                // The browse page on the connection's site, not the REST link.
+                "url": format!("https://acme.atlassian.net/browse/{}", first.key),
                 "type": first.issue_type, "status": first.status, "priority": null,
                 "created_at": "2023-12-31T23:58:00Z", "updated_at": "2023-12-31T23:58:00Z",
                 "source": "jira"
@@ -127,7 +128,8 @@ backend_tests! { JiraApp;
         answers.push(action.text());
         let new_key = action.json()["output"]["key"].as_str().unwrap().to_owned();
         assert_eq!(standin.issue(&new_key).unwrap().summary, "Disk full");
-        // Jira's answer is `{id, key, self}`: the ticket takes its title and type from the input.
+        // Jira's answer is `{id, key, self}`: the ticket takes its title and type from the input,
+        // its url from the connection's site, and has no status, which the answer does not say.
         let output = action.json()["output"].clone();
         let created_ticket = action.json()["unified"].clone();
         assert_eq!(action.json()["mapping_error"], Value::Null, "{}", action.text());
@@ -135,7 +137,8 @@ backend_tests! { JiraApp;
             created_ticket,
             json!({
                 "id": output["id"], "title": "Disk full", "system": "jira", "externalId": new_key,
-                "url": output["self"], "type": "Bug", "status": "To Do", "source": "jira"
+                "url": format!("https://acme.atlassian.net/browse/{new_key}"), "type": "Bug",
+                "source": "jira"
             })
         );
 

@@ -248,6 +248,9 @@ backend_tests! { OktaFixture;
         let id = seen.keep("create", &created)["id"].as_str().unwrap().to_owned();
         let report = seen.keep("test", &test_connection(app, &key, &id).await);
         assert_eq!(report["success"], true, "{report}");
+        // What the token answer granted, against the six scopes the streams and actions need.
+        assert_eq!(report["permissions_verified"].as_array().map(Vec::len), Some(6), "{report}");
+        assert_eq!(report["permissions_missing"], json!([]), "{report}");
         seen.keep("run", &sync(app, &key, &id, "applications").await);
         let apps = seen.keep_pages(record_pages(app, &key, &id, "applications", "").await);
         assert_eq!(apps.len(), 3);

@@ -1,8 +1,8 @@
 //! The built-in Slack connector end to end: the catalogue, a connection through the API to
 //! the Slack stand-in, its test, syncs and unified records, an action, and Events API
 //! deliveries signed by Slack's own library (PyPI `slack_sdk`) that are verified, routed by
-//! workspace, deduplicated on redelivery and trigger the stream's sync. No API answer holds
-//! the token.
+//! workspace, deduplicated on redelivery, store the members they carry (emitting events) or
+//! trigger the stream's sync. No API answer holds the token.
 
 use std::process::Command;
 use std::time::Duration;
@@ -70,6 +70,27 @@ async fn deliver(python: &str, ingest: &str, body: &Value, retry: Option<u32>) -
     let answer = request.body(body).send().await.unwrap();
     let status = answer.status().as_u16();
     (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// The ids of the outbound events of `event_type`, oldest first.
+async fn published(app: &TestApp, event_type: &str) -> Vec<String> {
+    use switchyard_store::{Database, DatabaseOptions};
+    let database = Database::connect(app.database().url(), &DatabaseOptions::default())
+        .await
+        .unwrap();
+    let sql = "SELECT id FROM webhook_events WHERE event_type = $1 ORDER BY id";
+    match &database {
+        Database::Sqlite(pool) => sqlx::query_scalar(sql)
+            .bind(event_type)
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        Database::Postgres(pool) => sqlx::query_scalar(sql)
+            .bind(event_type)
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+    }
 }
 
 /// Waits until the inbound event has been processed (handed to the connector).
@@ -178,22 +199,82 @@ backend_tests! { SlackApp;
             processed(app, &key, answer["id"].as_str().unwrap()).await;
             assert!(stream_runs(app, &key, &id, "users").await.iter().all(|r| r["trigger"] != "webhook"));
 
-            // A new member joins: `team_join` syncs `users`.
+            // An endpoint subscribed to the events the connector emits.
+            let subscriber = app.post("/v1/endpoints", &key, &json!({
+                "url": "https://hooks.example.invalid/slack-users", "event_types": ["slack.user.*"],
+            })).await;
+            assert_eq!(subscriber.status, 201, "{}", subscriber.text());
+            let changed_before = published(app, "slack.users.changed").await.len();
+
+            // A new member joins: `team_join` carries her whole, and she is stored at once.
             let joined = fx.slack.upsert_user(SlackUser::new(&slack::user_id(31), "grace", "Grace Hopper", "grace@example.test"));
             let delivery = fx.slack.event(events::team_join(&joined));
             let (status, first) = deliver(&python, &ingest, &delivery.body, None).await;
             assert_eq!((status, &first["duplicate"]), (200, &json!(false)), "{first}");
-            // Slack redelivers the same event_id with X-Slack-Retry-Num: one event, one sync.
+            // Slack redelivers the same event_id with X-Slack-Retry-Num: one event.
             let (status, again) = deliver(&python, &ingest, &delivery.body, Some(1)).await;
             assert_eq!((status, &again["duplicate"], &again["id"]), (200, &json!(true), &first["id"]));
-            let run = webhook_run(app, &key, &id, "users").await;
-            assert_eq!(run["status"], "succeeded", "{run}");
-            assert_eq!(run["counters"]["records_added"], 1, "{run}");
             processed(app, &key, first["id"].as_str().unwrap()).await;
-            let webhook_runs = stream_runs(app, &key, &id, "users").await.into_iter().filter(|r| r["trigger"] == "webhook").count();
-            assert_eq!(webhook_runs, 1);
+            let changes = records(app, &key, &id, "users", "").await;
+            let last = changes.last().unwrap();
+            assert_eq!((&last["change"], &last["primary_key"]), (&json!("added"), &json!(joined.id)), "{last}");
+            assert_eq!(last["record"], delivery.body["event"]["user"]);
+            assert!(last["run_id"].is_null(), "a webhook's change is no run's: {last}");
+            assert!(stream_runs(app, &key, &id, "users").await.iter().all(|r| r["trigger"] != "webhook"), "stored, not synced");
             let identities = records(app, &key, &id, "users", "identity").await;
             assert!(identities.iter().any(|c| c["record"]["email"] == "grace@example.test"));
+            assert_eq!(published(app, "slack.user.created").await.len(), 1);
+
+            // A profile changes: `user_change` updates the record, announces the change and
+            // emits `slack.user.updated` to the subscriber, once.
+            let mut renamed = fx.slack.user(&slack::user_id(5)).unwrap();
+            renamed.real_name = "Renamed Five".into();
+            let renamed = fx.slack.upsert_user(renamed);
+            let delivery = fx.slack.event(events::user_change(&renamed));
+            let (status, first) = deliver(&python, &ingest, &delivery.body, None).await;
+            assert_eq!(status, 200, "{first}");
+            let inbound = first["id"].as_str().unwrap().to_owned();
+            processed(app, &key, &inbound).await;
+            let changes = records(app, &key, &id, "users", "").await;
+            let last = changes.last().unwrap();
+            assert_eq!((&last["change"], &last["primary_key"]), (&json!("updated"), &json!(slack::user_id(5))), "{last}");
+            assert_eq!(last["record"]["real_name"], "Renamed Five");
+            let updated = published(app, "slack.user.updated").await;
+            assert_eq!(updated.len(), 1);
+            let event = app.get(&format!("/v1/events/{}", updated[0]), &key).await;
+            assert_eq!(event.status, 200, "{}", event.text());
+            let event = event.json();
+            assert_eq!(event["deliveries"].as_array().unwrap().len(), 1, "{event}");
+            let data = &event["payload"]["data"];
+            assert_eq!(data["connection_id"], json!(id));
+            assert_eq!(data["data"], delivery.body["event"]["user"]);
+            let announced = published(app, "slack.users.changed").await;
+            assert_eq!(announced.len(), changed_before + 2, "team_join and user_change each changed `users`");
+
+            // Redelivered (X-Slack-Retry-Num) and processed again (a replay): nothing changes,
+            // nothing is emitted twice.
+            let (status, again) = deliver(&python, &ingest, &delivery.body, Some(2)).await;
+            assert_eq!((status, &again["duplicate"]), (200, &json!(true)), "{again}");
+            let replayed = app.post(&format!("/v1/inbound-events/{inbound}/replay"), &key, &json!({})).await;
+            assert!(replayed.status < 300, "{}", replayed.text());
+            processed(app, &key, &inbound).await;
+            assert_eq!(records(app, &key, &id, "users", "").await.len(), changes.len());
+            assert_eq!(published(app, "slack.user.updated").await, updated);
+            assert_eq!(published(app, "slack.users.changed").await.len(), changed_before + 2);
+
+            // A member that breaks the stream's schema is refused: nothing stored, and
+            // `users` is synced instead.
+            let mut broken = events::user_change(&renamed);
+            broken["user"]["id"] = json!("not-a-slack-id");
+            let delivery = fx.slack.event(broken);
+            let (status, answer) = deliver(&python, &ingest, &delivery.body, None).await;
+            assert_eq!(status, 200, "{answer}");
+            let run = webhook_run(app, &key, &id, "users").await;
+            assert_eq!(run["status"], "succeeded", "{run}");
+            assert_eq!(run["counters"]["records_added"], 0, "the store was up to date: {run}");
+            assert_eq!(run["counters"]["records_deleted"], 0, "webhook-written records stay: {run}");
+            let changes = records(app, &key, &id, "users", "").await;
+            assert!(changes.iter().all(|c| c["primary_key"] != "not-a-slack-id"));
 
             // She joins a channel: `member_joined_channel` syncs the memberships.
             fx.slack.join(&slack::channel_id(1), &joined.id);
