@@ -69,9 +69,11 @@ pub struct CaptureSummary {
     pub captured_at: time::OffsetDateTime,
 }
 
-const COLUMNS: &str = "id, connection_id, provider, method, route, attempt, status, captured_at";
+const COLUMNS: &str =
+    "id, connection_id, provider, method, route, attempt, status, captured_at, blob_key";
 
-type SummaryRow = (
+/// A row as [`COLUMNS`] lists it.
+type Row = (
     String,
     Option<String>,
     String,
@@ -80,11 +82,13 @@ type SummaryRow = (
     i32,
     Option<i32>,
     DbTime,
+    String,
 );
 
-fn summary(row: SummaryRow) -> CaptureSummary {
-    let (id, connection, provider, method, route, attempt, status, at) = row;
-    CaptureSummary {
+/// The row's summary and blob key.
+fn summary(row: Row) -> (CaptureSummary, String) {
+    let (id, connection, provider, method, route, attempt, status, at, key) = row;
+    let summary = CaptureSummary {
         id,
         connection_id: connection.and_then(|c| c.parse().ok()),
         provider,
@@ -93,7 +97,8 @@ fn summary(row: SummaryRow) -> CaptureSummary {
         attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
         status: status.and_then(|s| u16::try_from(s).ok()),
         captured_at: at.get(),
-    }
+    };
+    (summary, key)
 }
 
 /// The `provider_captures` table: one row per stored capture, scoped by tenant.
@@ -109,7 +114,7 @@ impl CaptureIndex {
 
     async fn insert(&self, key: &BlobKey, capture: &Capture) -> Result<(), CaptureError> {
         let sql = format!(
-            "INSERT INTO provider_captures (tenant_id, {COLUMNS}, blob_key) \
+            "INSERT INTO provider_captures (tenant_id, {COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         // INTEGER is 32 bits on PostgreSQL.
@@ -146,7 +151,7 @@ impl CaptureIndex {
              WHERE tenant_id = $1 AND connection_id = $2 AND ($3 IS NULL OR id < $3) \
              ORDER BY id DESC LIMIT $4"
         );
-        let rows: Vec<SummaryRow> = with_conn!(&self.database, |conn| {
+        let rows: Vec<Row> = with_conn!(&self.database, |conn| {
             sqlx::query_as(&sql)
                 .bind(tenant.to_string())
                 .bind(connection.to_string())
@@ -155,7 +160,7 @@ impl CaptureIndex {
                 .fetch_all(&mut *conn)
                 .await?
         });
-        let captures = rows.into_iter().map(summary).collect();
+        let captures = rows.into_iter().map(|row| summary(row).0).collect();
         Ok(Page::from_overfetch(
             captures,
             limit,
@@ -171,19 +176,8 @@ impl CaptureIndex {
         id: &str,
     ) -> Result<Option<(CaptureSummary, String)>, CaptureError> {
         let sql = format!(
-            "SELECT {COLUMNS}, blob_key FROM provider_captures \
+            "SELECT {COLUMNS} FROM provider_captures \
              WHERE tenant_id = $1 AND connection_id = $2 AND id = $3"
-        );
-        type Row = (
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            i32,
-            Option<i32>,
-            DbTime,
-            String,
         );
         let row: Option<Row> = with_conn!(&self.database, |conn| {
             sqlx::query_as(&sql)
@@ -193,7 +187,7 @@ impl CaptureIndex {
                 .fetch_optional(&mut *conn)
                 .await?
         });
-        Ok(row.map(|(id, c, p, m, r, a, s, at, key)| (summary((id, c, p, m, r, a, s, at)), key)))
+        Ok(row.map(summary))
     }
 }
 
