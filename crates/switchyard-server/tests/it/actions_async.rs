@@ -85,9 +85,8 @@ backend_tests! { ConnectorApp;
         assert!(["queued", "running", "succeeded"].contains(&first["status"].as_str().unwrap()), "{first}");
         assert_eq!(first["kind"], "connector.action");
         assert_eq!(first["subject"], format!("connection:{id}/action:{ACTION}"));
-        if first["status"] == "queued" {
-            assert!(first.get("action").is_none(), "no result before an attempt: {first}");
-        }
+        // (Its status, attempts and result are read one after the other while the worker
+        // moves on: a `queued` run may already show a result, so nothing is asserted of it.)
 
         let done = finished_run(app, &key, &run).await;
         assert_eq!(done["status"], "succeeded", "{done}");

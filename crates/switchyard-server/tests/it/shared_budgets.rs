@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::json;
 use switchyard_test_support::{TestApp, TestBackend, required_test_server};
@@ -90,16 +91,28 @@ async fn two_servers_share_one_budget(backend: TestBackend) {
     let mut arrivals = arrivals.lock().unwrap().clone();
     arrivals.sort();
     assert_eq!(arrivals.len(), 2 * CALLS_PER_SERVER);
-    // GCRA: the n-th call (from 0) comes no sooner than (n - burst + 1) / rate after the
-    // first; 50 ms of slack for the hops between a decision in Redis and the arrival at the
-    // provider (two budgets of their own would let two calls in at once).
-    let first_call = arrivals[0];
-    for (n, at) in arrivals.iter().enumerate() {
-        let earliest = ((n as f64 + 1.0 - BURST) / RATE - 0.05).max(0.0);
-        let elapsed = at.duration_since(first_call).as_secs_f64();
+    // Judged over spans, not call by call: on a loaded machine one call can reach the
+    // provider tens of milliseconds after its slot. One budget of 4/s (burst 1) spreads the
+    // 12 calls over at least 2.75 s and lets at most 5 into any second; two budgets of their
+    // own would finish in about 1.25 s with up to 10 in one second.
+    let calls = arrivals.len() as f64;
+    let span = arrivals[arrivals.len() - 1]
+        .duration_since(arrivals[0])
+        .as_secs_f64();
+    let least = (calls - BURST) / RATE - 0.25;
+    assert!(
+        span >= least,
+        "12 calls in {span:.3} s; one budget needs {least:.3} s"
+    );
+    let most_per_second = (RATE + BURST) as usize + 1;
+    for (n, from) in arrivals.iter().enumerate() {
+        let within = arrivals[n..]
+            .iter()
+            .take_while(|at| at.duration_since(*from) < Duration::from_secs(1))
+            .count();
         assert!(
-            elapsed >= earliest,
-            "call {n} came {elapsed:.3} s after the first; a shared budget allows it at {earliest:.3} s"
+            within <= most_per_second,
+            "{within} calls within a second of call {n}; one budget allows {most_per_second}"
         );
     }
 }
